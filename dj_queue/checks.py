@@ -1,0 +1,1 @@
+"""System checks for dj_queue's configuration (registered from ``DjQueueConfig.ready``)."""

@@ -1,0 +1,40 @@
+"""dj_queue's exceptions. Job-level errors recorded on failed jobs live here too."""
+
+from __future__ import annotations
+
+from dj_queue.compat import InvalidTask
+
+
+class EnqueueError(InvalidTask):
+    """A job cannot be enqueued: bad arguments, payload too large, bad concurrency settings.
+
+    A subclass of Django's ``InvalidTask`` so both ``except`` forms work.
+    """
+
+
+class UndiscardableError(Exception):
+    """Raised when asked to discard jobs that are being executed right now."""
+
+
+class TaskResolutionError(Exception):
+    """A worker refused to run a job: unknown, unimportable or disallowed task path."""
+
+
+class ProcessExitError(Exception):
+    """The supervised process holding the job exited unexpectedly."""
+
+
+class ProcessPrunedError(Exception):
+    """The process holding the job stopped heartbeating and was pruned."""
+
+
+class ProcessMissingError(Exception):
+    """The job was claimed by a process whose row no longer exists."""
+
+
+class ConcurrencyLimitDiscarded(Exception):
+    """The job was dropped because its concurrency key was at its limit (``on_conflict='discard'``)."""
+
+
+class ConfigurationError(Exception):
+    """dj_queue's configuration is invalid."""

@@ -1,0 +1,129 @@
+"""Every hook dj_queue calls, grouped by phase.
+
+Lifecycle hooks are fan-out: every implementation runs, one at a time, each failure isolated
+(see ``dj_queue.plugins.call_safely``). Extension points marked *first result* stop at the first
+implementation that returns something other than ``None``; core registers ``trylast`` defaults so
+any installed plugin wins. Each hook is documented in ``docs/hooks.md`` with this exact signature.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("dj_queue")
+
+
+# --- lifecycle: supervisor -------------------------------------------------------------------
+
+@hookspec
+def dj_queue_supervisor_start(process: Any) -> None:
+    """Called when a supervisor has registered and is about to start its actors."""
+
+
+@hookspec
+def dj_queue_supervisor_stop(process: Any) -> None:
+    """Called when a supervisor begins a graceful shutdown."""
+
+
+@hookspec
+def dj_queue_supervisor_exit(process: Any) -> None:
+    """Called as a supervisor deregisters, after its actors have stopped."""
+
+
+# --- lifecycle: worker -------------------------------------------------------------------------
+
+@hookspec
+def dj_queue_worker_start(process: Any) -> None:
+    """Called when a worker has registered, before it claims its first batch."""
+
+
+@hookspec
+def dj_queue_worker_stop(process: Any) -> None:
+    """Called when a worker is asked to stop and stops claiming."""
+
+
+@hookspec
+def dj_queue_worker_exit(process: Any) -> None:
+    """Called as a worker deregisters, after its in-flight jobs ended or were released."""
+
+
+# --- lifecycle: dispatcher ---------------------------------------------------------------------
+
+@hookspec
+def dj_queue_dispatcher_start(process: Any) -> None:
+    """Called when a dispatcher has registered, before its first dispatch."""
+
+
+@hookspec
+def dj_queue_dispatcher_stop(process: Any) -> None:
+    """Called when a dispatcher is asked to stop."""
+
+
+@hookspec
+def dj_queue_dispatcher_exit(process: Any) -> None:
+    """Called as a dispatcher deregisters."""
+
+
+# --- lifecycle: scheduler ----------------------------------------------------------------------
+
+@hookspec
+def dj_queue_scheduler_start(process: Any) -> None:
+    """Called when a scheduler has registered, before it fires recurring tasks."""
+
+
+@hookspec
+def dj_queue_scheduler_stop(process: Any) -> None:
+    """Called when a scheduler is asked to stop."""
+
+
+@hookspec
+def dj_queue_scheduler_exit(process: Any) -> None:
+    """Called as a scheduler deregisters."""
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+@hookspec
+def dj_queue_jobs_claimed(process: Any, jobs: list) -> None:
+    """Called after a worker's claim transaction committed, with the claimed ``Job`` rows."""
+
+
+@hookspec
+def dj_queue_job_failed(job: Any, error: BaseException) -> None:
+    """Called after a job was recorded as failed (task error or recovery), with its exception."""
+
+
+@hookspec(firstresult=True)
+def dj_queue_execute(job: Any, call: Any) -> Any:
+    """Wrap the execution of one job: call ``call()`` and return its result.
+
+    First result: the first implementation that returns something other than ``None`` is the
+    result. Core's ``trylast`` default returns ``call()``. Used by tracing and metrics plugins.
+    """
+
+
+# --- extension points --------------------------------------------------------------------------
+
+@hookspec(firstresult=True)
+def dj_queue_dialect(connection: Any) -> Any:
+    """Return the ``Dialect`` for a Django database connection, or ``None`` if not applicable.
+
+    First result. Dialect plugins check ``connection.vendor``; core's generic ORM dialect answers
+    last.
+    """
+
+
+@hookspec(firstresult=True)
+def dj_queue_waker(backend: Any) -> Any:
+    """Return the ``Waker`` workers wait on for the backend, or ``None`` if not applicable.
+
+    First result. The notify plugin answers on PostgreSQL with ``listen_notify``; core's
+    in-process waker (sleep with early wake-up) answers last.
+    """
+
+
+@hookspec
+def dj_queue_scheduler_maintenance(scheduler: Any) -> None:
+    """Called from the scheduler loop on every tick; maintenance plugins (cleanup) do their work."""

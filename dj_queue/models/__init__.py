@@ -1,0 +1,26 @@
+"""dj_queue's data model: one table per job state, after Solid Queue."""
+
+from dj_queue.models.jobs import (
+    BlockedExecution,
+    ClaimedExecution,
+    FailedExecution,
+    Job,
+    ReadyExecution,
+    ScheduledExecution,
+)
+from dj_queue.models.recurring import RecurringExecution, RecurringTask
+from dj_queue.models.runtime import Pause, Process, Semaphore
+
+__all__ = [
+    "BlockedExecution",
+    "ClaimedExecution",
+    "FailedExecution",
+    "Job",
+    "Pause",
+    "Process",
+    "ReadyExecution",
+    "RecurringExecution",
+    "RecurringTask",
+    "ScheduledExecution",
+    "Semaphore",
+]

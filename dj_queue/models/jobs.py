@@ -1,0 +1,150 @@
+"""Jobs and their execution states.
+
+A job is in exactly one live state at a time: one row in ready, scheduled, blocked, claimed or
+failed executions, or none once finished. Each execution table holds at most one row per job
+(the ``job`` column is unique); operations move a job between tables inside one transaction.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+PRIORITY_MIN = -100
+PRIORITY_MAX = 100
+
+
+class Job(models.Model):
+    """One enqueued call of a task, with its arguments and, once run, its outcome."""
+
+    backend_alias = models.CharField(max_length=100, default="default")
+    queue_name = models.CharField(max_length=100, default="default")
+    task_path = models.CharField(max_length=255)
+    priority = models.SmallIntegerField(default=0)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    concurrency_key = models.CharField(max_length=255, null=True, blank=True)
+    return_value = models.JSONField(null=True, blank=True)
+    worker_ids = models.JSONField(default=list)
+    enqueued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_attempted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "dj_queue_job"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(priority__gte=PRIORITY_MIN) & Q(priority__lte=PRIORITY_MAX),
+                name="dj_queue_job_priority_range",
+            ),
+        ]
+        indexes = [
+            # cleanup: finished jobs older than a cutoff, per backend
+            models.Index(fields=["backend_alias", "finished_at"], name="dj_queue_job_finished"),
+            models.Index(fields=["backend_alias", "queue_name"], name="dj_queue_job_queue"),
+            models.Index(fields=["task_path"], name="dj_queue_job_task_path"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk} {self.task_path} on {self.queue_name!r}"
+
+
+class Execution(models.Model):
+    """Common columns of the per-state tables."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="+")
+    backend_alias = models.CharField(max_length=100, default="default")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+
+class ReadyExecution(Execution):
+    """A job waiting for a worker. Claims read this table in (priority desc, job id) order."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="ready_execution")
+    queue_name = models.CharField(max_length=100)
+    priority = models.SmallIntegerField(default=0)
+
+    class Meta:
+        db_table = "dj_queue_ready_execution"
+        indexes = [
+            models.Index(
+                fields=["backend_alias", "queue_name", "-priority", "job"], name="dj_queue_ready_claim"
+            ),
+            models.Index(fields=["backend_alias", "-priority", "job"], name="dj_queue_ready_all"),
+        ]
+
+
+class ScheduledExecution(Execution):
+    """A job waiting for its ``scheduled_at``; dispatchers promote it to ready."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="scheduled_execution")
+    queue_name = models.CharField(max_length=100)
+    priority = models.SmallIntegerField(default=0)
+    scheduled_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "dj_queue_scheduled_execution"
+        indexes = [
+            models.Index(
+                fields=["backend_alias", "scheduled_at", "priority", "job"],
+                name="dj_queue_scheduled_due",
+            ),
+        ]
+
+
+class BlockedExecution(Execution):
+    """A job waiting for a concurrency slot of its key."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="blocked_execution")
+    queue_name = models.CharField(max_length=100)
+    priority = models.SmallIntegerField(default=0)
+    concurrency_key = models.CharField(max_length=255)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "dj_queue_blocked_execution"
+        indexes = [
+            models.Index(
+                fields=["backend_alias", "concurrency_key", "-priority", "job"],
+                name="dj_queue_blocked_release",
+            ),
+            models.Index(
+                fields=["backend_alias", "expires_at", "concurrency_key"],
+                name="dj_queue_blocked_expiry",
+            ),
+        ]
+
+
+class ClaimedExecution(Execution):
+    """A job a worker process took. ``process_id`` is not a foreign key on purpose: a claim whose
+    process row is gone must survive so recovery can fail it with ``ProcessMissingError``."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="claimed_execution")
+    process_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "dj_queue_claimed_execution"
+        indexes = [
+            models.Index(fields=["process_id", "job"], name="dj_queue_claimed_process"),
+        ]
+
+
+class FailedExecution(Execution):
+    """A job whose last attempt failed, kept with its error until retried or discarded."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="failed_execution")
+    exception_class = models.CharField(max_length=255)
+    message = models.TextField(blank=True, default="")
+    traceback = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "dj_queue_failed_execution"
+        indexes = [
+            models.Index(fields=["backend_alias", "created_at"], name="dj_queue_failed_created"),
+        ]

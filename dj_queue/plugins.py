@@ -1,0 +1,129 @@
+"""The plugin manager: hookspecs, core defaults, entry-point plugins and typed getters.
+
+Plugins are discovered through the ``dj_queue`` entry-point group, first-party ones included.
+A plugin that fails to import is logged and skipped, never fatal. Names listed in any backend's
+``OPTIONS["plugins"]["disable"]`` or in ``DJ_QUEUE_DISABLE_PLUGINS`` (comma separated) are blocked.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+import pluggy
+
+from dj_queue import hookspecs
+
+logger = logging.getLogger("dj_queue.plugins")
+
+ENTRY_POINT_GROUP = "dj_queue"
+# Core defaults are plugins too, registered first and answering ``trylast``.
+DEFAULT_PLUGINS = ("dj_queue.defaults",)
+
+_lock = threading.RLock()
+_manager: pluggy.PluginManager | None = None
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """Return the process-wide plugin manager, building it on first use."""
+    global _manager
+    if _manager is None:
+        with _lock:
+            if _manager is None:
+                _manager = _build_manager()
+    return _manager
+
+
+def reset_plugin_manager() -> None:
+    """Forget the manager (tests, settings changes); the next call rebuilds it."""
+    global _manager
+    with _lock:
+        _manager = None
+        _dialects.clear()
+
+
+def _build_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("dj_queue")
+    pm.add_hookspecs(hookspecs)
+    disabled = disabled_plugin_names()
+    for name in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(name), name=name)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in disabled or pm.has_plugin(ep.name):
+            continue
+        try:
+            plugin = ep.load()
+        except Exception:
+            logger.exception("dj_queue: plugin %r failed to load and is skipped", ep.name)
+            continue
+        pm.register(plugin, name=ep.name)
+    for name in disabled:
+        pm.set_blocked(name)
+    if os.environ.get("DJ_QUEUE_TRACE_HOOKS") == "1":
+        pm.trace.root.setwriter(logger.debug)
+        pm.enable_tracing()
+    return pm
+
+
+def disabled_plugin_names() -> set[str]:
+    """Plugin names blocked by ``DJ_QUEUE_DISABLE_PLUGINS`` or any backend's ``plugins.disable``."""
+    names = {n.strip() for n in os.environ.get("DJ_QUEUE_DISABLE_PLUGINS", "").split(",") if n.strip()}
+    try:
+        from django.conf import settings
+
+        tasks = getattr(settings, "TASKS", {}) or {}
+    except Exception:  # settings not configured: only the environment counts
+        return names
+    for params in tasks.values():
+        plugins = (params.get("OPTIONS") or {}).get("plugins") or {}
+        names.update(plugins.get("disable", []) if isinstance(plugins, dict) else [])
+    return names
+
+
+def register(plugin: Any, name: str | None = None) -> str | None:
+    """Register a plugin object (module or instance) at runtime, e.g. from ``AppConfig.ready``."""
+    return get_plugin_manager().register(plugin, name=name)
+
+
+def call_safely(
+    hook_name: str, on_error: Callable[[BaseException], Any] | None = None, **kwargs: Any
+) -> None:
+    """Call every implementation of a fan-out hook in registration order, isolating failures.
+
+    pluggy alone stops at the first exception and calls newest-first; lifecycle hooks must not let
+    one faulty plugin silence the others, so each implementation is called on its own.
+    """
+    hook = getattr(get_plugin_manager().hook, hook_name)
+    for impl in hook.get_hookimpls():
+        try:
+            impl.function(*[kwargs[arg] for arg in impl.argnames])
+        except Exception as exc:
+            logger.exception("dj_queue: hook %s in plugin %r failed", hook_name, impl.plugin_name)
+            if on_error is not None:
+                try:
+                    on_error(exc)
+                except Exception:
+                    logger.exception("dj_queue: on_thread_error itself failed")
+
+
+_dialects: dict[str, Any] = {}
+
+
+def get_dialect(using: str = "default") -> Any:
+    """Return the ``Dialect`` for the database alias ``using`` (cached per alias)."""
+    dialect = _dialects.get(using)
+    if dialect is None:
+        from django.db import connections
+
+        dialect = get_plugin_manager().hook.dj_queue_dialect(connection=connections[using])
+        _dialects[using] = dialect
+    return dialect
+
+
+def get_waker(backend: Any) -> Any:
+    """Return the ``Waker`` workers of ``backend`` wait on."""
+    return get_plugin_manager().hook.dj_queue_waker(backend=backend)
