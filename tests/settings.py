@@ -49,12 +49,14 @@ TEMPLATES = [
 
 DB = os.environ.get("DJ_QUEUE_TEST_DB", "sqlite")
 TEST_DB_NAME = os.environ.get("DJ_QUEUE_TEST_DB_NAME")
+# Lets several test runs share one server without sharing a test database.
+SUFFIX = os.environ.get("DJ_QUEUE_TEST_DB_SUFFIX", "")
 
 if DB == "postgres":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
-            "NAME": TEST_DB_NAME or "dj_queue",
+            "NAME": TEST_DB_NAME or f"dj_queue{SUFFIX}",
             "USER": os.environ.get("DJ_QUEUE_PG_USER", "postgres"),
             "PASSWORD": os.environ.get("DJ_QUEUE_PG_PASSWORD", ""),
             "HOST": os.environ.get("DJ_QUEUE_PG_HOST", "127.0.0.1"),
@@ -66,7 +68,7 @@ elif DB == "mysql":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.mysql",
-            "NAME": TEST_DB_NAME or "dj_queue",
+            "NAME": TEST_DB_NAME or f"dj_queue{SUFFIX}",
             "USER": os.environ.get("DJ_QUEUE_MYSQL_USER", "root"),
             "PASSWORD": os.environ.get("DJ_QUEUE_MYSQL_PASSWORD", ""),
             "HOST": os.environ.get("DJ_QUEUE_MYSQL_HOST", "127.0.0.1"),
@@ -81,9 +83,9 @@ elif DB == "sqlite":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": TEST_DB_NAME or str(BASE_DIR.parent / ".test-dj_queue.sqlite3"),
+            "NAME": TEST_DB_NAME or str(BASE_DIR.parent / f".test-dj_queue{SUFFIX}.sqlite3"),
             "OPTIONS": {"timeout": 20},
-            "TEST": {"NAME": str(BASE_DIR.parent / ".test-dj_queue-test.sqlite3")},
+            "TEST": {"NAME": str(BASE_DIR.parent / f".test-dj_queue{SUFFIX}-test.sqlite3")},
         }
     }
 else:
