@@ -1,0 +1,1 @@
+"""mysql dialect plugin (being written)."""

@@ -1,0 +1,1 @@
+"""postgres dialect plugin (being written)."""

@@ -1,0 +1,1 @@
+"""sqlite dialect plugin (being written)."""
