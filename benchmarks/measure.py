@@ -1,0 +1,152 @@
+"""One database's measurements, run in its own process by ``benchmarks/run.py``.
+
+Prints one JSON object: bulk and single enqueue jobs/s, drain jobs/s of ``--jobs`` no-op jobs
+through ``manage.py dj_queue`` started with ``benchmarks/runtime.yml``, and enqueue->start latency
+percentiles on the idle runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
+
+
+def create_database(vendor: str) -> None:
+    """Make sure the bench database exists (and, on SQLite, starts empty)."""
+    from benchmarks import settings
+
+    if vendor == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(settings.DATABASES["default"]["NAME"] + suffix).unlink(missing_ok=True)
+    elif vendor == "postgres":
+        import psycopg
+
+        db = settings.DATABASES["default"]
+        with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"],
+                             password=db["PASSWORD"], dbname="postgres", autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db["NAME"],)).fetchone():
+                conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
+    else:
+        import MySQLdb
+
+        db = settings.DATABASES["default"]
+        conn = MySQLdb.connect(host=db["HOST"], port=int(db["PORT"]), user=db["USER"], passwd=db["PASSWORD"])
+        conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{db['NAME']}` CHARACTER SET utf8mb4")
+        conn.close()
+
+
+def clear() -> None:
+    from dj_queue import models
+
+    for model in (models.ReadyExecution, models.ScheduledExecution, models.ClaimedExecution,
+                  models.FailedExecution, models.BlockedExecution, models.Pause, models.Job):
+        model.objects.all().delete()
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def start_runtime() -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "benchmarks.settings"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "django", "dj_queue", "--config", str(ROOT / "benchmarks/runtime.yml")],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(ROOT / "benchmarks/runtime.log", "w"),
+    )
+
+
+def stop_runtime(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def measure(jobs: int, singles: int, samples: int) -> dict:
+    from benchmarks.bench_app.tasks import noop
+    from dj_queue.models import Job, Pause, Process
+
+    backend = noop.get_backend()
+    out: dict = {}
+    out["bulk_enqueue"] = jobs / timed(lambda: backend.enqueue_all([(noop, (), {})] * jobs))
+    clear()
+    out["single_enqueue"] = singles / timed(lambda: [noop.enqueue() for _ in range(singles)])
+    clear()
+
+    # Jobs wait in a paused queue until the runtime is up, so the drain times only the runtime.
+    Pause.objects.create(queue_name="bench")
+    backend.enqueue_all([(noop, (), {})] * jobs)
+    proc = start_runtime()
+    try:
+        wait_for(lambda: Process.objects.filter(kind="worker").count() >= 2, 60, "2 worker processes")
+        started = time.perf_counter()
+        Pause.objects.all().delete()
+        finished = Job.objects.filter(finished_at__isnull=False)
+        wait_for(lambda: finished.count() >= jobs or proc.poll() is not None, 600, "the drain", 0.02)
+        out["drain"] = jobs / (time.perf_counter() - started)
+        if proc.poll() is not None:
+            raise RuntimeError("the runtime exited during the drain; see benchmarks/runtime.log")
+        clear()
+        out["latency_ms"] = latencies(noop, samples)
+    finally:
+        stop_runtime(proc)
+    return out
+
+
+def latencies(noop, samples: int) -> dict:
+    from dj_queue.models import Job
+
+    values = []
+    for i in range(samples):
+        time.sleep(0.02 + (i % 5) * 0.02)  # spread enqueues across the polling cycle
+        job_id = int(noop.enqueue().id)
+        wait_for(lambda: Job.objects.filter(pk=job_id, started_at__isnull=False).exists(), 10, "a job to start", 0.005)
+        job = Job.objects.get(pk=job_id)
+        values.append((job.started_at - job.enqueued_at).total_seconds() * 1000)
+    values.sort()
+    return {"p50": statistics.median(values), "p95": values[int(len(values) * 0.95) - 1]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=5000)
+    parser.add_argument("--singles", type=int, default=1000)
+    parser.add_argument("--samples", type=int, default=40)
+    args = parser.parse_args()
+    vendor = os.environ.get("DJ_QUEUE_BENCH_DB", "sqlite")
+    create_database(vendor)
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    clear()
+    print(json.dumps(measure(args.jobs, args.singles, args.samples)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""``make bench``: dj_queue's enqueue, drain and latency figures per database, beside a raw-driver
+baseline measured in the same run.
+
+    python benchmarks/run.py [--db sqlite,postgres,mysql] [--jobs 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+# What the runtime issue promises on this kind of machine (see README "Performance").
+TARGET_RATIO = 1.2
+SQLITE_TARGET = 1500
+
+
+def measure(vendor: str, jobs: int) -> dict:
+    env = {**os.environ, "DJ_QUEUE_BENCH_DB": vendor}
+    done = subprocess.run([sys.executable, str(HERE / "measure.py"), "--jobs", str(jobs)],
+                          env=env, capture_output=True, text=True, timeout=1200)
+    if done.returncode != 0:
+        raise RuntimeError(f"{vendor}: measurement failed\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", default="sqlite,postgres,mysql")
+    parser.add_argument("--jobs", type=int, default=5000)
+    args = parser.parse_args()
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}; {args.jobs} no-op jobs; runtime: benchmarks/runtime.yml")
+    failures = 0
+    for vendor in [v.strip() for v in args.db.split(",") if v.strip()]:
+        try:
+            failures += report(vendor, measure(vendor, args.jobs), args.jobs)
+        except Exception as exc:  # one database failing must not hide the others' figures
+            print(f"\n[{vendor}] ERROR: {exc}")
+            failures += 1
+    return 1 if failures else 0
+
+
+def report(vendor: str, m: dict, jobs: int) -> int:
+    print(f"\n[{vendor}]")
+    print(f"  bulk enqueue     {m['bulk_enqueue']:>10,.0f} jobs/s")
+    print(f"  single enqueue   {m['single_enqueue']:>10,.0f} jobs/s")
+    print(f"  drain            {m['drain']:>10,.0f} jobs/s")
+    print(f"  latency p50/p95  {m['latency_ms']['p50']:>7.1f} / {m['latency_ms']['p95']:.1f} ms")
+    if vendor == "sqlite":
+        ok = m["drain"] >= SQLITE_TARGET
+        print(f"  target           drain >= {SQLITE_TARGET} jobs/s: {'met' if ok else 'NOT met'}")
+        return 0
+    from benchmarks import baseline
+
+    base = baseline.run(vendor, jobs)
+    ratio = m["drain"] / base
+    print(f"  raw baseline     {base:>10,.0f} jobs/s (2 processes, claim 1 + finish 1, two commits per job)")
+    print(f"  drain / baseline {ratio:>10.2f}x  (target {TARGET_RATIO}x: {'met' if ratio >= TARGET_RATIO else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
