@@ -132,3 +132,8 @@ def backend_options(alias: str = "default") -> dict[str, Any]:
     if params is None:
         raise ConfigurationError(f"dj_queue: no TASKS backend named {alias!r}")
     return validate(params.get("OPTIONS") or {}, where=f"TASKS[{alias!r}]['OPTIONS']")
+
+
+def database_for(backend_alias: str = "default") -> str:
+    """The database alias holding the queue tables of backend ``backend_alias``."""
+    return backend_options(backend_alias)["database_alias"]

@@ -128,6 +128,13 @@ class ClaimedExecution(Execution):
     job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="claimed_execution")
     process_id = models.BigIntegerField(null=True, blank=True)
 
+    @classmethod
+    def discard_all_in_batches(cls, queryset: models.QuerySet | None = None) -> int:
+        """Running jobs cannot be discarded: always raises ``UndiscardableError``."""
+        from dj_queue.exceptions import UndiscardableError
+
+        raise UndiscardableError("claimed (running) jobs cannot be discarded; wait for them or stop their worker")
+
     class Meta:
         db_table = "dj_queue_claimed_execution"
         indexes = [
@@ -142,6 +149,37 @@ class FailedExecution(Execution):
     exception_class = models.CharField(max_length=255)
     message = models.TextField(blank=True, default="")
     traceback = models.TextField(blank=True, default="")
+
+    def retry(self) -> bool:
+        """Move this job back to ready; it keeps its id."""
+        from dj_queue.operations.jobs import retry_failed_jobs
+
+        return retry_failed_jobs([self.job_id], using=self._state.db or "default") == 1
+
+    def discard(self) -> bool:
+        """Delete this failed job."""
+        from dj_queue.operations.jobs import discard_failed_job
+
+        return discard_failed_job(self.job_id, using=self._state.db or "default")
+
+    @classmethod
+    def retry_all(cls, queryset: models.QuerySet | None = None) -> int:
+        """Retry every failed job of ``queryset`` (default: all), in batches."""
+        from dj_queue.operations.jobs import BATCH, retry_failed_jobs
+
+        queryset = cls.objects.all() if queryset is None else queryset
+        using, retried = queryset.db, 0
+        while ids := list(queryset.order_by("job_id").values_list("job_id", flat=True)[:BATCH]):
+            retried += retry_failed_jobs(ids, using=using)
+        return retried
+
+    @classmethod
+    def discard_all_in_batches(cls, queryset: models.QuerySet | None = None) -> int:
+        """Delete every failed job of ``queryset`` (default: all), one batch per transaction."""
+        from dj_queue.operations.jobs import discard_in_batches
+
+        queryset = cls.objects.all() if queryset is None else queryset
+        return discard_in_batches(queryset, using=queryset.db)
 
     class Meta:
         db_table = "dj_queue_failed_execution"

@@ -1,0 +1,92 @@
+"""Operator actions on single jobs: retry or discard failed jobs, discard waiting jobs.
+
+A retried job keeps its id and arguments; its next attempt appends to ``worker_ids``.
+Discarding deletes the job with its execution row. Running (claimed) jobs cannot be discarded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+
+from dj_queue.exceptions import UndiscardableError
+from dj_queue.models import ClaimedExecution, FailedExecution, Job, ReadyExecution
+
+BATCH = 500
+
+
+def _using(backend_alias: str | None, using: str | None) -> str:
+    if using:
+        return using
+    from dj_queue.config import database_for
+
+    return database_for(backend_alias or "default")
+
+
+def retry_failed_jobs(job_ids: Iterable[int], *, using: str) -> int:
+    """Move failed jobs back to ready, keeping their ids. Returns how many were retried."""
+    ids = [int(i) for i in job_ids]
+    with transaction.atomic(using=using):
+        failed = list(
+            FailedExecution.objects.using(using).select_for_update().filter(job_id__in=ids)
+            .select_related("job")
+        )
+        FailedExecution.objects.using(using).filter(pk__in=[f.pk for f in failed]).delete()
+        ReadyExecution.objects.using(using).bulk_create([
+            ReadyExecution(job=f.job, queue_name=f.job.queue_name, priority=f.job.priority,
+                           backend_alias=f.job.backend_alias, created_at=timezone.now())
+            for f in failed
+        ])
+    _notify([f.job for f in failed])
+    return len(failed)
+
+
+def _notify(jobs: list[Job]) -> None:
+    if not jobs:
+        return
+    try:
+        from dj_queue.wakeup import notify_enqueued
+    except ImportError:  # runtime not installed in this process
+        return
+    for alias in {j.backend_alias for j in jobs}:
+        notify_enqueued(alias, sorted({j.queue_name for j in jobs if j.backend_alias == alias}))
+
+
+def retry_failed_job(job_id: int, *, backend_alias: str | None = None, using: str | None = None) -> bool:
+    """Retry one failed job. Returns False when the job is not failed (or does not exist)."""
+    return retry_failed_jobs([job_id], using=_using(backend_alias, using)) == 1
+
+
+def discard_failed_job(job_id: int, *, backend_alias: str | None = None, using: str | None = None) -> bool:
+    """Delete one failed job. Returns False when the job is not failed (or does not exist)."""
+    using = _using(backend_alias, using)
+    with transaction.atomic(using=using):
+        if not FailedExecution.objects.using(using).filter(job_id=job_id).exists():
+            return False
+        Job.objects.using(using).filter(pk=job_id).delete()
+    return True
+
+
+def discard_jobs(job_ids: Iterable[int], *, using: str) -> int:
+    """Delete jobs that are not running; raise ``UndiscardableError`` if any is claimed."""
+    ids = [int(i) for i in job_ids]
+    with transaction.atomic(using=using):
+        running = ClaimedExecution.objects.using(using).filter(job_id__in=ids)
+        if running.exists():
+            raise UndiscardableError(
+                f"jobs {sorted(running.values_list('job_id', flat=True))} are running and cannot be discarded"
+            )
+        deleted, per_model = Job.objects.using(using).filter(pk__in=ids).delete()
+    return per_model.get(Job._meta.label, 0)
+
+
+def discard_in_batches(execution_queryset, *, using: str, batch_size: int = BATCH) -> int:
+    """Delete the jobs of every row of an execution queryset, ``batch_size`` jobs per transaction."""
+    removed = 0
+    while True:
+        ids = list(execution_queryset.using(using).order_by("job_id").values_list("job_id", flat=True)[:batch_size])
+        if not ids:
+            return removed
+        removed += discard_jobs(ids, using=using)
