@@ -7,10 +7,11 @@ from typing import Any
 
 from django.db import transaction
 
-from dj_queue.config import database_for
-from dj_queue.operations import queues
+from dj_queue.config import backend_options, database_for
+from dj_queue.exceptions import EnqueueError
+from dj_queue.operations import queues, recurring
 
-__all__ = ["QueueInfo", "enqueue_on_commit"]
+__all__ = ["QueueInfo", "enqueue_on_commit", "schedule_recurring_task", "unschedule_recurring_task"]
 
 
 class QueueInfo:
@@ -69,3 +70,30 @@ def enqueue_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
     if validate is not None:
         validate(task, list(args), kwargs)
     transaction.on_commit(lambda: task.enqueue(*args, **kwargs))
+
+
+def schedule_recurring_task(*, key: str, task_path: str, schedule: str, args: list | None = None,
+                            kwargs: dict | None = None, queue_name: str | None = None,
+                            priority: int | None = None, description: str = "",
+                            backend_alias: str = "default") -> Any:
+    """Create or update a dynamic recurring task (needs ``scheduler.dynamic_tasks_enabled``).
+
+    ``schedule`` is a cron expression (5 fields, or 6 with seconds last). An invalid schedule,
+    an unknown task or a key used by a static task raises ``EnqueueError``.
+    """
+    options = backend_options(backend_alias)
+    if not options["scheduler"]["dynamic_tasks_enabled"]:
+        raise EnqueueError(
+            f"dynamic recurring tasks are disabled for backend {backend_alias!r}: set "
+            "OPTIONS['scheduler']['dynamic_tasks_enabled'] = True"
+        )
+    return recurring.schedule_dynamic(
+        key, backend_alias=backend_alias, using=options["database_alias"], task_path=task_path,
+        schedule=schedule, args=list(args or []), kwargs=dict(kwargs or {}), queue_name=queue_name,
+        priority=priority, description=description,
+    )
+
+
+def unschedule_recurring_task(key: str, *, backend_alias: str = "default") -> int:
+    """Remove a dynamic recurring task; returns how many were removed (0 for static keys)."""
+    return recurring.unschedule_dynamic(key, backend_alias=backend_alias, using=database_for(backend_alias))

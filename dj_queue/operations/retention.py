@@ -1,0 +1,66 @@
+"""Deleting old finished jobs, failed jobs and recurring reservations, in small batches.
+
+Each batch is its own short transaction, so cleanup never holds long locks on busy tables.
+Used by the cleanup plugin (on the scheduler) and by ``manage.py dj_queue_prune``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from dj_queue.models import FailedExecution, Job, RecurringExecution
+
+BATCH = 500
+
+
+def _delete_in_batches(ids_query: QuerySet, delete_query: QuerySet, batch_size: int, using: str) -> int:
+    removed = 0
+    while True:
+        ids = list(ids_query[:batch_size])
+        if not ids:
+            return removed
+        with transaction.atomic(using=using):
+            deleted, per_model = delete_query.filter(pk__in=ids).delete()
+        removed += per_model.get(delete_query.model._meta.label, 0)
+        if len(ids) < batch_size:
+            return removed
+
+
+def delete_finished_jobs(*, backend_alias: str, using: str, older_than: timedelta,
+                         task_path: str | None = None, batch_size: int = BATCH) -> int:
+    """Delete successful jobs finished more than ``older_than`` ago."""
+    jobs = Job.objects.using(using).filter(
+        backend_alias=backend_alias, finished_at__lt=timezone.now() - older_than
+    )
+    if task_path:
+        jobs = jobs.filter(task_path=task_path)
+    return _delete_in_batches(jobs.order_by("pk").values_list("pk", flat=True),
+                              Job.objects.using(using), batch_size, using)
+
+
+def delete_failed_jobs(*, backend_alias: str, using: str, older_than: timedelta,
+                       task_path: str | None = None, batch_size: int = BATCH) -> int:
+    """Delete failed jobs whose failure is older than ``older_than``."""
+    failed = FailedExecution.objects.using(using).filter(
+        backend_alias=backend_alias, created_at__lt=timezone.now() - older_than
+    )
+    if task_path:
+        failed = failed.filter(job__task_path=task_path)
+    return _delete_in_batches(failed.order_by("job_id").values_list("job_id", flat=True),
+                              Job.objects.using(using), batch_size, using)
+
+
+def delete_recurring_executions(*, backend_alias: str, using: str, older_than: timedelta,
+                                task_key: str | None = None, batch_size: int = BATCH) -> int:
+    """Delete recurring-run reservations created more than ``older_than`` ago."""
+    runs = RecurringExecution.objects.using(using).filter(
+        backend_alias=backend_alias, created_at__lt=timezone.now() - older_than
+    )
+    if task_key:
+        runs = runs.filter(task_key=task_key)
+    return _delete_in_batches(runs.order_by("pk").values_list("pk", flat=True),
+                              RecurringExecution.objects.using(using), batch_size, using)

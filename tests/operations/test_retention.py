@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from dj_queue.models import FailedExecution, Job, RecurringExecution
+from dj_queue.operations import retention
+from tests.factories import make_job
+
+pytestmark = pytest.mark.django_db
+DAY = timedelta(days=1)
+KW = {"backend_alias": "default", "using": "default"}
+
+
+def age(job: Job, *, finished: timedelta | None = None, failed: timedelta | None = None) -> Job:
+    if finished is not None:
+        Job.objects.filter(pk=job.pk).update(finished_at=timezone.now() - finished)
+    if failed is not None:
+        FailedExecution.objects.filter(job=job).update(created_at=timezone.now() - failed)
+    return job
+
+
+def test_finished_jobs_older_than_cutoff_are_deleted_and_nothing_else():
+    old = [age(make_job("finished"), finished=2 * DAY) for _ in range(3)]
+    fresh = age(make_job("finished"), finished=timedelta(hours=1))
+    other_alias = age(make_job("finished", backend_alias="other"), finished=2 * DAY)
+    others = [make_job(s) for s in ("ready", "scheduled", "claimed")]
+    old_failed = age(make_job("failed"), failed=2 * DAY)
+    assert retention.delete_finished_jobs(older_than=DAY, batch_size=2, **KW) == 3
+    remaining = set(Job.objects.values_list("pk", flat=True))
+    assert not remaining & {j.pk for j in old}
+    assert {fresh.pk, other_alias.pk, old_failed.pk, *(j.pk for j in others)} == remaining
+
+
+def test_task_path_filter_limits_job_cleanup():
+    keep = age(make_job("finished", task_path="tests.tasks_app.tasks.noop"), finished=2 * DAY)
+    drop = age(make_job("finished"), finished=2 * DAY)
+    assert retention.delete_finished_jobs(older_than=DAY, task_path=drop.task_path, **KW) == 1
+    assert list(Job.objects.values_list("pk", flat=True)) == [keep.pk]
+
+
+def test_failed_jobs_older_than_cutoff_are_deleted():
+    old = age(make_job("failed"), failed=3 * DAY)
+    fresh = age(make_job("failed"), failed=timedelta(minutes=5))
+    finished = age(make_job("finished"), finished=3 * DAY)
+    assert retention.delete_failed_jobs(older_than=DAY, **KW) == 1
+    assert set(Job.objects.values_list("pk", flat=True)) == {fresh.pk, finished.pk}
+    assert not Job.objects.filter(pk=old.pk).exists()
+
+
+def test_recurring_reservations_older_than_cutoff_are_deleted_by_key():
+    now = timezone.now()
+    for key, created in (("a", now - 2 * DAY), ("b", now - 2 * DAY), ("a", now)):
+        RecurringExecution.objects.create(task_key=key, run_at=created, created_at=created)
+    assert retention.delete_recurring_executions(older_than=DAY, task_key="a", **KW) == 1
+    assert sorted(RecurringExecution.objects.values_list("task_key", flat=True)) == ["a", "b"]
+    assert retention.delete_recurring_executions(older_than=DAY, **KW) == 1
+    assert list(RecurringExecution.objects.values_list("task_key", flat=True)) == ["a"]
