@@ -15,9 +15,9 @@ try:  # Django 6.0+
 
     USING_BACKPORT = False
 except ImportError:  # Django 5.2 + django-tasks backport
-    from django_tasks import Task, TaskContext, TaskResult, TaskResultStatus, task, task_backends
+    from django_tasks import TaskContext, TaskResult, TaskResultStatus, task, task_backends
     from django_tasks.backends.base import BaseTaskBackend
-    from django_tasks.base import TaskError
+    from django_tasks.base import Task, TaskError
     from django_tasks.exceptions import InvalidTaskError as InvalidTask
     from django_tasks.exceptions import TaskResultDoesNotExist
     from django_tasks.signals import task_enqueued, task_finished, task_started

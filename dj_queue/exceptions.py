@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
 from dj_queue.compat import InvalidTask
 
 
@@ -36,5 +38,5 @@ class ConcurrencyLimitDiscarded(Exception):
     """The job was dropped because its concurrency key was at its limit (``on_conflict='discard'``)."""
 
 
-class ConfigurationError(Exception):
+class ConfigurationError(ImproperlyConfigured):
     """dj_queue's configuration is invalid."""

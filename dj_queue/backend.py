@@ -1,0 +1,164 @@
+"""``DjQueueBackend``: the django.tasks backend contract, on dj_queue's tables.
+
+``TASKS = {"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {}}}``
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Sequence
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ImproperlyConfigured
+
+from dj_queue.compat import (
+    BaseTaskBackend,
+    Task,
+    TaskResult,
+    TaskResultDoesNotExist,
+    TaskResultStatus,
+    task_enqueued,
+)
+from dj_queue.config import validate
+from dj_queue.exceptions import ConfigurationError, EnqueueError
+from dj_queue.models import Job
+from dj_queue.models.jobs import PRIORITY_MAX, PRIORITY_MIN
+from dj_queue.operations.enqueue import JobSpec, enqueue_job, enqueue_jobs
+from dj_queue.results import to_task_result
+from dj_queue.serialization import SerializationError, ensure_json_roundtrip, payload_size
+
+# Ids are the job's big-integer primary key; anything else cannot name a job.
+_RESULT_ID = re.compile(r"[0-9]{1,18}")
+_QUEUE_NAME_MAX = Job._meta.get_field("queue_name").max_length
+_TASK_PATH_MAX = Job._meta.get_field("task_path").max_length
+
+
+class DjQueueBackend(BaseTaskBackend):
+    """Stores jobs in the database; ``python manage.py dj_queue`` runs them."""
+
+    # Tasks with run_after wait in scheduled executions until dispatchers promote them.
+    supports_defer = True
+
+    # Coroutine tasks run in the worker through async_to_sync.
+    supports_async_task = True
+
+    # Any process can read a result back: status, return value and errors live in the database.
+    supports_get_result = True
+
+    # Workers claim higher priorities first within a queue.
+    supports_priority = True
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        self.params = params
+        try:
+            self.options: dict[str, Any] = validate(
+                params.get("OPTIONS") or {}, where=f"TASKS[{alias!r}]['OPTIONS']"
+            )
+        except ConfigurationError as exc:
+            raise ImproperlyConfigured(str(exc)) from None
+        self.using: str = self.options["database_alias"]
+
+    def validate_task(self, task: Task) -> None:
+        """Apply Django's checks, then dj_queue's own limits (``EnqueueError``)."""
+        super().validate_task(task)
+        if len(task.queue_name) > _QUEUE_NAME_MAX:
+            raise EnqueueError(
+                f"dj_queue: queue name {task.queue_name!r} is longer than {_QUEUE_NAME_MAX} characters"
+            )
+        if len(task.module_path) > _TASK_PATH_MAX:
+            raise EnqueueError(
+                f"dj_queue: task path {task.module_path!r} is longer than {_TASK_PATH_MAX} characters"
+            )
+        if not PRIORITY_MIN <= task.priority <= PRIORITY_MAX:  # the column's own range
+            raise EnqueueError(f"dj_queue: priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}")
+
+    def enqueue(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> TaskResult:
+        """Write the job now and return its result (status READY, real id)."""
+        self.validate_task(task)
+        spec = self._spec(task, args, kwargs)
+        job = enqueue_job(
+            backend_alias=self.alias, using=self.using, task_path=spec.task_path,
+            queue_name=spec.queue_name, priority=spec.priority, args=spec.args,
+            kwargs=spec.kwargs, run_after=spec.run_after,
+        )
+        return self._enqueued(job, task)
+
+    def enqueue_all(
+        self, calls: Iterable[tuple[Task, Sequence[Any], dict[str, Any]]]
+    ) -> list[TaskResult]:
+        """Enqueue many ``(task, args, kwargs)`` calls with bulk inserts, in one transaction.
+
+        Every call is validated before anything is written: one bad call enqueues nothing.
+        """
+        calls = [self._unpack(index, call) for index, call in enumerate(calls)]
+        validated: set[int] = set()
+        for task, _, _ in calls:
+            if id(task) not in validated:  # a bulk usually repeats one task object
+                self.validate_task(task)
+                validated.add(id(task))
+        specs = [self._spec(task, args, kwargs) for task, args, kwargs in calls]
+        jobs = enqueue_jobs(specs, backend_alias=self.alias, using=self.using)
+        return [self._enqueued(job, task) for job, (task, _, _) in zip(jobs, calls)]
+
+    async def aenqueue_all(
+        self, calls: Iterable[tuple[Task, Sequence[Any], dict[str, Any]]]
+    ) -> list[TaskResult]:
+        """Async twin of ``enqueue_all``."""
+        return await sync_to_async(self.enqueue_all, thread_sensitive=True)(list(calls))
+
+    def get_result(self, result_id: str) -> TaskResult:
+        """Rebuild the result of job ``result_id`` in one query."""
+        return to_task_result(self._load(result_id), self)
+
+    def check(self, **kwargs: Any) -> list:
+        from dj_queue.checks import backend_checks
+
+        return backend_checks(self.alias, self.params)
+
+    def _load(self, result_id: Any) -> Job:
+        text = str(result_id)
+        if not _RESULT_ID.fullmatch(text):
+            raise TaskResultDoesNotExist(result_id)
+        jobs = Job.objects.using(self.using).select_related("claimed_execution", "failed_execution")
+        try:
+            return jobs.get(pk=int(text), backend_alias=self.alias)
+        except Job.DoesNotExist:
+            raise TaskResultDoesNotExist(result_id) from None
+
+    def _spec(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> JobSpec:
+        """Check the call's arguments against the JSON contract and the payload cap."""
+        try:
+            args, kwargs = _json_arguments(args, kwargs)
+        except SerializationError as exc:
+            raise EnqueueError(f"dj_queue: cannot enqueue {task.module_path}: {exc}") from None
+        size, limit = payload_size(args, kwargs), self.options["max_payload_bytes"]
+        if size > limit:
+            raise EnqueueError(
+                f"dj_queue: cannot enqueue {task.module_path}: arguments take {size} bytes as JSON, "
+                f"more than max_payload_bytes ({limit})"
+            )
+        return JobSpec(
+            task.module_path, task.queue_name, task.priority, args, kwargs, task.run_after, size
+        )
+
+    @staticmethod
+    def _unpack(index: int, call: Any) -> tuple[Task, Sequence[Any], dict[str, Any]]:
+        if not isinstance(call, (tuple, list)) or len(call) != 3 or not isinstance(call[0], Task):
+            raise EnqueueError(
+                f"dj_queue: enqueue_all item {index} must be a (task, args, kwargs) tuple"
+            )
+        return call[0], call[1], call[2]
+
+    def _enqueued(self, job: Job, task: Task) -> TaskResult:
+        result = to_task_result(job, self, status=TaskResultStatus.READY, task=task, errors=[])
+        task_enqueued.send(sender=type(self), task_result=result)
+        return result
+
+
+def _json_arguments(args: Any, kwargs: Any) -> tuple[list, dict]:
+    if not isinstance(args, (list, tuple)):
+        raise SerializationError("args", "args", f"is a {type(args).__name__}, not a list or tuple")
+    if not isinstance(kwargs, dict):
+        raise SerializationError("kwargs", "kwargs", f"is a {type(kwargs).__name__}, not a dict")
+    return ensure_json_roundtrip(args, "args"), ensure_json_roundtrip(kwargs, "kwargs")

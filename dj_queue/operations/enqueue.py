@@ -1,0 +1,160 @@
+"""Enqueue: new jobs go straight into ready or scheduled executions.
+
+Single enqueue is the hot path: one transaction with two INSERTs and no SELECT. Bulk enqueue
+inserts jobs and then their executions with one statement per batch. Callers validate
+arguments first (the backend does); these functions only write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Sequence
+
+from django.db import connections, transaction
+from django.utils import timezone
+
+from dj_queue.models import Job, ReadyExecution, ScheduledExecution
+from dj_queue.serialization import dumps
+
+# Rows per INSERT statement, lowered further by the database's parameter limit.
+BATCH_SIZE = 1000
+# Bytes of arguments per INSERT statement: stays well under MySQL's max_allowed_packet (16 MiB on
+# MariaDB by default) even when many jobs carry large payloads.
+BATCH_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job to enqueue in bulk. ``payload_bytes`` (if known) saves measuring it again."""
+
+    task_path: str
+    queue_name: str
+    priority: int
+    args: list
+    kwargs: dict
+    run_after: datetime | None = None
+    payload_bytes: int | None = field(default=None, compare=False)
+
+
+def enqueue_job(
+    *,
+    backend_alias: str,
+    using: str,
+    task_path: str,
+    queue_name: str,
+    priority: int,
+    args: list,
+    kwargs: dict,
+    run_after: datetime | None = None,
+) -> Job:
+    """Insert one job and its ready or scheduled execution in one transaction."""
+    now = timezone.now()
+    job = _new_job(JobSpec(task_path, queue_name, priority, args, kwargs, run_after), backend_alias, now)
+    # savepoint=False: inside a caller's transaction a savepoint would add two round trips.
+    with transaction.atomic(using=using, savepoint=False):
+        job.save(using=using, force_insert=True)
+        _execution_for(job, now).save(using=using, force_insert=True)
+    if not _is_future(job.scheduled_at, now):
+        _notify_after_commit(backend_alias, {queue_name}, using)
+    return job
+
+
+def enqueue_jobs(specs: Iterable[JobSpec], *, backend_alias: str, using: str) -> list[Job]:
+    """Insert many jobs and their executions in one transaction, batched; return the jobs."""
+    specs = list(specs)
+    if not specs:
+        return []
+    now = timezone.now()
+    jobs = [_new_job(spec, backend_alias, now) for spec in specs]
+    with transaction.atomic(using=using, savepoint=False):
+        for start, stop in _batches(specs, batch_size(using)):
+            _insert_batch(jobs[start:stop], using, now)
+    ready_queues = {job.queue_name for job in jobs if not _is_future(job.scheduled_at, now)}
+    if ready_queues:
+        _notify_after_commit(backend_alias, ready_queues, using)
+    return jobs
+
+
+def batch_size(using: str) -> int:
+    """Rows per INSERT for the jobs and executions tables on database ``using``."""
+    ops = connections[using].ops
+    size = BATCH_SIZE
+    for model in (Job, ReadyExecution, ScheduledExecution):
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        size = min(size, ops.bulk_batch_size(fields, [None] * BATCH_SIZE))
+    return max(size, 1)
+
+
+def _new_job(spec: JobSpec, backend_alias: str, now: datetime) -> Job:
+    return Job(
+        backend_alias=backend_alias,
+        queue_name=spec.queue_name,
+        task_path=spec.task_path,
+        priority=spec.priority,
+        args=spec.args,
+        kwargs=spec.kwargs,
+        scheduled_at=spec.run_after,
+        enqueued_at=now,
+    )
+
+
+def _execution_for(job: Job, now: datetime) -> ReadyExecution | ScheduledExecution:
+    """The first state of a new job.
+
+    Seam for concurrency controls: a job whose concurrency key has no free slot will get a
+    BlockedExecution here instead (a later issue).
+    """
+    common = {"job": job, "backend_alias": job.backend_alias, "queue_name": job.queue_name,
+              "priority": job.priority, "created_at": now}
+    if _is_future(job.scheduled_at, now):
+        return ScheduledExecution(scheduled_at=job.scheduled_at, **common)
+    return ReadyExecution(**common)
+
+
+def _is_future(moment: datetime | None, now: datetime) -> bool:
+    return moment is not None and moment > now
+
+
+def _batches(specs: Sequence[JobSpec], rows: int) -> Iterable[tuple[int, int]]:
+    """Yield ``(start, stop)`` slices of at most ``rows`` jobs and about ``BATCH_BYTES`` of arguments."""
+    start, size = 0, 0
+    for index, spec in enumerate(specs):
+        spec_bytes = spec.payload_bytes if spec.payload_bytes is not None else _measure(spec)
+        if index > start and (index - start >= rows or size + spec_bytes > BATCH_BYTES):
+            yield start, index
+            start, size = index, 0
+        size += spec_bytes
+    yield start, len(specs)
+
+
+def _measure(spec: JobSpec) -> int:
+    return len(dumps(spec.args)) + len(dumps(spec.kwargs))
+
+
+def _insert_batch(jobs: list[Job], using: str, now: datetime) -> None:
+    if connections[using].features.can_return_rows_from_bulk_insert:
+        Job.objects.using(using).bulk_create(jobs)
+    if any(job.pk is None for job in jobs):
+        # The database cannot return ids from a multi-row INSERT (MySQL): insert one by one, still
+        # inside the caller's transaction. Executions below stay bulk since their ids are unused.
+        for job in jobs:
+            job.save(using=using, force_insert=True)
+    executions = [_execution_for(job, now) for job in jobs]
+    ready = [e for e in executions if isinstance(e, ReadyExecution)]
+    scheduled = [e for e in executions if isinstance(e, ScheduledExecution)]
+    if ready:
+        ReadyExecution.objects.using(using).bulk_create(ready)
+    if scheduled:
+        ScheduledExecution.objects.using(using).bulk_create(scheduled)
+
+
+def _notify_after_commit(backend_alias: str, queue_names: set[str], using: str) -> None:
+    try:
+        from dj_queue.wakeup import notify_enqueued
+    except ModuleNotFoundError as exc:  # wakeup lands with another issue; the lead removes this guard
+        if exc.name != "dj_queue.wakeup":
+            raise
+        return
+    # robust: the jobs are committed by then; a failed wakeup only costs a polling interval.
+    transaction.on_commit(lambda: notify_enqueued(backend_alias, queue_names), using=using, robust=True)

@@ -1,0 +1,105 @@
+"""Build a django.tasks ``TaskResult`` from a ``Job`` row."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+
+from dj_queue.compat import Task, TaskError, TaskResult, TaskResultStatus
+from dj_queue.models import FailedExecution, Job
+from dj_queue.resolution import resolve_task
+
+
+def to_task_result(
+    job: Job,
+    backend: Any,
+    *,
+    status: TaskResultStatus | None = None,
+    task: Task | None = None,
+    errors: list[TaskError] | None = None,
+) -> TaskResult:
+    """Return the ``TaskResult`` of ``job`` as seen by ``backend``.
+
+    Without ``status`` it is derived from the job's executions, which should have been loaded with
+    ``select_related("claimed_execution", "failed_execution")`` (otherwise this queries). Callers
+    that know the state (the worker, enqueue) pass ``status`` and skip those lookups; ``task``
+    skips resolving the task path and ``errors`` skips reading the failed execution.
+    """
+    needs_failure = status is None or (status == TaskResultStatus.FAILED and errors is None)
+    failed = _related(job, "failed_execution") if needs_failure else None
+    if status is None:
+        status = _status_of(job, failed)
+    if errors is None:
+        errors = [error_of(failed)] if failed is not None else []
+    result = TaskResult(
+        task=task if task is not None else task_for(job, backend),
+        id=str(job.pk),
+        status=status,
+        enqueued_at=job.enqueued_at,
+        started_at=job.started_at,
+        finished_at=failed.created_at if failed is not None else job.finished_at,
+        last_attempted_at=job.last_attempted_at,
+        args=job.args,
+        kwargs=job.kwargs,
+        backend=backend.alias,
+        errors=errors,
+        worker_ids=list(job.worker_ids or []),
+    )
+    # TaskResult is frozen; Django's own backends set the return value the same way.
+    object.__setattr__(result, "_return_value", job.return_value)
+    return result
+
+
+def error_of(failed: FailedExecution) -> TaskError:
+    """The ``TaskError`` recorded by a failed execution."""
+    return TaskError(exception_class_path=failed.exception_class, traceback=failed.traceback)
+
+
+def task_for(job: Job, backend: Any) -> Task:
+    """The module's ``Task`` for ``job``, with the job's own priority, queue, schedule and backend."""
+    task = resolve_task(job.task_path, backend.options.get("task_modules"))
+    variant = _variant(task, job.priority, job.queue_name, backend.alias)
+    if job.scheduled_at is not None and variant.run_after != job.scheduled_at:
+        variant = _using(variant, run_after=job.scheduled_at)
+    return variant
+
+
+def _status_of(job: Job, failed: FailedExecution | None) -> TaskResultStatus:
+    if failed is not None:
+        return TaskResultStatus.FAILED
+    if _related(job, "claimed_execution") is not None:
+        return TaskResultStatus.RUNNING
+    if job.finished_at is not None:
+        return TaskResultStatus.SUCCESSFUL
+    return TaskResultStatus.READY
+
+
+def _related(job: Job, name: str) -> Any:
+    try:
+        return getattr(job, name)
+    except ObjectDoesNotExist:
+        return None
+
+
+@lru_cache(maxsize=1024)
+def _variant(task: Task, priority: int, queue_name: str, backend_alias: str) -> Task:
+    # Few distinct combinations exist, and .using() re-validates the task: cache it.
+    changes = {
+        "priority": priority if priority != task.priority else None,
+        "queue_name": queue_name if queue_name != task.queue_name else None,
+        "backend": backend_alias if backend_alias != task.backend else None,
+    }
+    return _using(task, **changes)
+
+
+def _using(task: Task, **changes: Any) -> Task:
+    if not any(value is not None for value in changes.values()):
+        return task
+    try:
+        return task.using(**changes)
+    except Exception:
+        # The settings changed since the job was enqueued (its queue left QUEUES, its backend
+        # alias is gone): the module's task still identifies the function, all a result needs.
+        return task

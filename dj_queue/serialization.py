@@ -1,0 +1,98 @@
+"""The JSON data contract: what may be stored as a job's arguments and return value.
+
+Nothing is pickled. A value is accepted only if ``json.loads(json.dumps(value))`` gives it back
+unchanged, except that tuples become lists (Django's task framework normalizes them the same way).
+Checking up front turns a silent change of type (a set, a datetime, an int dict key) into a clear
+error that names the offending value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class SerializationError(ValueError):
+    """A value does not round-trip through JSON. ``path`` locates it, e.g. ``args[0]['when']``."""
+
+    def __init__(self, what: str, path: str, problem: str) -> None:
+        self.what = what
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path} {problem}; {what} must round-trip through JSON")
+
+
+def ensure_json_roundtrip(value: Any, what: str) -> Any:
+    """Return ``value`` with tuples as lists, or raise ``SerializationError``.
+
+    ``what`` names the value in messages and paths (``"args"``, ``"kwargs"``, ``"return value"``).
+    """
+    try:
+        return _normalize(value, what, what)
+    except RecursionError:
+        raise SerializationError(what, what, "is nested too deeply (or refers to itself)") from None
+
+
+def _normalize(value: Any, path: str, what: str) -> Any:
+    kind = type(value)
+    if kind in _SCALARS:
+        return _check_scalar(value, path, what)
+    if kind is list or kind is tuple:
+        return [_normalize(item, f"{path}[{i}]", what) for i, item in enumerate(value)]
+    if kind is dict:
+        return {_check_key(key, path, what): _normalize(item, f"{path}[{key!r}]", what)
+                for key, item in value.items()}
+    raise SerializationError(what, path, f"is {_describe(value)}, which JSON cannot represent")
+
+
+def _check_scalar(value: Any, path: str, what: str) -> Any:
+    if type(value) is float and not math.isfinite(value):
+        raise SerializationError(what, path, f"is {value!r}, which is not valid JSON")
+    if type(value) is str and not _storable(value):
+        raise SerializationError(
+            what, path, "is a string with a NUL character or a lone surrogate, which databases refuse"
+        )
+    return value
+
+
+def _check_key(key: Any, path: str, what: str) -> str:
+    # json.dumps turns 1, True and None keys into strings, so they would come back changed.
+    if type(key) is not str:
+        raise SerializationError(
+            what, f"{path}[{key!r}]", f"has a {type(key).__name__} key; keys must be str"
+        )
+    _check_scalar(key, f"{path}[{key!r}]", what)
+    return key
+
+
+def _storable(text: str) -> bool:
+    # PostgreSQL's jsonb rejects \u0000; no database stores unpaired surrogates.
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _describe(value: Any) -> str:
+    kind = type(value)
+    name = kind.__qualname__
+    if kind.__module__ != "builtins":
+        name = f"{kind.__module__}.{name}"
+    article = "an" if name[:1].lower() in "aeiou" else "a"
+    return f"{article} {name}"
+
+
+def dumps(value: Any) -> str:
+    """Serialize an already-checked value compactly, as sizes are measured."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def payload_size(args: Any, kwargs: Any) -> int:
+    """Bytes of the UTF-8 JSON encoding of ``args`` and ``kwargs`` together."""
+    return len(dumps(args).encode("utf-8")) + len(dumps(kwargs).encode("utf-8"))

@@ -1,0 +1,143 @@
+"""The enqueue operations: rows written, statements sent, wakeups after commit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from dj_queue import wakeup
+from dj_queue.models import Job, ReadyExecution, ScheduledExecution
+from dj_queue.operations import enqueue as enqueue_ops
+from dj_queue.operations.enqueue import BATCH_SIZE, JobSpec, batch_size, enqueue_job, enqueue_jobs
+
+ADD = "tests.tasks_app.tasks.add"
+pytestmark = pytest.mark.django_db
+
+
+def one(**overrides) -> Job:
+    fields = {"backend_alias": "default", "using": "default", "task_path": ADD, "queue_name": "q",
+              "priority": 3, "args": [1, 2], "kwargs": {"k": 1}}
+    return enqueue_job(**{**fields, **overrides})
+
+
+@pytest.fixture
+def notified(monkeypatch):
+    calls = []
+    monkeypatch.setattr(wakeup, "notify_enqueued", lambda alias, names: calls.append((alias, set(names))))
+    return calls
+
+
+def test_enqueue_job_writes_the_job_and_its_ready_execution():
+    job = one()
+    stored = Job.objects.get(pk=job.pk)
+    assert (stored.task_path, stored.queue_name, stored.priority) == (ADD, "q", 3)
+    assert (stored.args, stored.kwargs, stored.scheduled_at) == ([1, 2], {"k": 1}, None)
+    ready = ReadyExecution.objects.get(job=job)
+    assert (ready.queue_name, ready.priority, ready.backend_alias) == ("q", 3, "default")
+    assert ready.created_at == stored.enqueued_at
+
+
+def test_enqueue_job_is_two_inserts_and_nothing_else():
+    with CaptureQueriesContext(connection) as queries:
+        one()
+    statements = [q["sql"].split()[0].upper() for q in queries]
+    assert statements.count("INSERT") == 2
+    assert "SELECT" not in statements and "SAVEPOINT" not in statements
+
+
+def test_a_future_run_after_goes_to_scheduled_executions():
+    run_after = timezone.now() + timedelta(minutes=5)
+    job = one(run_after=run_after, backend_alias="b2")
+    scheduled = ScheduledExecution.objects.get(job=job)
+    assert (scheduled.scheduled_at, scheduled.queue_name, scheduled.backend_alias) == (run_after, "q", "b2")
+    assert Job.objects.get(pk=job.pk).scheduled_at == run_after
+    assert not ReadyExecution.objects.filter(job=job).exists()
+
+
+def test_a_past_run_after_is_ready_and_kept_on_the_job():
+    run_after = timezone.now() - timedelta(minutes=5)
+    job = one(run_after=run_after)
+    assert ReadyExecution.objects.filter(job=job).exists()
+    assert Job.objects.get(pk=job.pk).scheduled_at == run_after
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_jobs_wake_workers_after_commit_only(notified):
+    with transaction.atomic():
+        one(queue_name="emails")
+        assert notified == []
+    assert notified == [("default", {"emails"})]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_enqueue_wakes_nobody_and_leaves_nothing(notified):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        one()
+        raise RuntimeError("rollback")
+    assert notified == [] and not Job.objects.exists()
+
+
+def test_scheduled_jobs_do_not_wake_workers(notified, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        one(run_after=timezone.now() + timedelta(hours=1))
+    assert notified == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_wakeup_does_not_fail_the_enqueue(monkeypatch):
+    def broken(alias, names):
+        raise RuntimeError("listener down")
+
+    monkeypatch.setattr(wakeup, "notify_enqueued", broken)
+    job = one()  # autocommit: the wakeup runs (and fails) inside this call
+    assert Job.objects.filter(pk=job.pk).exists()
+
+
+def test_enqueue_jobs_inserts_jobs_and_executions_in_bulk(notified, django_capture_on_commit_callbacks):
+    later = timezone.now() + timedelta(hours=1)
+    specs = [JobSpec(ADD, "a", 1, [1], {}), JobSpec(ADD, "b", -5, [2], {"x": 1}), JobSpec(ADD, "c", 0, [], {}, later)]
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs = enqueue_jobs(specs, backend_alias="default", using="default")
+    assert all(job.pk for job in jobs)
+    assert [Job.objects.get(pk=j.pk).args for j in jobs] == [[1], [2], []]
+    ready = {r.job_id: (r.queue_name, r.priority) for r in ReadyExecution.objects.all()}
+    assert ready == {jobs[0].pk: ("a", 1), jobs[1].pk: ("b", -5)}
+    assert ScheduledExecution.objects.get().job_id == jobs[2].pk
+    assert notified == [("default", {"a", "b"})]
+
+
+def test_enqueue_jobs_of_nothing_writes_nothing():
+    with CaptureQueriesContext(connection) as queries:
+        assert enqueue_jobs([], backend_alias="default", using="default") == []
+    assert len(queries) == 0
+
+
+def test_enqueue_jobs_without_returned_ids_falls_back_to_single_inserts(monkeypatch):
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+    specs = [JobSpec(ADD, "default", 0, [i], {}) for i in range(5)]
+    jobs = enqueue_jobs(specs, backend_alias="default", using="default")
+    assert len({job.pk for job in jobs}) == 5
+    assert sorted(ReadyExecution.objects.values_list("job_id", flat=True)) == sorted(j.pk for j in jobs)
+    assert [Job.objects.get(pk=j.pk).args for j in jobs] == [[i] for i in range(5)]
+
+
+def test_batches_respect_rows_and_bytes(monkeypatch):
+    monkeypatch.setattr(enqueue_ops, "BATCH_BYTES", 100)
+    specs = [JobSpec(ADD, "q", 0, ["x" * 40], {}) for _ in range(5)]
+    assert list(enqueue_ops._batches(specs, 1000)) == [(0, 2), (2, 4), (4, 5)]
+    assert list(enqueue_ops._batches(specs * 2, 3)) == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]
+    monkeypatch.setattr(enqueue_ops, "BATCH_BYTES", 10**9)
+    assert list(enqueue_ops._batches(specs * 2, 3)) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+
+
+def test_batch_size_fits_the_databases_parameter_limit():
+    size = batch_size("default")
+    assert 1 <= size <= BATCH_SIZE
+    limit = connection.features.max_query_params
+    if limit:
+        inserted = [f for f in Job._meta.concrete_fields if not f.primary_key]
+        assert size * len(inserted) <= limit

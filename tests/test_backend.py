@@ -1,0 +1,264 @@
+"""DjQueueBackend honours the django.tasks backend contract."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from dj_queue.backend import DjQueueBackend
+from dj_queue.compat import (
+    InvalidTask,
+    TaskResultDoesNotExist,
+    TaskResultStatus,
+    task_backends,
+    task_enqueued,
+)
+from dj_queue.exceptions import EnqueueError
+from dj_queue.models import FailedExecution, Job, ReadyExecution, ScheduledExecution
+from dj_queue.operations.enqueue import batch_size
+from tests.tasks_app import tasks
+
+TWO_BACKENDS = {
+    "default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {}},
+    "other": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {}},
+}
+
+
+@pytest.fixture
+def backend() -> DjQueueBackend:
+    return task_backends["default"]
+
+
+@pytest.fixture
+def enqueued_signals():
+    received = []
+
+    def receiver(sender, task_result, **kwargs):
+        received.append((sender, task_result))
+
+    task_enqueued.connect(receiver)
+    yield received
+    task_enqueued.disconnect(receiver)
+
+
+def test_capabilities(backend):
+    assert isinstance(backend, DjQueueBackend)
+    assert backend.supports_defer and backend.supports_get_result
+    assert backend.supports_priority and backend.supports_async_task
+
+
+def test_options_are_validated_with_a_clear_error():
+    with pytest.raises(ImproperlyConfigured, match="unknown option 'worker'.*did you mean 'workers'"):
+        DjQueueBackend("default", {"OPTIONS": {"worker": []}})
+    backend = DjQueueBackend("x", {"OPTIONS": {"database_alias": "default", "max_payload_bytes": 10}})
+    assert (backend.using, backend.options["max_payload_bytes"], backend.alias) == ("default", 10, "x")
+
+
+@pytest.mark.django_db
+def test_enqueue_writes_a_ready_job_and_get_result_reads_every_field(enqueued_signals):
+    result = tasks.add.enqueue(3, 7)
+    job = Job.objects.get(pk=int(result.id))
+    assert ReadyExecution.objects.filter(job=job, queue_name="default").exists()
+    assert (result.status, result.args, result.task) == (TaskResultStatus.READY, [3, 7], tasks.add)
+    fetched = tasks.add.get_result(result.id)
+    assert fetched.id == result.id == str(job.pk)
+    assert fetched.status == TaskResultStatus.READY
+    assert timezone.is_aware(fetched.enqueued_at) and fetched.enqueued_at == result.enqueued_at
+    assert (fetched.started_at, fetched.last_attempted_at, fetched.finished_at) == (None, None, None)
+    assert (fetched.args, fetched.kwargs, fetched.errors, fetched.worker_ids) == ([3, 7], {}, [], [])
+    assert fetched.attempts == 0 and fetched.backend == "default"
+    assert fetched.task.func is tasks.add.func
+    assert enqueued_signals == [(DjQueueBackend, result)]
+
+
+@pytest.mark.django_db
+def test_get_result_is_one_query(backend, django_assert_num_queries):
+    result = tasks.add.enqueue(1, 2)
+    backend.get_result(result.id)  # warm the task-path cache
+    with django_assert_num_queries(1):
+        backend.get_result(result.id)
+
+
+@pytest.mark.django_db
+def test_task_get_result_sees_the_same_task_even_with_other_options():
+    result = tasks.add.using(priority=5, queue_name="q2").enqueue(1, 1)
+    fetched = tasks.add.get_result(result.id)
+    assert (fetched.task.priority, fetched.task.queue_name) == (5, "q2")
+
+
+@pytest.mark.django_db
+def test_refresh_follows_the_jobs_state():
+    result = tasks.add.enqueue(2, 2)
+    Job.objects.filter(pk=result.id).update(
+        finished_at=timezone.now(), started_at=timezone.now(), return_value=4, worker_ids=["w1"]
+    )
+    ReadyExecution.objects.filter(job_id=result.id).delete()
+    result.refresh()
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.return_value == 4 and result.attempts == 1
+
+
+@pytest.mark.django_db
+def test_failed_results_expose_errors():
+    result = tasks.fail.enqueue("bad")
+    ReadyExecution.objects.filter(job_id=result.id).delete()
+    FailedExecution.objects.create(job_id=result.id, exception_class="builtins.ValueError", traceback="tb: bad")
+    fetched = tasks.fail.get_result(result.id)
+    assert fetched.status == TaskResultStatus.FAILED
+    assert [(e.exception_class_path, e.traceback) for e in fetched.errors] == [("builtins.ValueError", "tb: bad")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("bad_id", ["999999999", "abc", "", "1.5", "-1", " 1", "1" * 40, None])
+def test_unknown_ids_do_not_exist(backend, bad_id):
+    tasks.add.enqueue(1, 2)
+    with pytest.raises(TaskResultDoesNotExist):
+        backend.get_result(bad_id)
+
+
+@pytest.mark.django_db
+def test_results_of_another_backend_alias_do_not_exist():
+    with override_settings(TASKS=TWO_BACKENDS):
+        result = tasks.add.using(backend="other").enqueue(1, 2)
+        assert Job.objects.get(pk=result.id).backend_alias == "other"
+        assert task_backends["other"].get_result(result.id).task.backend == "other"
+        with pytest.raises(TaskResultDoesNotExist):
+            task_backends["default"].get_result(result.id)
+
+
+@pytest.mark.django_db
+def test_a_future_run_after_creates_a_scheduled_job_reported_ready():
+    run_after = timezone.now() + timedelta(hours=1)
+    result = tasks.add.using(run_after=run_after).enqueue(1, 2)
+    scheduled = ScheduledExecution.objects.get(job_id=result.id)
+    assert scheduled.scheduled_at == run_after
+    assert not ReadyExecution.objects.filter(job_id=result.id).exists()
+    fetched = tasks.add.get_result(result.id)
+    assert fetched.status == TaskResultStatus.READY and fetched.task.run_after == run_after
+
+
+@pytest.mark.django_db
+def test_a_past_run_after_is_ready_at_once():
+    result = tasks.add.using(run_after=timezone.now() - timedelta(minutes=1)).enqueue(1, 2)
+    assert ReadyExecution.objects.filter(job_id=result.id).exists()
+
+
+@pytest.mark.django_db
+def test_priority_and_queue_are_copied_to_the_ready_execution():
+    result = tasks.important.enqueue(5)
+    ready = ReadyExecution.objects.get(job_id=result.id)
+    assert (ready.queue_name, ready.priority, ready.backend_alias) == ("high", 10, "default")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "kwargs", "path"),
+    [(({1, 2},), {}, "args[0]"), ((1,), {"b": timezone.now()}, "kwargs['b']"), ((math.nan,), {}, "args[0]")],
+)
+def test_arguments_that_do_not_round_trip_are_refused(args, kwargs, path):
+    with pytest.raises(EnqueueError, match=re.escape(f"tests.tasks_app.tasks.add: {path} ")):
+        tasks.add.enqueue(*args, **kwargs)
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db
+def test_enqueue_error_is_an_invalid_task():
+    with pytest.raises(InvalidTask):
+        tasks.add.enqueue({1}, 2)
+
+
+@pytest.mark.django_db
+def test_tuples_are_stored_as_lists():
+    result = tasks.add.enqueue((1, (2,)), {"k": (3,)})
+    assert Job.objects.get(pk=result.id).args == [[1, [2]], {"k": [3]}]
+
+
+@pytest.mark.django_db
+def test_payloads_over_the_cap_are_refused():
+    with override_settings(TASKS={"default": {**TWO_BACKENDS["default"], "OPTIONS": {"max_payload_bytes": 50}}}):
+        tasks.add.enqueue("x" * 10, 1)
+        with pytest.raises(EnqueueError, match="more than max_payload_bytes \\(50\\)"):
+            tasks.add.enqueue("x" * 60, 1)
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_too_long_queue_names_are_enqueue_errors():
+    with pytest.raises(EnqueueError, match="longer than 100"):
+        tasks.add.using(queue_name="q" * 101)
+
+
+@pytest.mark.django_db
+def test_django_checks_still_apply():
+    with pytest.raises(InvalidTask, match="aware"):
+        tasks.add.using(run_after=timezone.now().replace(tzinfo=None))
+    with override_settings(TASKS={"default": {**TWO_BACKENDS["default"], "QUEUES": ["default"]}}):
+        with pytest.raises(InvalidTask, match="not valid"):
+            tasks.add.using(queue_name="elsewhere")
+
+
+@pytest.mark.django_db
+def test_enqueue_all_returns_persisted_results_and_signals(backend, enqueued_signals):
+    later = timezone.now() + timedelta(hours=1)
+    results = backend.enqueue_all([
+        (tasks.add, (1, 2), {}),
+        (tasks.important, [3], {}),
+        (tasks.add.using(run_after=later), [4, 5], {}),
+    ])
+    assert [r.args for r in results] == [[1, 2], [3], [4, 5]]
+    assert all(r.status == TaskResultStatus.READY for r in results)
+    assert [r.task.get_result(r.id).args for r in results] == [[1, 2], [3], [4, 5]]
+    assert ReadyExecution.objects.get(job_id=results[1].id).priority == 10
+    assert ScheduledExecution.objects.get(job_id=results[2].id).scheduled_at == later
+    assert [r for _, r in enqueued_signals] == results
+    assert {sender for sender, _ in enqueued_signals} == {DjQueueBackend}
+
+
+@pytest.mark.django_db
+def test_enqueue_all_validates_everything_before_writing(backend):
+    with pytest.raises(EnqueueError, match="args\\[0\\]"):
+        backend.enqueue_all([(tasks.add, (1, 2), {}), (tasks.add, ({1},), {})])
+    with pytest.raises(EnqueueError, match="item 0"):
+        backend.enqueue_all([("tests.tasks_app.tasks.add", (), {})])
+    with pytest.raises(EnqueueError, match="args is a str"):
+        backend.enqueue_all([(tasks.add, "12", {})])
+    assert not Job.objects.exists()
+    assert backend.enqueue_all([]) == []
+
+
+@pytest.mark.django_db
+def test_enqueue_all_of_ten_thousand_jobs_is_a_few_bulk_inserts(backend):
+    count = 10_000
+    batches = math.ceil(count / batch_size(backend.using))
+    with CaptureQueriesContext(connection) as queries:
+        results = backend.enqueue_all([(tasks.add, (i, i), {}) for i in range(count)])
+    assert len(results) == count and len({r.id for r in results}) == count
+    assert ReadyExecution.objects.count() == count
+    assert len(queries) <= 2 * batches + 4, f"{len(queries)} queries for {batches} batches"
+    last = Job.objects.get(pk=results[-1].id)
+    assert last.args == [count - 1, count - 1]
+
+
+@pytest.mark.django_db
+def test_async_twins():
+    backend = task_backends["default"]
+    result = async_to_sync(tasks.add.aenqueue)(4, 5)
+    fetched = async_to_sync(tasks.add.aget_result)(result.id)
+    assert (fetched.args, fetched.status) == ([4, 5], TaskResultStatus.READY)
+    many = async_to_sync(backend.aenqueue_all)([(tasks.noop, (), {}), (tasks.async_add, (1, 2), {})])
+    assert [r.task for r in many] == [tasks.noop, tasks.async_add]
+    assert async_to_sync(backend.aget_result)(many[1].id).task is tasks.async_add
+
+
+def test_check_delegates_to_dj_queue_checks():
+    backend = DjQueueBackend("default", {"OPTIONS": {"recurring": {"r": {"task_path": "a.b", "schedule": "nope"}}}})
+    assert [m.id for m in backend.check()] == ["dj_queue.E005"]
