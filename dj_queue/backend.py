@@ -19,6 +19,8 @@ from dj_queue.compat import (
     TaskResultStatus,
     task_enqueued,
 )
+from dj_queue.concurrency import resolve_key
+from dj_queue.concurrency import settings_for as concurrency_settings
 from dj_queue.config import validate
 from dj_queue.exceptions import ConfigurationError, EnqueueError
 from dj_queue.models import Job
@@ -81,6 +83,7 @@ class DjQueueBackend(BaseTaskBackend):
             backend_alias=self.alias, using=self.using, task_path=spec.task_path,
             queue_name=spec.queue_name, priority=spec.priority, args=spec.args,
             kwargs=spec.kwargs, run_after=spec.run_after,
+            concurrency_key=spec.concurrency_key, concurrency=spec.concurrency,
         )
         return self._enqueued(job, task)
 
@@ -138,8 +141,11 @@ class DjQueueBackend(BaseTaskBackend):
                 f"dj_queue: cannot enqueue {task.module_path}: arguments take {size} bytes as JSON, "
                 f"more than max_payload_bytes ({limit})"
             )
+        settings = concurrency_settings(task)
+        key = resolve_key(task, settings, args, kwargs) if settings else None
         return JobSpec(
-            task.module_path, task.queue_name, task.priority, args, kwargs, task.run_after, size
+            task.module_path, task.queue_name, task.priority, args, kwargs, task.run_after, size,
+            concurrency_key=key, concurrency=settings,
         )
 
     @staticmethod

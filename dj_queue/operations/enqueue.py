@@ -14,7 +14,9 @@ from typing import Any, Iterable, Sequence
 from django.db import connections, transaction
 from django.utils import timezone
 
+from dj_queue.concurrency import Concurrency
 from dj_queue.models import Job, ReadyExecution, ScheduledExecution
+from dj_queue.operations import concurrency as semaphores
 from dj_queue.serialization import dumps
 
 # Rows per INSERT statement, lowered further by the database's parameter limit.
@@ -35,6 +37,8 @@ class JobSpec:
     kwargs: dict
     run_after: datetime | None = None
     payload_bytes: int | None = field(default=None, compare=False)
+    concurrency_key: str | None = None
+    concurrency: Concurrency | None = field(default=None, compare=False)
 
 
 def enqueue_job(
@@ -47,14 +51,21 @@ def enqueue_job(
     args: list,
     kwargs: dict,
     run_after: datetime | None = None,
+    concurrency_key: str | None = None,
+    concurrency: Concurrency | None = None,
 ) -> Job:
-    """Insert one job and its ready or scheduled execution in one transaction."""
+    """Insert one job and its ready, scheduled or (concurrency) blocked execution in one transaction."""
     now = timezone.now()
-    job = _new_job(JobSpec(task_path, queue_name, priority, args, kwargs, run_after), backend_alias, now)
+    spec = JobSpec(task_path, queue_name, priority, args, kwargs, run_after,
+                   concurrency_key=concurrency_key, concurrency=concurrency)
+    job = _new_job(spec, backend_alias, now)
     # savepoint=False: inside a caller's transaction a savepoint would add two round trips.
     with transaction.atomic(using=using, savepoint=False):
         job.save(using=using, force_insert=True)
-        _execution_for(job, now).save(using=using, force_insert=True)
+        if _gated(job, spec, now):
+            semaphores.place(job, concurrency, using=using)
+        else:
+            _execution_for(job, now).save(using=using, force_insert=True)
     if not _is_future(job.scheduled_at, now):
         _notify_after_commit(backend_alias, {queue_name}, using)
     return job
@@ -69,7 +80,7 @@ def enqueue_jobs(specs: Iterable[JobSpec], *, backend_alias: str, using: str) ->
     jobs = [_new_job(spec, backend_alias, now) for spec in specs]
     with transaction.atomic(using=using, savepoint=False):
         for start, stop in _batches(specs, batch_size(using)):
-            _insert_batch(jobs[start:stop], using, now)
+            _insert_batch(jobs[start:stop], specs[start:stop], using, now)
     ready_queues = {job.queue_name for job in jobs if not _is_future(job.scheduled_at, now)}
     if ready_queues:
         _notify_after_commit(backend_alias, ready_queues, using)
@@ -86,8 +97,14 @@ def batch_size(using: str) -> int:
     return max(size, 1)
 
 
+def _gated(job: Job, spec: JobSpec, now: datetime) -> bool:
+    """A job with a concurrency key that may run now must take a slot first."""
+    return bool(spec.concurrency_key) and not _is_future(job.scheduled_at, now)
+
+
 def _new_job(spec: JobSpec, backend_alias: str, now: datetime) -> Job:
     return Job(
+        concurrency_key=spec.concurrency_key,
         backend_alias=backend_alias,
         queue_name=spec.queue_name,
         task_path=spec.task_path,
@@ -100,11 +117,7 @@ def _new_job(spec: JobSpec, backend_alias: str, now: datetime) -> Job:
 
 
 def _execution_for(job: Job, now: datetime) -> ReadyExecution | ScheduledExecution:
-    """The first state of a new job.
-
-    Seam for concurrency controls: a job whose concurrency key has no free slot will get a
-    BlockedExecution here instead (a later issue).
-    """
+    """The first state of a new job without a concurrency key to acquire."""
     common = {"job": job, "backend_alias": job.backend_alias, "queue_name": job.queue_name,
               "priority": job.priority, "created_at": now}
     if _is_future(job.scheduled_at, now):
@@ -132,7 +145,7 @@ def _measure(spec: JobSpec) -> int:
     return len(dumps(spec.args)) + len(dumps(spec.kwargs))
 
 
-def _insert_batch(jobs: list[Job], using: str, now: datetime) -> None:
+def _insert_batch(jobs: list[Job], specs: list[JobSpec], using: str, now: datetime) -> None:
     if connections[using].features.can_return_rows_from_bulk_insert:
         Job.objects.using(using).bulk_create(jobs)
     if any(job.pk is None for job in jobs):
@@ -140,7 +153,11 @@ def _insert_batch(jobs: list[Job], using: str, now: datetime) -> None:
         # inside the caller's transaction. Executions below stay bulk since their ids are unused.
         for job in jobs:
             job.save(using=using, force_insert=True)
-    executions = [_execution_for(job, now) for job in jobs]
+    gated = [(job, spec) for job, spec in zip(jobs, specs) if _gated(job, spec, now)]
+    for job, spec in gated:  # semaphores are taken one job at a time, in enqueue order
+        semaphores.place(job, spec.concurrency, using=using)
+    gated_ids = {id(job) for job, _ in gated}
+    executions = [_execution_for(job, now) for job in jobs if id(job) not in gated_ids]
     ready = [e for e in executions if isinstance(e, ReadyExecution)]
     scheduled = [e for e in executions if isinstance(e, ScheduledExecution)]
     if ready:

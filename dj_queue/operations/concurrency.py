@@ -1,0 +1,147 @@
+"""Semaphores: how jobs with a concurrency key take, hold and give back slots.
+
+A ``Semaphore`` row per key counts free slots. A job that gets a slot goes to ready; one that does
+not is blocked (``on_conflict="block"``) or recorded as failed with ``ConcurrencyLimitDiscarded``
+(``"discard"``). Finishing or failing a job gives its slot back and moves the next blocked job of
+the key (highest priority, then oldest) to ready. Slots and blocks expire after the task's
+``duration``; the dispatcher's maintenance cleans both up.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from dj_queue.concurrency import Concurrency, settings_for
+from dj_queue.exceptions import ConcurrencyLimitDiscarded
+from dj_queue.models import BlockedExecution, FailedExecution, Job, ReadyExecution, Semaphore
+
+
+def acquire(key: str, *, limit: int, duration: float, backend_alias: str, using: str) -> bool:
+    """Take one slot of ``key``; False when all ``limit`` slots are taken."""
+    now = timezone.now()
+    rows = Semaphore.objects.using(using).filter(backend_alias=backend_alias, key=key)
+    expires = now + timedelta(seconds=duration)
+    if rows.filter(value__gt=0).update(value=F("value") - 1, expires_at=expires, updated_at=now):
+        return True
+    if rows.exists():
+        return False
+    try:
+        with transaction.atomic(using=using):
+            Semaphore.objects.using(using).create(
+                backend_alias=backend_alias, key=key, value=limit - 1, expires_at=expires
+            )
+        return True
+    except IntegrityError:  # another enqueue created it first: compete for its slots
+        return bool(rows.filter(value__gt=0).update(value=F("value") - 1, expires_at=expires, updated_at=now))
+
+
+def signal(key: str, *, limit: int, backend_alias: str, using: str) -> None:
+    """Give one slot of ``key`` back (never above ``limit``)."""
+    Semaphore.objects.using(using).filter(backend_alias=backend_alias, key=key, value__lt=limit).update(
+        value=F("value") + 1, updated_at=timezone.now()
+    )
+
+
+def place(job: Job, settings: Concurrency | None, *, using: str) -> str:
+    """Put a job that may run now into ready, blocked or failed; return which ("ready", ...)."""
+    if settings is None or not job.concurrency_key:
+        _make_ready(job, using)
+        return "ready"
+    if acquire(job.concurrency_key, limit=settings.limit, duration=settings.duration,
+               backend_alias=job.backend_alias, using=using):
+        _make_ready(job, using)
+        return "ready"
+    if settings.on_conflict == "discard":
+        error = ConcurrencyLimitDiscarded(
+            f"concurrency key {job.concurrency_key!r} is at its limit of {settings.limit}; job discarded"
+        )
+        FailedExecution.objects.using(using).create(
+            job=job, backend_alias=job.backend_alias, exception_class=_path(type(error)),
+            message=str(error), traceback="",
+        )
+        return "discarded"
+    BlockedExecution.objects.using(using).create(
+        job=job, backend_alias=job.backend_alias, queue_name=job.queue_name, priority=job.priority,
+        concurrency_key=job.concurrency_key,
+        expires_at=timezone.now() + timedelta(seconds=settings.duration),
+    )
+    return "blocked"
+
+
+def _path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _make_ready(job: Job, using: str) -> None:
+    ReadyExecution.objects.using(using).create(
+        job=job, backend_alias=job.backend_alias, queue_name=job.queue_name, priority=job.priority
+    )
+
+
+def settings_for_job(job: Job) -> Concurrency | None:
+    """The concurrency settings of the job's task (None if the task is gone or declares none)."""
+    from dj_queue.exceptions import TaskResolutionError
+    from dj_queue.resolution import resolve_task
+
+    try:
+        return settings_for(resolve_task(job.task_path))
+    except (TaskResolutionError, Exception):
+        return None
+
+
+def release(job: Job, *, using: str) -> Job | None:
+    """Give back ``job``'s slot and unblock the next job of its key; return that job, if any.
+
+    Call inside the transaction that finishes or fails ``job``.
+    """
+    if not job.concurrency_key:
+        return None
+    settings = settings_for_job(job)
+    limit = settings.limit if settings else 1
+    signal(job.concurrency_key, limit=limit, backend_alias=job.backend_alias, using=using)
+    return unblock_next(job.concurrency_key, backend_alias=job.backend_alias, using=using)
+
+
+def unblock_next(key: str, *, backend_alias: str, using: str) -> Job | None:
+    """Move the next blocked job of ``key`` to ready if a slot is free."""
+    from dj_queue.plugins import get_dialect
+
+    blocked = BlockedExecution.objects.using(using).filter(backend_alias=backend_alias, concurrency_key=key)
+    # No select_related: FOR UPDATE would then lock the job row too.
+    candidate = get_dialect(using).lock(blocked.order_by("-priority", "job_id"), backend_alias).first()
+    if candidate is None:
+        return None
+    candidate.job = Job.objects.using(using).get(pk=candidate.job_id)
+    settings = settings_for_job(candidate.job)
+    limit, duration = (settings.limit, settings.duration) if settings else (1, 60.0)
+    if not acquire(key, limit=limit, duration=duration, backend_alias=backend_alias, using=using):
+        return None
+    candidate.delete()
+    _make_ready(candidate.job, using)
+    return candidate.job
+
+
+def expire_semaphores(*, backend_alias: str, using: str) -> int:
+    """Delete semaphores whose slots outlived their duration (jobs stuck or long gone)."""
+    deleted, _ = Semaphore.objects.using(using).filter(
+        backend_alias=backend_alias, expires_at__lt=timezone.now()
+    ).delete()
+    return deleted
+
+
+def release_expired_blocked(*, backend_alias: str, using: str, batch_size: int = 500) -> int:
+    """Try to unblock jobs blocked longer than their duration; return how many went to ready."""
+    keys = (
+        BlockedExecution.objects.using(using)
+        .filter(backend_alias=backend_alias, expires_at__lt=timezone.now())
+        .values_list("concurrency_key", flat=True).distinct()[:batch_size]
+    )
+    released = 0
+    for key in list(keys):
+        with transaction.atomic(using=using):
+            released += unblock_next(key, backend_alias=backend_alias, using=using) is not None
+    return released

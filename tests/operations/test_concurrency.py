@@ -1,0 +1,78 @@
+"""Semaphores, blocking and discarding, through the backend's enqueue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from dj_queue.compat import TaskResultStatus
+from dj_queue.models import BlockedExecution, FailedExecution, Job, ReadyExecution, Semaphore
+from dj_queue.operations import concurrency as ops
+from tests.tasks_app.tasks import build_report, sync_account
+
+pytestmark = pytest.mark.django_db
+
+
+def state(result) -> str:
+    job_id = int(result.id)
+    for name, model in (("ready", ReadyExecution), ("blocked", BlockedExecution), ("failed", FailedExecution)):
+        if model.objects.filter(job_id=job_id).exists():
+            return name
+    return "none"
+
+
+def test_first_job_of_a_key_runs_and_the_rest_block_per_key():
+    first, second, other = sync_account.enqueue(1), sync_account.enqueue(1), sync_account.enqueue(2)
+    assert [state(first), state(second), state(other)] == ["ready", "blocked", "ready"]
+    assert Job.objects.get(pk=first.id).concurrency_key == "account:1"
+    assert Semaphore.objects.get(key="account:1").value == 0
+    blocked = BlockedExecution.objects.get(job_id=second.id)
+    assert blocked.expires_at > timezone.now() + timedelta(seconds=50)
+
+
+def test_discard_records_the_job_as_failed_with_concurrency_limit_discarded():
+    results = [build_report.enqueue("daily") for _ in range(3)]
+    assert [state(r) for r in results] == ["ready", "ready", "failed"]
+    refreshed = build_report.get_result(results[2].id)
+    assert refreshed.status == TaskResultStatus.FAILED
+    assert refreshed.errors[0].exception_class_path == "dj_queue.exceptions.ConcurrencyLimitDiscarded"
+
+
+def test_release_gives_the_slot_to_the_next_blocked_job_by_priority_then_age():
+    running = sync_account.enqueue(5)
+    low = sync_account.enqueue(5)
+    high = sync_account.using(priority=10).enqueue(5)
+    later = sync_account.enqueue(5)
+    job = Job.objects.get(pk=running.id)
+    ReadyExecution.objects.filter(job=job).delete()  # as if claimed and now finishing
+    assert ops.release(job, using="default").pk == int(high.id)
+    assert [state(high), state(low), state(later)] == ["ready", "blocked", "blocked"]
+    assert ops.release(Job.objects.get(pk=high.id), using="default").pk == int(low.id)
+
+
+def test_bulk_enqueue_takes_slots_in_order():
+    backend = sync_account.get_backend()
+    results = backend.enqueue_all([(sync_account, [3], {}), (sync_account, [3], {}), (sync_account, [4], {})])
+    assert [state(r) for r in results] == ["ready", "blocked", "ready"]
+
+
+def test_expired_semaphores_are_deleted_and_expired_blocks_released():
+    sync_account.enqueue(6)
+    waiting = sync_account.enqueue(6)
+    assert ops.release_expired_blocked(backend_alias="default", using="default") == 0
+    past = timezone.now() - timedelta(seconds=1)
+    Semaphore.objects.update(expires_at=past)
+    BlockedExecution.objects.update(expires_at=past)
+    assert ops.expire_semaphores(backend_alias="default", using="default") == 1
+    assert ops.release_expired_blocked(backend_alias="default", using="default") == 1
+    assert state(waiting) == "ready"
+    assert Semaphore.objects.get(key="account:6").value == 0
+
+
+def test_scheduled_jobs_with_a_key_wait_as_scheduled_not_blocked():
+    sync_account.enqueue(7)
+    later = sync_account.using(run_after=timezone.now() + timedelta(hours=1)).enqueue(7)
+    assert state(later) == "none"
+    assert Job.objects.get(pk=later.id).concurrency_key == "account:7"
