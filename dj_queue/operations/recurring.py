@@ -1,0 +1,163 @@
+"""Recurring tasks: keep the table in step with the settings, and fire due runs exactly once.
+
+Every scheduler computes the same ``run_at`` for a task and reserves it with a unique
+``(backend_alias, task_key, run_at)`` row before enqueueing, so several schedulers sharing one
+configuration fire each run once. Only the latest due run is fired: a scheduler that was down does
+not replay a backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from croniter import croniter
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from dj_queue.exceptions import EnqueueError
+from dj_queue.models import RecurringExecution, RecurringTask
+
+logger = logging.getLogger("dj_queue.recurring")
+
+TASK_FIELDS = ("task_path", "schedule", "args", "kwargs", "queue_name", "priority", "description")
+
+
+def schedule_error(schedule: Any) -> str | None:
+    """Why ``schedule`` is not a usable cron expression (5 fields, or 6 with seconds last), or None."""
+    if not isinstance(schedule, str) or not schedule.strip():
+        return "schedule must be a non-empty cron string"
+    if len(schedule.split()) not in (5, 6):
+        return f"schedule {schedule!r} must have 5 fields (or 6, seconds last)"
+    if not croniter.is_valid(schedule):
+        return f"schedule {schedule!r} is not a valid cron expression"
+    return None
+
+
+def latest_run(schedule: str, now: datetime) -> datetime:
+    """The most recent time at or before ``now`` that ``schedule`` names."""
+    # get_prev is strictly before its base: start one second past ``now`` (floored) so a run
+    # falling exactly on this second counts as due.
+    base = now.replace(microsecond=0) + timedelta(seconds=1)
+    return croniter(schedule, base).get_prev(datetime)
+
+
+def next_run(schedule: str, now: datetime) -> datetime:
+    return croniter(schedule, now).get_next(datetime)
+
+
+def sync_static_tasks(recurring: dict[str, dict], *, backend_alias: str, using: str) -> None:
+    """Make the static rows of ``backend_alias`` match ``OPTIONS["recurring"]``."""
+    with transaction.atomic(using=using):
+        rows = RecurringTask.objects.using(using).filter(backend_alias=backend_alias)
+        rows.filter(static=True).exclude(key__in=list(recurring)).delete()
+        for key, spec in recurring.items():
+            values = {field: spec.get(field, _default(field)) for field in TASK_FIELDS}
+            values.update(static=True, updated_at=timezone.now())
+            rows.update_or_create(backend_alias=backend_alias, key=key, defaults=values)
+
+
+def _default(field: str) -> Any:
+    return {"args": [], "kwargs": {}, "description": ""}.get(field)
+
+
+def schedule_dynamic(key: str, *, backend_alias: str, using: str, **spec: Any) -> RecurringTask:
+    """Create or update a dynamic recurring task; ``EnqueueError`` for an invalid spec."""
+    unknown = set(spec) - set(TASK_FIELDS)
+    if unknown:
+        raise EnqueueError(f"recurring task {key!r}: unknown field(s) {sorted(unknown)}")
+    problem = schedule_error(spec.get("schedule"))
+    if problem:
+        raise EnqueueError(f"recurring task {key!r}: {problem}")
+    if not spec.get("task_path"):
+        raise EnqueueError(f"recurring task {key!r}: task_path is required")
+    _validate_task_path(key, spec["task_path"])
+    _validate_arguments(key, spec)
+    with transaction.atomic(using=using):
+        existing = RecurringTask.objects.using(using).filter(backend_alias=backend_alias, key=key).first()
+        if existing is not None and existing.static:
+            raise EnqueueError(f"recurring task {key!r} is static (defined in settings) and cannot be replaced")
+        values = {field: spec.get(field, _default(field)) for field in TASK_FIELDS}
+        task, _ = RecurringTask.objects.using(using).update_or_create(
+            backend_alias=backend_alias, key=key, defaults={**values, "static": False, "updated_at": timezone.now()}
+        )
+    return task
+
+
+def _validate_task_path(key: str, task_path: str) -> None:
+    from dj_queue.exceptions import TaskResolutionError
+    from dj_queue.resolution import resolve_task
+
+    try:
+        resolve_task(task_path)
+    except TaskResolutionError as exc:
+        raise EnqueueError(f"recurring task {key!r}: {exc}") from exc
+
+
+def _validate_arguments(key: str, spec: dict) -> None:
+    from dj_queue.models.jobs import PRIORITY_MAX, PRIORITY_MIN
+    from dj_queue.serialization import SerializationError, ensure_json_roundtrip
+
+    try:
+        spec["args"] = ensure_json_roundtrip(spec.get("args") or [], "args")
+        spec["kwargs"] = ensure_json_roundtrip(spec.get("kwargs") or {}, "kwargs")
+    except SerializationError as exc:
+        raise EnqueueError(f"recurring task {key!r}: {exc}") from None
+    priority = spec.get("priority")
+    if priority is not None and (type(priority) is not int or not PRIORITY_MIN <= priority <= PRIORITY_MAX):
+        raise EnqueueError(f"recurring task {key!r}: priority must be an int from {PRIORITY_MIN} to {PRIORITY_MAX}")
+
+
+def unschedule_dynamic(key: str, *, backend_alias: str, using: str) -> int:
+    """Remove a dynamic task; static tasks are left alone (returns 0 for them)."""
+    deleted, _ = RecurringTask.objects.using(using).filter(
+        backend_alias=backend_alias, key=key, static=False
+    ).delete()
+    return min(deleted, 1)
+
+
+def fire_due(*, backend_alias: str, using: str, now: datetime | None = None) -> list[int]:
+    """Fire the latest due run of every task of ``backend_alias`` not fired yet; return job ids."""
+    now = now or timezone.now()
+    fired = []
+    for task in RecurringTask.objects.using(using).filter(backend_alias=backend_alias):
+        run_at = latest_run(task.schedule, now)
+        if run_at < task.created_at.replace(microsecond=0):
+            continue  # a new task waits for its first run rather than firing a past one
+        job_id = fire(task, run_at, using=using)
+        if job_id is not None:
+            fired.append(job_id)
+    return fired
+
+
+def fire(task: RecurringTask, run_at: datetime, *, using: str) -> int | None:
+    """Reserve ``run_at`` for ``task`` and enqueue its job; None if another scheduler has it."""
+    try:
+        with transaction.atomic(using=using):
+            reservation = RecurringExecution.objects.using(using).create(
+                backend_alias=task.backend_alias, task_key=task.key, run_at=run_at
+            )
+            job = enqueue_recurring(task, using=using)
+            reservation.job_id = job.pk
+            reservation.save(update_fields=["job"], using=using)
+    except IntegrityError:
+        return None
+    except Exception:
+        logger.exception("dj_queue: recurring task %r could not be enqueued for %s", task.key, run_at)
+        return None
+    return job.pk
+
+
+def enqueue_recurring(task: RecurringTask, *, using: str):
+    """Enqueue one run of ``task`` with the task's own defaults unless the row overrides them."""
+    from dj_queue.operations.enqueue import enqueue_job
+    from dj_queue.resolution import resolve_task
+
+    target = resolve_task(task.task_path)
+    return enqueue_job(
+        backend_alias=task.backend_alias, using=using, task_path=task.task_path,
+        queue_name=task.queue_name or target.queue_name,
+        priority=task.priority if task.priority is not None else target.priority,
+        args=task.args, kwargs=task.kwargs,
+    )

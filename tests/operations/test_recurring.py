@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone as dt_timezone
+
+import pytest
+from django.test import override_settings
+
+from dj_queue import api
+from dj_queue.exceptions import EnqueueError
+from dj_queue.models import Job, ReadyExecution, RecurringExecution, RecurringTask
+from dj_queue.operations import recurring
+
+pytestmark = pytest.mark.django_db
+KW = {"backend_alias": "default", "using": "default"}
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt_timezone.utc)
+ADD = "tests.tasks_app.tasks.add"
+
+
+def static(**tasks):
+    recurring.sync_static_tasks(tasks, **KW)
+    RecurringTask.objects.update(created_at=T0 - timedelta(days=1))
+
+
+def test_static_tasks_follow_the_settings():
+    static(a={"task_path": ADD, "schedule": "* * * * *", "args": [1, 2]}, b={"task_path": ADD, "schedule": "0 * * * *"})
+    assert set(RecurringTask.objects.values_list("key", flat=True)) == {"a", "b"}
+    recurring.sync_static_tasks({"a": {"task_path": ADD, "schedule": "*/5 * * * *"}}, **KW)
+    task = RecurringTask.objects.get()
+    assert (task.key, task.schedule, task.static, task.args) == ("a", "*/5 * * * *", True, [])
+
+
+def test_a_due_run_fires_once_however_many_schedulers_ask():
+    static(every_minute={"task_path": ADD, "schedule": "* * * * *", "args": [2, 3], "queue_name": "cron"})
+    now = T0 + timedelta(seconds=30)
+    first = recurring.fire_due(now=now, **KW)
+    again = recurring.fire_due(now=now + timedelta(seconds=5), **KW)
+    assert len(first) == 1 and again == []
+    job = Job.objects.get(pk=first[0])
+    assert (job.task_path, job.args, job.queue_name) == (ADD, [2, 3], "cron")
+    assert ReadyExecution.objects.filter(job=job).exists()
+    run = RecurringExecution.objects.get()
+    assert (run.task_key, run.run_at, run.job_id) == ("every_minute", T0, job.pk)
+    assert len(recurring.fire_due(now=T0 + timedelta(minutes=1, seconds=1), **KW)) == 1
+
+
+def test_a_scheduler_that_was_down_fires_only_the_latest_missed_run():
+    static(hourly={"task_path": ADD, "schedule": "0 * * * *"})
+    fired = recurring.fire_due(now=T0 + timedelta(hours=5, minutes=10), **KW)
+    assert len(fired) == 1
+    assert RecurringExecution.objects.get().run_at == T0 + timedelta(hours=5)
+
+
+def test_seconds_field_and_task_defaults():
+    static(fast={"task_path": "tests.tasks_app.tasks.important", "schedule": "* * * * * */5", "args": [1]})
+    recurring.fire_due(now=T0 + timedelta(seconds=7), **KW)
+    run = RecurringExecution.objects.get()
+    assert run.run_at == T0 + timedelta(seconds=5)
+    job = Job.objects.get(pk=run.job_id)
+    assert (job.queue_name, job.priority) == ("high", 10)  # the task's own defaults
+
+
+def test_a_new_task_does_not_fire_a_run_from_before_it_existed():
+    recurring.sync_static_tasks({"daily": {"task_path": ADD, "schedule": "0 0 * * *"}}, **KW)
+    assert recurring.fire_due(**KW) == []
+
+
+@pytest.mark.parametrize("schedule", ["61 * * * *", "* * *", "", "every minute"])
+def test_invalid_schedules_are_explained(schedule):
+    assert recurring.schedule_error(schedule)
+
+
+@override_settings(TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [],
+                                      "OPTIONS": {"scheduler": {"dynamic_tasks_enabled": True}}}})
+def test_dynamic_tasks_are_created_updated_and_removed():
+    api.schedule_recurring_task(key="dyn", task_path=ADD, schedule="*/2 * * * *", args=[1, 1])
+    api.schedule_recurring_task(key="dyn", task_path=ADD, schedule="*/3 * * * *", args=[1, 1])
+    task = RecurringTask.objects.get(key="dyn")
+    assert (task.schedule, task.static) == ("*/3 * * * *", False)
+    static(fixed={"task_path": ADD, "schedule": "* * * * *"})
+    with pytest.raises(EnqueueError, match="static"):
+        api.schedule_recurring_task(key="fixed", task_path=ADD, schedule="* * * * *")
+    assert api.unschedule_recurring_task("fixed") == 0
+    assert api.unschedule_recurring_task("dyn") == 1
+    assert api.unschedule_recurring_task("dyn") == 0
+
+
+@override_settings(TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [],
+                                      "OPTIONS": {"scheduler": {"dynamic_tasks_enabled": True}}}})
+@pytest.mark.parametrize("kwargs, message", [
+    ({"schedule": "nope"}, "schedule"),
+    ({"task_path": "os.system"}, "refusing"),
+    ({"task_path": "tests.tasks_app.tasks.missing"}, "no attribute"),
+    ({"args": [{1, 2}]}, "JSON"),
+    ({"priority": 500}, "priority"),
+])
+def test_invalid_dynamic_tasks_are_enqueue_errors(kwargs, message):
+    spec = {"key": "bad", "task_path": ADD, "schedule": "* * * * *", **kwargs}
+    with pytest.raises(EnqueueError, match=message):
+        api.schedule_recurring_task(**spec)
+    assert not RecurringTask.objects.exists()
+
+
+def test_dynamic_tasks_need_the_option():
+    with pytest.raises(EnqueueError, match="dynamic_tasks_enabled"):
+        api.schedule_recurring_task(key="dyn", task_path=ADD, schedule="* * * * *")
