@@ -1,9 +1,203 @@
-"""Database dialects: how to lock and claim ready rows on one database vendor."""
+"""Database dialects: how one database vendor locks, claims, finishes and dispatches jobs.
+
+Operations never branch on the vendor; they ask ``dj_queue.plugins.get_dialect(using)`` and call
+these methods. ``Dialect`` implements everything with the ORM (a few statements in one
+transaction); the plugins in ``dj_queue_plugins`` subclass it with vendor fast paths and
+``GenericDialect`` is the fallback that answers for any other database.
+
+A dialect is cached per database alias and shared by threads, while Django connections are
+per thread: methods always use ``connections[using]``, never a stored connection, for queries.
+Models are imported inside methods so plugin modules import before the app registry is ready.
+"""
+
 from __future__ import annotations
 
+import datetime
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Sequence
 
-class GenericDialect:
+from django.db import transaction
+from django.db.models import DateTimeField, F, QuerySet, Value
+from django.db.models.functions import Coalesce
+from django.core.signals import setting_changed
+
+if TYPE_CHECKING:
+    from dj_queue.models import Job
+    from dj_queue.operations.selectors import Selector
+
+_options: dict[str, dict[str, Any]] = {}
+
+
+def backend_option(alias: str, key: str) -> Any:
+    """Return one validated option of the ``TASKS`` alias, cached; defaults for unknown aliases.
+
+    Operations run per job, so validating the whole option mapping each time is too slow.
+    """
+    options = _options.get(alias)
+    if options is None:
+        from dj_queue.config import DEFAULTS, backend_options
+        from dj_queue.exceptions import ConfigurationError
+
+        try:
+            options = backend_options(alias)
+        except ConfigurationError:
+            from django.conf import settings
+
+            if alias in (getattr(settings, "TASKS", {}) or {}):
+                raise  # a real misconfiguration, not a job left behind by a removed alias
+            options = DEFAULTS
+        _options[alias] = options
+    return options[key]
+
+
+def _forget_options(*, setting: str, **kwargs: Any) -> None:
+    if setting == "TASKS":
+        _options.clear()
+
+
+setting_changed.connect(_forget_options, dispatch_uid="dj_queue.dialects.forget_options")
+
+
+class Dialect:
+    """Generic behaviour on top of the ORM; vendor plugins override the parts that pay off."""
+
     vendor = "generic"
 
-    def __init__(self, connection):
+    def __init__(self, connection: Any) -> None:
+        # Only for features and vendor: queries use the calling thread's connection.
         self.connection = connection
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} for {self.connection.alias!r}>"
+
+    # --- building blocks ------------------------------------------------------------------
+
+    def write_transaction(self, using: str) -> AbstractContextManager:
+        """Return a context manager around a read-then-write transaction."""
+        return transaction.atomic(using=using)
+
+    def lock(self, queryset: QuerySet, backend_alias: str, *, skip_locked: bool = True) -> QuerySet:
+        """Lock the rows ``queryset`` reads, skipping rows other transactions hold when allowed."""
+        features = self.connection.features
+        if not features.has_select_for_update:
+            return queryset  # e.g. SQLite: the write transaction itself serializes claimers
+        if skip_locked and features.has_select_for_update_skip_locked and backend_option(
+            backend_alias, "use_skip_locked"
+        ):
+            return queryset.select_for_update(skip_locked=True)
+        return queryset.select_for_update()
+
+    def worker_id_appended(self, worker_id: str) -> Any:
+        """Return an expression for ``worker_ids`` with ``worker_id`` appended, or ``None``."""
+        return None
+
+    def mark_attempt(self, using: str, job_ids: Sequence[int], worker_id: str,
+                     now: datetime.datetime) -> None:
+        """Stamp the start of an attempt on jobs: times, and ``worker_id`` appended."""
+        from dj_queue.models import Job
+
+        jobs = Job.objects.using(using).filter(id__in=job_ids)
+        times = {
+            "started_at": Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
+            "last_attempted_at": now,
+        }
+        appended = self.worker_id_appended(worker_id)
+        if appended is not None:
+            jobs.update(worker_ids=appended, **times)
+            return
+        jobs.update(**times)
+        for job_id, worker_ids in list(jobs.values_list("id", "worker_ids")):
+            Job.objects.using(using).filter(id=job_id).update(worker_ids=[*(worker_ids or []), worker_id])
+
+    def delete_ids(self, using: str, model: Any, ids: Sequence[int]) -> int:
+        """Delete rows of an execution ``model`` by primary key; return how many went."""
+        return model.objects.using(using).filter(pk__in=ids).delete()[0]
+
+    def delete_claim(self, using: str, job_id: int, process_id: int | None) -> int:
+        """Delete the claim of ``job_id`` held by ``process_id``; return how many rows went."""
+        from dj_queue.models import ClaimedExecution
+
+        return ClaimedExecution.objects.using(using).filter(job_id=job_id, process_id=process_id).delete()[0]
+
+    # --- state changes --------------------------------------------------------------------
+
+    def claim(self, *, using: str, backend_alias: str, selectors: Sequence[Selector], limit: int,
+              process_id: int | None, worker_id: str, now: datetime.datetime) -> list[Job]:
+        """Move up to ``limit`` ready jobs to claimed in one transaction; return them in order."""
+        from dj_queue.models import ClaimedExecution, Job, ReadyExecution
+
+        with self.write_transaction(using):
+            picked = self.pick_ready(using, backend_alias, selectors, limit)
+            if not picked:
+                return []
+            self.delete_ids(using, ReadyExecution, [ready for ready, _ in picked])
+            job_ids = [job for _, job in picked]
+            ClaimedExecution.objects.using(using).bulk_create(
+                ClaimedExecution(job_id=job_id, backend_alias=backend_alias, process_id=process_id,
+                                 created_at=now)
+                for job_id in job_ids
+            )
+            self.mark_attempt(using, job_ids, worker_id, now)
+            jobs = Job.objects.using(using).in_bulk(job_ids)
+        return [jobs[job_id] for job_id in job_ids]
+
+    def pick_ready(self, using: str, backend_alias: str, selectors: Sequence[Selector],
+                   limit: int) -> list[tuple[int, int]]:
+        """Lock up to ``limit`` ready rows, selector by selector; return ``(ready id, job id)``s."""
+        from dj_queue.models import Pause, ReadyExecution
+
+        paused = Pause.objects.using(using).filter(backend_alias=backend_alias).values("queue_name")
+        picked: list[tuple[int, int]] = []
+        for selector in selectors:
+            wanted = limit - len(picked)
+            if wanted <= 0:
+                break
+            rows = ReadyExecution.objects.using(using).filter(selector.q(), backend_alias=backend_alias)
+            rows = rows.exclude(queue_name__in=paused)
+            if picked:  # an earlier, overlapping selector already took these
+                rows = rows.exclude(id__in=[ready for ready, _ in picked])
+            rows = self.lock(rows.order_by("-priority", "job_id"), backend_alias)
+            picked.extend(rows.values_list("id", "job_id")[:wanted])
+        return picked
+
+    def finish(self, *, using: str, job_id: int, process_id: int | None, return_value: Any,
+               now: datetime.datetime) -> bool:
+        """Delete the claim and record the outcome; ``False`` (nothing changed) if the claim is gone."""
+        from dj_queue.models import Job
+
+        with self.write_transaction(using):
+            if not self.delete_claim(using, job_id, process_id):
+                return False
+            Job.objects.using(using).filter(id=job_id).update(finished_at=now, return_value=return_value)
+        return True
+
+    def dispatch_due(self, *, using: str, backend_alias: str, batch_size: int,
+                     now: datetime.datetime) -> int:
+        """Move up to ``batch_size`` due scheduled executions to ready; return how many moved.
+
+        Only jobs without a concurrency key: those must take a semaphore slot first
+        (``operations.dispatch`` handles them).
+        """
+        from dj_queue.models import ReadyExecution, ScheduledExecution
+
+        with self.write_transaction(using):
+            due = ScheduledExecution.objects.using(using).filter(
+                backend_alias=backend_alias, scheduled_at__lte=now, concurrency_key__isnull=True
+            )
+            due = self.lock(due.order_by("scheduled_at", "-priority", "job_id"), backend_alias)
+            rows = list(due.values_list("id", "job_id", "queue_name", "priority")[:batch_size])
+            if not rows:
+                return 0
+            self.delete_ids(using, ScheduledExecution, [row[0] for row in rows])
+            ReadyExecution.objects.using(using).bulk_create(
+                ReadyExecution(job_id=job_id, backend_alias=backend_alias, queue_name=queue_name,
+                               priority=priority, created_at=now)
+                for _, job_id, queue_name, priority in rows
+            )
+        return len(rows)
+
+
+class GenericDialect(Dialect):
+    """The ORM fallback for databases no dialect plugin claims."""
+
+    vendor = "generic"

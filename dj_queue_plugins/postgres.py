@@ -1,1 +1,135 @@
-"""postgres dialect plugin (being written)."""
+"""PostgreSQL dialect: claim, finish and dispatch in one statement each.
+
+Commits are the unit of cost on a database server, so each state change is a single statement
+of data-modifying CTEs (lock with SKIP LOCKED, delete from one state table, insert into the next,
+update the job) that runs as its own transaction in autocommit mode. Needs no import of psycopg.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, Sequence
+
+from django.db import connections
+
+from dj_queue import hookimpl
+from dj_queue.dialects import Dialect, backend_option
+
+CLAIM_SQL = """
+WITH picked AS (
+    SELECT id, job_id FROM {ready}
+    WHERE backend_alias = %s{selector}
+      AND queue_name NOT IN (SELECT queue_name FROM {pause} WHERE backend_alias = %s)
+    ORDER BY priority DESC, job_id
+    LIMIT %s
+    FOR UPDATE{skip_locked}
+), moved AS (
+    DELETE FROM {ready} ready USING picked WHERE ready.id = picked.id RETURNING ready.job_id
+), claimed AS (
+    INSERT INTO {claimed} (job_id, backend_alias, process_id, created_at)
+    SELECT job_id, %s::varchar, %s::bigint, %s::timestamptz FROM moved
+    RETURNING job_id
+)
+UPDATE {job} job
+SET started_at = COALESCE(job.started_at, %s::timestamptz), last_attempted_at = %s::timestamptz,
+    worker_ids = job.worker_ids || jsonb_build_array(%s::text)
+FROM claimed WHERE job.id = claimed.job_id
+RETURNING job.*
+"""
+
+FINISH_SQL = """
+WITH gone AS (DELETE FROM {claimed} WHERE job_id = %s AND {process} RETURNING job_id)
+UPDATE {job} job SET finished_at = %s, return_value = %s FROM gone WHERE job.id = gone.job_id
+"""
+
+DISPATCH_SQL = """
+WITH due AS (
+    SELECT id FROM {scheduled} WHERE backend_alias = %s AND scheduled_at <= %s
+      AND concurrency_key IS NULL
+    ORDER BY scheduled_at, priority DESC, job_id
+    LIMIT %s
+    FOR UPDATE{skip_locked}
+), moved AS (
+    DELETE FROM {scheduled} scheduled USING due WHERE scheduled.id = due.id
+    RETURNING scheduled.job_id, scheduled.queue_name, scheduled.priority
+)
+INSERT INTO {ready} (job_id, backend_alias, queue_name, priority, created_at)
+SELECT job_id, %s::varchar, queue_name, priority, %s::timestamptz FROM moved
+"""
+
+
+def _tables() -> dict[str, str]:
+    from dj_queue import models
+
+    names = {"ready": models.ReadyExecution, "claimed": models.ClaimedExecution, "job": models.Job,
+             "pause": models.Pause, "scheduled": models.ScheduledExecution}
+    return {key: model._meta.db_table for key, model in names.items()}
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL 14+: SKIP LOCKED, jsonb append, single-statement state changes."""
+
+    vendor = "postgresql"
+
+    def worker_id_appended(self, worker_id: str) -> Any:
+        from django.db.models import F, Func, JSONField, Value
+
+        array = Func(Value(worker_id), function="jsonb_build_array", output_field=JSONField())
+        return Func(F("worker_ids"), array, template="%(expressions)s", arg_joiner=" || ",
+                    output_field=JSONField())
+
+    def _skip_locked(self, backend_alias: str) -> str:
+        return " SKIP LOCKED" if backend_option(backend_alias, "use_skip_locked") else ""
+
+    def claim(self, *, using: str, backend_alias: str, selectors: Sequence[Any], limit: int,
+              process_id: int | None, worker_id: str, now: datetime.datetime) -> list:
+        if len(selectors) == 1:  # one statement is its own transaction: no BEGIN/COMMIT trips
+            return self._claim_one(using, backend_alias, selectors[0], limit, process_id, worker_id, now)
+        jobs: list = []
+        with self.write_transaction(using):
+            for selector in selectors:
+                if len(jobs) >= limit:
+                    break
+                # Rows deleted by the previous statement are invisible here, so overlapping
+                # selectors never pick a job twice.
+                jobs += self._claim_one(using, backend_alias, selector, limit - len(jobs),
+                                        process_id, worker_id, now)
+        return jobs
+
+    def _claim_one(self, using: str, backend_alias: str, selector: Any, limit: int,
+                   process_id: int | None, worker_id: str, now: datetime.datetime) -> list:
+        from dj_queue.models import Job
+
+        condition, selector_params = selector.sql("queue_name")
+        sql = CLAIM_SQL.format(selector=condition, skip_locked=self._skip_locked(backend_alias),
+                               **_tables())
+        params = [backend_alias, *selector_params, backend_alias, limit,
+                  backend_alias, process_id, now, now, now, worker_id]
+        jobs = list(Job.objects.using(using).raw(sql, params))
+        jobs.sort(key=lambda job: (-job.priority, job.id))
+        return jobs
+
+    def finish(self, *, using: str, job_id: int, process_id: int | None, return_value: Any,
+               now: datetime.datetime) -> bool:
+        from dj_queue.models import Job
+
+        connection = connections[using]
+        value = Job._meta.get_field("return_value").get_db_prep_save(return_value, connection)
+        process = "process_id IS NULL" if process_id is None else "process_id = %s"
+        params = [job_id, *([] if process_id is None else [process_id]), now, value]
+        with connection.cursor() as cursor:
+            cursor.execute(FINISH_SQL.format(process=process, **_tables()), params)
+            return cursor.rowcount == 1
+
+    def dispatch_due(self, *, using: str, backend_alias: str, batch_size: int,
+                     now: datetime.datetime) -> int:
+        sql = DISPATCH_SQL.format(skip_locked=self._skip_locked(backend_alias), **_tables())
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, [backend_alias, now, batch_size, backend_alias, now])
+            return cursor.rowcount
+
+
+@hookimpl
+def dj_queue_dialect(connection: Any) -> Dialect | None:
+    """Answer for PostgreSQL connections only."""
+    return PostgresDialect(connection) if connection.vendor == "postgresql" else None

@@ -33,6 +33,7 @@ def make_job(state: str = "ready", *, queue: str = "default", priority: int = 0,
     elif state == "failed":
         FailedExecution.objects.create(exception_class="builtins.ValueError", message="boom",
                                        traceback="Traceback ...", **common)
+        Job.objects.filter(pk=job.pk).update(finished_at=timezone.now())  # as fail() records it
     elif state == "finished":
         Job.objects.filter(pk=job.pk).update(finished_at=timezone.now(), return_value=3)
     else:

@@ -87,12 +87,14 @@ class ScheduledExecution(Execution):
     queue_name = models.CharField(max_length=100)
     priority = models.SmallIntegerField(default=0)
     scheduled_at = models.DateTimeField()
+    # Copied from the job: due jobs with a key must take a semaphore slot, not go straight to ready.
+    concurrency_key = models.CharField(max_length=255, null=True, blank=True)
 
     class Meta:
         db_table = "dj_queue_scheduled_execution"
         indexes = [
             models.Index(
-                fields=["backend_alias", "scheduled_at", "priority", "job"],
+                fields=["backend_alias", "scheduled_at", "-priority", "job"],
                 name="dj_queue_scheduled_due",
             ),
         ]

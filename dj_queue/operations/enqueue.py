@@ -121,7 +121,7 @@ def _execution_for(job: Job, now: datetime) -> ReadyExecution | ScheduledExecuti
     common = {"job": job, "backend_alias": job.backend_alias, "queue_name": job.queue_name,
               "priority": job.priority, "created_at": now}
     if _is_future(job.scheduled_at, now):
-        return ScheduledExecution(scheduled_at=job.scheduled_at, **common)
+        return ScheduledExecution(scheduled_at=job.scheduled_at, concurrency_key=job.concurrency_key, **common)
     return ReadyExecution(**common)
 
 

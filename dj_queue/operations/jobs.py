@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from dj_queue.exceptions import UndiscardableError
 from dj_queue.models import ClaimedExecution, FailedExecution, Job, ReadyExecution
+from dj_queue.operations.concurrency import place, settings_for_job
 
 BATCH = 500
 
@@ -34,11 +35,16 @@ def retry_failed_jobs(job_ids: Iterable[int], *, using: str) -> int:
             .select_related("job")
         )
         FailedExecution.objects.using(using).filter(pk__in=[f.pk for f in failed]).delete()
+        Job.objects.using(using).filter(pk__in=[f.job_id for f in failed]).update(finished_at=None)
+        plain = [f.job for f in failed if not f.job.concurrency_key]
         ReadyExecution.objects.using(using).bulk_create([
-            ReadyExecution(job=f.job, queue_name=f.job.queue_name, priority=f.job.priority,
-                           backend_alias=f.job.backend_alias, created_at=timezone.now())
-            for f in failed
+            ReadyExecution(job=job, queue_name=job.queue_name, priority=job.priority,
+                           backend_alias=job.backend_alias, created_at=timezone.now())
+            for job in plain
         ])
+        for f in failed:  # a job with a concurrency key takes a slot again, or waits for one
+            if f.job.concurrency_key:
+                place(f.job, settings_for_job(f.job), using=using)
     _notify([f.job for f in failed])
     return len(failed)
 

@@ -32,9 +32,10 @@ def _delete_in_batches(ids_query: QuerySet, delete_query: QuerySet, batch_size: 
 
 def delete_finished_jobs(*, backend_alias: str, using: str, older_than: timedelta,
                          task_path: str | None = None, batch_size: int = BATCH) -> int:
-    """Delete successful jobs finished more than ``older_than`` ago."""
+    """Delete successful jobs finished more than ``older_than`` ago (failed ones are kept)."""
     jobs = Job.objects.using(using).filter(
-        backend_alias=backend_alias, finished_at__lt=timezone.now() - older_than
+        backend_alias=backend_alias, finished_at__lt=timezone.now() - older_than,
+        failed_execution__isnull=True,
     )
     if task_path:
         jobs = jobs.filter(task_path=task_path)

@@ -76,3 +76,47 @@ def test_scheduled_jobs_with_a_key_wait_as_scheduled_not_blocked():
     later = sync_account.using(run_after=timezone.now() + timedelta(hours=1)).enqueue(7)
     assert state(later) == "none"
     assert Job.objects.get(pk=later.id).concurrency_key == "account:7"
+
+
+def _claim_all():
+    from dj_queue.operations.claim import claim
+
+    return claim(backend_alias="default", using="default", selectors=["*"], limit=100,
+                 process_id=None, worker_id="w")
+
+
+def test_finishing_or_failing_a_job_unblocks_the_next_one():
+    from dj_queue.operations.completion import fail, finish
+
+    first, second, third = (sync_account.enqueue(11) for _ in range(3))
+    [job] = _claim_all()
+    assert finish(job, 11, process_id=None, using="default")
+    assert [state(second), state(third)] == ["ready", "blocked"]
+    [job] = _claim_all()
+    assert fail(job, ValueError("x"), process_id=None, using="default")
+    assert state(third) == "ready"
+
+
+def test_due_scheduled_jobs_with_a_key_take_a_slot_or_block():
+    from dj_queue.models import ScheduledExecution
+    from dj_queue.operations.dispatch import dispatch_due
+
+    sync_account.enqueue(12)
+    soon = timezone.now() + timedelta(hours=1)
+    waiting = [sync_account.using(run_after=soon).enqueue(12), sync_account.using(run_after=soon).enqueue(13)]
+    assert ScheduledExecution.objects.filter(concurrency_key__isnull=False).count() == 2
+    ScheduledExecution.objects.update(scheduled_at=timezone.now() - timedelta(seconds=1))
+    assert dispatch_due(backend_alias="default", using="default") == 2
+    assert [state(r) for r in waiting] == ["blocked", "ready"]
+
+
+def test_retrying_a_failed_job_with_a_key_respects_the_limit():
+    from dj_queue.operations.completion import fail
+    from dj_queue.operations.jobs import retry_failed_job
+
+    failed = sync_account.enqueue(14)
+    [job] = _claim_all()
+    fail(job, ValueError("x"), process_id=None, using="default")
+    sync_account.enqueue(14)  # takes the slot the failure gave back
+    assert retry_failed_job(int(failed.id))
+    assert state(failed) == "blocked"

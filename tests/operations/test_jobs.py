@@ -16,7 +16,9 @@ def test_retry_moves_a_failed_job_back_to_ready_with_the_same_id():
     assert not FailedExecution.objects.filter(job=job).exists()
     ready = ReadyExecution.objects.get(job=job)
     assert (ready.queue_name, ready.priority) == ("emails", 5)
-    assert Job.objects.get(pk=job.pk).worker_ids == ["w1"]
+    refreshed = Job.objects.get(pk=job.pk)
+    assert refreshed.worker_ids == ["w1"]
+    assert refreshed.finished_at is None  # so its result reads READY again, not finished
 
 
 def test_retry_of_a_job_that_is_not_failed_changes_nothing():

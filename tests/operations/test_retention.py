@@ -58,3 +58,10 @@ def test_recurring_reservations_older_than_cutoff_are_deleted_by_key():
     assert sorted(RecurringExecution.objects.values_list("task_key", flat=True)) == ["a", "b"]
     assert retention.delete_recurring_executions(older_than=DAY, **KW) == 1
     assert list(RecurringExecution.objects.values_list("task_key", flat=True)) == ["a"]
+
+
+def test_failed_jobs_are_not_finished_jobs_for_cleanup():
+    failed = make_job("failed")
+    Job.objects.filter(pk=failed.pk).update(finished_at=timezone.now() - 2 * DAY)
+    assert retention.delete_finished_jobs(older_than=DAY, **KW) == 0
+    assert Job.objects.filter(pk=failed.pk).exists()

@@ -1,0 +1,46 @@
+"""Scheduled -> ready: promote due jobs in batches."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from dj_queue import plugins
+
+
+def dispatch_due(*, backend_alias: str, using: str, batch_size: int = 500) -> int:
+    """Promote up to ``batch_size`` scheduled jobs whose time has come; return how many.
+
+    One transaction per call; rows are locked with SKIP LOCKED where the database and the
+    ``use_skip_locked`` option allow, so several dispatchers split the work instead of waiting.
+    Jobs with a concurrency key go through their semaphore (ready, blocked or discarded).
+    Call again while it returns ``batch_size``.
+    """
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"dj_queue: batch_size must be a positive integer, got {batch_size!r}")
+    now = timezone.now()
+    moved = plugins.get_dialect(using).dispatch_due(
+        using=using, backend_alias=backend_alias, batch_size=batch_size, now=now
+    )
+    if moved < batch_size:
+        moved += dispatch_gated(backend_alias=backend_alias, using=using, batch_size=batch_size - moved, now=now)
+    return moved
+
+
+def dispatch_gated(*, backend_alias: str, using: str, batch_size: int, now) -> int:
+    """Promote due jobs that carry a concurrency key, each through its semaphore."""
+    from dj_queue.models import Job, ScheduledExecution
+    from dj_queue.operations.concurrency import place, settings_for_job
+
+    dialect = plugins.get_dialect(using)
+    with dialect.write_transaction(using):
+        due = ScheduledExecution.objects.using(using).filter(
+            backend_alias=backend_alias, scheduled_at__lte=now, concurrency_key__isnull=False
+        )
+        rows = list(dialect.lock(due.order_by("scheduled_at", "-priority", "job_id"), backend_alias)
+                    .values_list("id", "job_id")[:batch_size])
+        if not rows:
+            return 0
+        dialect.delete_ids(using, ScheduledExecution, [row_id for row_id, _ in rows])
+        for job in Job.objects.using(using).filter(pk__in=[job_id for _, job_id in rows]).order_by("pk"):
+            place(job, settings_for_job(job), using=using)
+    return len(rows)
