@@ -26,8 +26,9 @@ def dj_queue_scheduler_maintenance(scheduler: Any) -> None:
     now = time.monotonic()
     if now - _last_run.get(id(scheduler), -INTERVAL) < INTERVAL:
         return
-    _last_run[id(scheduler)] = now
+    # Marked only after a successful pass: a failed one (database busy) is retried next tick.
     removed = clean(scheduler.options, backend_alias=scheduler.backend_alias)
+    _last_run[id(scheduler)] = now
     if any(removed.values()):
         logger.info("dj_queue cleanup for backend %r removed %s", scheduler.backend_alias, removed)
 

@@ -48,7 +48,18 @@ def next_run(schedule: str, now: datetime) -> datetime:
 
 
 def sync_static_tasks(recurring: dict[str, dict], *, backend_alias: str, using: str) -> None:
-    """Make the static rows of ``backend_alias`` match ``OPTIONS["recurring"]``."""
+    """Make the static rows of ``backend_alias`` match ``OPTIONS["recurring"]``.
+
+    Several schedulers may start at once: one that loses the race to create a row retries once,
+    and then finds the row the other one wrote.
+    """
+    try:
+        _sync_static(recurring, backend_alias, using)
+    except IntegrityError:
+        _sync_static(recurring, backend_alias, using)
+
+
+def _sync_static(recurring: dict[str, dict], backend_alias: str, using: str) -> None:
     with transaction.atomic(using=using):
         rows = RecurringTask.objects.using(using).filter(backend_alias=backend_alias)
         rows.filter(static=True).exclude(key__in=list(recurring)).delete()
@@ -117,11 +128,17 @@ def unschedule_dynamic(key: str, *, backend_alias: str, using: str) -> int:
     return min(deleted, 1)
 
 
-def fire_due(*, backend_alias: str, using: str, now: datetime | None = None) -> list[int]:
+def tasks_for(*, backend_alias: str, using: str, include_dynamic: bool = True) -> list[RecurringTask]:
+    tasks = RecurringTask.objects.using(using).filter(backend_alias=backend_alias)
+    return list(tasks if include_dynamic else tasks.filter(static=True))
+
+
+def fire_due(*, backend_alias: str, using: str, now: datetime | None = None,
+             tasks: list[RecurringTask] | None = None) -> list[int]:
     """Fire the latest due run of every task of ``backend_alias`` not fired yet; return job ids."""
     now = now or timezone.now()
     fired = []
-    for task in RecurringTask.objects.using(using).filter(backend_alias=backend_alias):
+    for task in tasks if tasks is not None else tasks_for(backend_alias=backend_alias, using=using):
         run_at = latest_run(task.schedule, now)
         if run_at < task.created_at.replace(microsecond=0):
             continue  # a new task waits for its first run rather than firing a past one

@@ -83,3 +83,43 @@ def sync_account(account_id: int, note: str = "") -> int:
 @concurrency(key="report:{kind}", limit=2, on_conflict="discard")
 def build_report(kind: str) -> str:
     return kind
+
+
+@task
+@concurrency(key="serial:{group}", limit=1, duration=60)
+def serial_step(group: str, index: int, seconds: float = 0.2) -> int:
+    """Record start and end of each step; limit 1 per group means no two steps overlap."""
+    import time
+
+    from tests.tasks_app.models import SideEffect
+
+    SideEffect.objects.create(key=f"{group}:{index}:start")
+    time.sleep(seconds)
+    SideEffect.objects.create(key=f"{group}:{index}:end")
+    return index
+
+
+@task
+@concurrency(key="exclusive:{name}", limit=1, on_conflict="discard")
+def exclusive(name: str, seconds: float = 1.0) -> str:
+    import time
+
+    time.sleep(seconds)
+    return name
+
+
+@task
+def flaky(key: str) -> str:
+    """Fail on the first attempt, succeed on the next (the side-effect row remembers)."""
+    from tests.tasks_app.models import SideEffect
+
+    if SideEffect.objects.filter(key=key).exists():
+        return "second time lucky"
+    SideEffect.objects.create(key=key)
+    raise RuntimeError("first attempt fails")
+
+
+@task
+def tick() -> None:
+    """Fired by the recurring-task tests."""
+    return None

@@ -1,0 +1,72 @@
+"""The scheduler: fires recurring tasks on time and runs maintenance plugins (cleanup).
+
+It keeps the static tasks of ``OPTIONS["recurring"]`` in the table at start-up, then on every tick
+fires each task's latest due run (a unique reservation makes several schedulers fire it once),
+calls ``dj_queue_scheduler_maintenance`` and sleeps until the next run is due or
+``polling_interval`` passes, whichever is sooner.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from django.utils import timezone
+
+from dj_queue import plugins
+from dj_queue.runtime.base import Actor, check_connections
+
+logger = logging.getLogger("dj_queue.scheduler")
+
+
+class Scheduler(Actor):
+    kind = "scheduler"
+
+    def __init__(self, *, dynamic_tasks_enabled: bool = False, polling_interval: float = 5, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dynamic_tasks_enabled = bool(dynamic_tasks_enabled)
+        self.polling_interval = float(polling_interval)
+        self._sleep = threading.Event()
+
+    def metadata(self) -> dict[str, Any]:
+        return {"recurring": sorted(self.options["recurring"]), "dynamic_tasks_enabled": self.dynamic_tasks_enabled}
+
+    def loop(self) -> None:
+        from dj_queue.operations import recurring
+
+        self._guard(recurring.sync_static_tasks, self.options["recurring"],
+                    backend_alias=self.backend_alias, using=self.using)
+        while not self.stopping:
+            tasks = self._guard(recurring.tasks_for, backend_alias=self.backend_alias, using=self.using,
+                                include_dynamic=self.dynamic_tasks_enabled) or []
+            fired = self._guard(recurring.fire_due, backend_alias=self.backend_alias, using=self.using, tasks=tasks)
+            if fired:
+                logger.info("dj_queue scheduler fired %d recurring job(s): %s", len(fired), fired)
+            plugins.call_safely("dj_queue_scheduler_maintenance", on_error=self.on_error, scheduler=self)
+            if not self.stopping:
+                self._sleep.wait(self._seconds_to_next_run(tasks))
+                self._sleep.clear()
+
+    def _seconds_to_next_run(self, tasks: list) -> float:
+        from dj_queue.operations.recurring import next_run
+
+        now = timezone.now()
+        wait = self.polling_interval
+        for task in tasks:
+            try:
+                wait = min(wait, (next_run(task.schedule, now) - now).total_seconds())
+            except Exception:  # a bad dynamic schedule must not stop the others
+                continue
+        return max(wait, 0.01)
+
+    def _guard(self, fn, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            self.on_error(exc)
+            check_connections()
+            return None
+
+    def wake(self) -> None:
+        self._sleep.set()
