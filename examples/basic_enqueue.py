@@ -1,0 +1,66 @@
+"""Enqueue a task with dj_queue and see the job it became.
+
+    python examples/basic_enqueue.py          # SQLite in a temporary file
+    DJ_QUEUE_EXAMPLE_DB=postgres python examples/basic_enqueue.py   # or mysql (see examples/README.md)
+
+Nothing runs the job here: it waits, READY, for a dj_queue worker.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import django
+from django.conf import settings
+
+
+def database() -> dict:
+    """SQLite by default; PostgreSQL or MariaDB/MySQL when DJ_QUEUE_EXAMPLE_DB says so."""
+    kind = os.environ.get("DJ_QUEUE_EXAMPLE_DB", "sqlite")
+    name = os.environ.get("DJ_QUEUE_EXAMPLE_DB_NAME", "dj_queue_examples")
+    if kind == "postgres":
+        return {"ENGINE": "django.db.backends.postgresql", "NAME": name,
+                "USER": os.environ.get("DJ_QUEUE_PG_USER", "postgres"),
+                "PASSWORD": os.environ.get("DJ_QUEUE_PG_PASSWORD", ""),
+                "HOST": os.environ.get("DJ_QUEUE_PG_HOST", "127.0.0.1"),
+                "PORT": os.environ.get("DJ_QUEUE_PG_PORT", "5432")}
+    if kind == "mysql":
+        return {"ENGINE": "django.db.backends.mysql", "NAME": name,
+                "USER": os.environ.get("DJ_QUEUE_MYSQL_USER", "root"),
+                "PASSWORD": os.environ.get("DJ_QUEUE_MYSQL_PASSWORD", ""),
+                "HOST": os.environ.get("DJ_QUEUE_MYSQL_HOST", "127.0.0.1"),
+                "PORT": os.environ.get("DJ_QUEUE_MYSQL_PORT", "3306"),
+                "OPTIONS": {"charset": "utf8mb4"}}
+    if kind != "sqlite":
+        raise SystemExit(f"DJ_QUEUE_EXAMPLE_DB must be sqlite, postgres or mysql, not {kind!r}")
+    path = os.environ.get("DJ_QUEUE_EXAMPLE_SQLITE") or os.path.join(tempfile.gettempdir(), "dj_queue_examples.sqlite3")
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+
+
+settings.configure(
+    INSTALLED_APPS=["dj_queue", "example_app"],
+    DATABASES={"default": database()},
+    DATABASE_ROUTERS=["dj_queue.routers.DjQueueRouter"],
+    TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {}}},
+    USE_TZ=True,
+)
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+from example_app.tasks import send_welcome_email  # noqa: E402
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    result = send_welcome_email.enqueue(user_id=7)
+    # The id is the real, persisted job id: it can be stored and looked up later.
+    print(f"enqueued job {result.id}")
+    print(f"status: {result.status}")
+    print(f"queue: {result.task.queue_name}, priority: {result.task.priority}")
+    print(f"enqueued_at: {result.enqueued_at.isoformat()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Enqueue many jobs in one backend call with ``enqueue_all`` (bulk inserts, not a loop).
+
+    python examples/bulk_enqueue.py           # DJ_QUEUE_EXAMPLE_DB=postgres|mysql for the servers
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+import django
+from django.conf import settings
+
+
+def database() -> dict:
+    """SQLite by default; PostgreSQL or MariaDB/MySQL when DJ_QUEUE_EXAMPLE_DB says so."""
+    kind = os.environ.get("DJ_QUEUE_EXAMPLE_DB", "sqlite")
+    name = os.environ.get("DJ_QUEUE_EXAMPLE_DB_NAME", "dj_queue_examples")
+    if kind == "postgres":
+        return {"ENGINE": "django.db.backends.postgresql", "NAME": name,
+                "USER": os.environ.get("DJ_QUEUE_PG_USER", "postgres"),
+                "PASSWORD": os.environ.get("DJ_QUEUE_PG_PASSWORD", ""),
+                "HOST": os.environ.get("DJ_QUEUE_PG_HOST", "127.0.0.1"),
+                "PORT": os.environ.get("DJ_QUEUE_PG_PORT", "5432")}
+    if kind == "mysql":
+        return {"ENGINE": "django.db.backends.mysql", "NAME": name,
+                "USER": os.environ.get("DJ_QUEUE_MYSQL_USER", "root"),
+                "PASSWORD": os.environ.get("DJ_QUEUE_MYSQL_PASSWORD", ""),
+                "HOST": os.environ.get("DJ_QUEUE_MYSQL_HOST", "127.0.0.1"),
+                "PORT": os.environ.get("DJ_QUEUE_MYSQL_PORT", "3306"),
+                "OPTIONS": {"charset": "utf8mb4"}}
+    if kind != "sqlite":
+        raise SystemExit(f"DJ_QUEUE_EXAMPLE_DB must be sqlite, postgres or mysql, not {kind!r}")
+    path = os.environ.get("DJ_QUEUE_EXAMPLE_SQLITE") or os.path.join(tempfile.gettempdir(), "dj_queue_examples.sqlite3")
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+
+
+settings.configure(
+    INSTALLED_APPS=["dj_queue", "example_app"],
+    DATABASES={"default": database()},
+    DATABASE_ROUTERS=["dj_queue.routers.DjQueueRouter"],
+    TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {}}},
+    USE_TZ=True,
+)
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+from dj_queue.compat import task_backends  # noqa: E402
+from example_app.tasks import resize_image  # noqa: E402
+
+
+COUNT = 2000
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    backend = task_backends["default"]
+    batch = [(resize_image, [image_id], {"width": 320}) for image_id in range(COUNT)]
+
+    started = time.perf_counter()
+    results = backend.enqueue_all(batch)
+    elapsed = time.perf_counter() - started
+
+    print(f"enqueued {len(results)} jobs in {elapsed:.3f}s ({len(results) / elapsed:,.0f} jobs/s)")
+    print(f"ids from {results[0].id} to {results[-1].id}, all {results[0].status}")
+    print(f"distinct ids: {len({r.id for r in results})}")
+
+
+if __name__ == "__main__":
+    main()

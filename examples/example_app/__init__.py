@@ -1,0 +1,1 @@
+"""The examples' Django app: its tasks live in ``tasks.py``."""

@@ -1,0 +1,82 @@
+"""Read a job's result back from the database: every field of Django's ``TaskResult``.
+
+    python examples/result_readback.py        # DJ_QUEUE_EXAMPLE_DB=postgres|mysql for the servers
+
+``get_result`` works from any process (a web request, a shell) given only the id.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import django
+from django.conf import settings
+
+
+def database() -> dict:
+    """SQLite by default; PostgreSQL or MariaDB/MySQL when DJ_QUEUE_EXAMPLE_DB says so."""
+    kind = os.environ.get("DJ_QUEUE_EXAMPLE_DB", "sqlite")
+    name = os.environ.get("DJ_QUEUE_EXAMPLE_DB_NAME", "dj_queue_examples")
+    if kind == "postgres":
+        return {"ENGINE": "django.db.backends.postgresql", "NAME": name,
+                "USER": os.environ.get("DJ_QUEUE_PG_USER", "postgres"),
+                "PASSWORD": os.environ.get("DJ_QUEUE_PG_PASSWORD", ""),
+                "HOST": os.environ.get("DJ_QUEUE_PG_HOST", "127.0.0.1"),
+                "PORT": os.environ.get("DJ_QUEUE_PG_PORT", "5432")}
+    if kind == "mysql":
+        return {"ENGINE": "django.db.backends.mysql", "NAME": name,
+                "USER": os.environ.get("DJ_QUEUE_MYSQL_USER", "root"),
+                "PASSWORD": os.environ.get("DJ_QUEUE_MYSQL_PASSWORD", ""),
+                "HOST": os.environ.get("DJ_QUEUE_MYSQL_HOST", "127.0.0.1"),
+                "PORT": os.environ.get("DJ_QUEUE_MYSQL_PORT", "3306"),
+                "OPTIONS": {"charset": "utf8mb4"}}
+    if kind != "sqlite":
+        raise SystemExit(f"DJ_QUEUE_EXAMPLE_DB must be sqlite, postgres or mysql, not {kind!r}")
+    path = os.environ.get("DJ_QUEUE_EXAMPLE_SQLITE") or os.path.join(tempfile.gettempdir(), "dj_queue_examples.sqlite3")
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+
+
+settings.configure(
+    INSTALLED_APPS=["dj_queue", "example_app"],
+    DATABASES={"default": database()},
+    DATABASE_ROUTERS=["dj_queue.routers.DjQueueRouter"],
+    TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {}}},
+    USE_TZ=True,
+)
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+from dj_queue.compat import TaskResultDoesNotExist, task_backends  # noqa: E402
+from example_app.tasks import send_welcome_email  # noqa: E402
+
+
+FIELDS = ("id", "status", "enqueued_at", "started_at", "last_attempted_at", "finished_at",
+          "args", "kwargs", "errors", "worker_ids", "attempts", "is_finished", "backend")
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    job_id = send_welcome_email.enqueue(7, template="launch").id
+
+    # Later, maybe in another process: look the job up by id alone.
+    result = send_welcome_email.get_result(job_id)
+    for field in FIELDS:
+        print(f"{field}: {getattr(result, field)!r}")
+    try:
+        result.return_value
+    except ValueError as exc:  # Django raises until the job has finished
+        print(f"return_value: not yet ({exc})")
+
+    result.refresh()  # reloads status, times, errors and worker ids from the database
+    print(f"after refresh: {result.status}")
+
+    try:
+        task_backends["default"].get_result("999999999")
+    except TaskResultDoesNotExist:
+        print("unknown id: TaskResultDoesNotExist")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Schedule a job for later with ``run_after``.
+
+    python examples/scheduled.py              # DJ_QUEUE_EXAMPLE_DB=postgres|mysql for the servers
+
+The job waits in the scheduled set; a dj_queue dispatcher moves it to ready when it is due.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import timedelta
+
+import django
+from django.conf import settings
+
+
+def database() -> dict:
+    """SQLite by default; PostgreSQL or MariaDB/MySQL when DJ_QUEUE_EXAMPLE_DB says so."""
+    kind = os.environ.get("DJ_QUEUE_EXAMPLE_DB", "sqlite")
+    name = os.environ.get("DJ_QUEUE_EXAMPLE_DB_NAME", "dj_queue_examples")
+    if kind == "postgres":
+        return {"ENGINE": "django.db.backends.postgresql", "NAME": name,
+                "USER": os.environ.get("DJ_QUEUE_PG_USER", "postgres"),
+                "PASSWORD": os.environ.get("DJ_QUEUE_PG_PASSWORD", ""),
+                "HOST": os.environ.get("DJ_QUEUE_PG_HOST", "127.0.0.1"),
+                "PORT": os.environ.get("DJ_QUEUE_PG_PORT", "5432")}
+    if kind == "mysql":
+        return {"ENGINE": "django.db.backends.mysql", "NAME": name,
+                "USER": os.environ.get("DJ_QUEUE_MYSQL_USER", "root"),
+                "PASSWORD": os.environ.get("DJ_QUEUE_MYSQL_PASSWORD", ""),
+                "HOST": os.environ.get("DJ_QUEUE_MYSQL_HOST", "127.0.0.1"),
+                "PORT": os.environ.get("DJ_QUEUE_MYSQL_PORT", "3306"),
+                "OPTIONS": {"charset": "utf8mb4"}}
+    if kind != "sqlite":
+        raise SystemExit(f"DJ_QUEUE_EXAMPLE_DB must be sqlite, postgres or mysql, not {kind!r}")
+    path = os.environ.get("DJ_QUEUE_EXAMPLE_SQLITE") or os.path.join(tempfile.gettempdir(), "dj_queue_examples.sqlite3")
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+
+
+settings.configure(
+    INSTALLED_APPS=["dj_queue", "example_app"],
+    DATABASES={"default": database()},
+    DATABASE_ROUTERS=["dj_queue.routers.DjQueueRouter"],
+    TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {}}},
+    USE_TZ=True,
+)
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from dj_queue.models import ReadyExecution, ScheduledExecution  # noqa: E402
+from example_app.tasks import build_report  # noqa: E402
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    run_after = timezone.now() + timedelta(minutes=30)
+    result = build_report.using(run_after=run_after).enqueue("2026-11")
+    print(f"enqueued job {result.id}, status {result.status}, run_after {run_after.isoformat()}")
+
+    scheduled = ScheduledExecution.objects.get(job_id=result.id)
+    print(f"scheduled execution: scheduled_at {scheduled.scheduled_at.isoformat()}")
+    print(f"in the ready set: {ReadyExecution.objects.filter(job_id=result.id).exists()}")
+
+    reread = build_report.get_result(result.id)
+    print(f"read back: status {reread.status}, run_after {reread.task.run_after.isoformat()}")
+
+
+if __name__ == "__main__":
+    main()

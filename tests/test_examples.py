@@ -1,0 +1,79 @@
+"""Every example runs as a subprocess on a fresh SQLite file and prints what it promises."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+# script -> regular expressions its output must match
+EXPECTED = {
+    "basic_enqueue.py": [r"^enqueued job \d+$", r"^status: READY$", r"^queue: default, priority: 0$"],
+    "result_readback.py": [
+        r"^status: \S*READY\b",
+        r"^args: \[7\]$",
+        r"^kwargs: \{'template': 'launch'\}$",
+        r"^worker_ids: \[\]$",
+        r"^attempts: 0$",
+        r"^return_value: not yet",
+        r"^unknown id: TaskResultDoesNotExist$",
+    ],
+    "scheduled.py": [r"status READY, run_after ", r"^scheduled execution: scheduled_at ", r"^in the ready set: False$"],
+    "priorities_and_queues.py": [
+        r"^queue default: size 2,",
+        r"^queue emails: size 1,",
+        r"^queue reports-monthly: size 1,",
+        r"^  job \d+ priority 50\n  job \d+ priority 0$",
+        r"^emails paused: True$",
+        r"^emails paused after resume: False$",
+    ],
+    "bulk_enqueue.py": [r"^enqueued 2000 jobs in ", r"^distinct ids: 2000$", r", all READY$"],
+}
+
+
+def test_every_example_is_tested():
+    # An example is tested here, or by another test module that names it.
+    others = " ".join(p.read_text() for p in Path(__file__).parent.rglob("test_*.py") if p.name != Path(__file__).name)
+    scripts = {p.name for p in EXAMPLES.glob("*.py")}
+    assert set(EXPECTED) <= scripts, "EXPECTED names a script that no longer exists"
+    untested = sorted(s for s in scripts - set(EXPECTED) if s not in others)
+    assert not untested, f"examples without a test: {untested}"
+
+
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_example_runs_on_sqlite(script, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(DJ_QUEUE_EXAMPLE_DB="sqlite", DJ_QUEUE_EXAMPLE_SQLITE=str(tmp_path / "example.sqlite3"))
+    proc = subprocess.run([sys.executable, str(EXAMPLES / script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
+    for pattern in EXPECTED[script]:
+        assert re.search(pattern, proc.stdout, re.MULTILINE), f"{script}: no line matching {pattern!r} in:\n{proc.stdout}"
+
+
+def test_demo_runs_its_jobs_and_reads_every_result_back(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["DJ_QUEUE_DEMO_SQLITE"] = str(tmp_path / "demo.sqlite3")
+    demo = EXAMPLES.parent / "demo" / "run_demo.py"
+    proc = subprocess.run([sys.executable, str(demo)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for pattern in (
+        r"^immediate, before any worker ran: send_receipt on queue 'default'.*\n.*\n  status +READY$",
+        r"^bulk: enqueued 5 jobs in one call",
+        r"^immediate: send_receipt(.*\n){2}  status +SUCCESSFUL$",
+        r"^  return_value +'receipt for order 42 sent to ada@example.com'$",
+        r"^scheduled: build_report on queue 'reports'(.*\n){2}  status +SUCCESSFUL$",
+        r"^failing: charge_card(.*\n){2}  status +FAILED$",
+        r"^  errors +\['builtins.ValueError: ValueError: card declined for order 7'\]$",
+        r"^  worker_ids +\['worker-",
+        r"^runtime stopped \(exit code 0\)$",
+        r"^every job finished",
+    ):
+        assert re.search(pattern, proc.stdout, re.MULTILINE), f"no line matching {pattern!r} in:\n{proc.stdout}"
