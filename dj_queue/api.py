@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
+from dj_queue.compat import Task
 from dj_queue.config import backend_options, database_for
 from dj_queue.exceptions import EnqueueError
 from dj_queue.operations import queues, recurring
@@ -64,6 +65,8 @@ def enqueue_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
     dj_queue's tables live on another alias). Outside a transaction it enqueues at once.
     Arguments are validated now, so a bad argument raises here and not silently at commit time.
     """
+    if not isinstance(task, Task):
+        raise EnqueueError(f"dj_queue: enqueue_on_commit needs a @task, and {task!r} is not a task")
     backend = task.get_backend()
     backend.validate_task(task)
     validate = getattr(backend, "validate_arguments", None)

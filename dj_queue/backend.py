@@ -110,6 +110,10 @@ class DjQueueBackend(BaseTaskBackend):
         """Async twin of ``enqueue_all``."""
         return await sync_to_async(self.enqueue_all, thread_sensitive=True)(list(calls))
 
+    def validate_arguments(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        """Raise ``EnqueueError`` now for arguments ``enqueue`` would refuse (JSON, size, concurrency key)."""
+        self._spec(task, args, kwargs)
+
     def get_result(self, result_id: str) -> TaskResult:
         """Rebuild the result of job ``result_id`` in one query."""
         return to_task_result(self._load(result_id), self)

@@ -17,3 +17,10 @@ def dj_queue_dialect(connection: Any) -> Any:
 @hookimpl(trylast=True)
 def dj_queue_execute(job: Any, call: Any) -> Any:
     return call()
+
+
+@hookimpl(trylast=True)
+def dj_queue_waker(backend: Any) -> Any:
+    from dj_queue.wakeup import default_waker
+
+    return default_waker(backend)

@@ -26,6 +26,8 @@ DEFAULT_PLUGINS = ("dj_queue.defaults",)
 
 _lock = threading.RLock()
 _manager: pluggy.PluginManager | None = None
+# Called with every newly built manager, e.g. to put dj_queue.hooks' decorator hooks back on it.
+_build_callbacks: list[Callable[[pluggy.PluginManager], None]] = []
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -63,6 +65,8 @@ def _build_manager() -> pluggy.PluginManager:
         pm.register(plugin, name=ep.name)
     for name in disabled:
         pm.set_blocked(name)
+    for callback in list(_build_callbacks):
+        callback(pm)
     if os.environ.get("DJ_QUEUE_TRACE_HOOKS") == "1":
         pm.trace.root.setwriter(logger.debug)
         pm.enable_tracing()
@@ -84,6 +88,13 @@ def disabled_plugin_names() -> set[str]:
     return names
 
 
+def add_build_callback(callback: Callable[[pluggy.PluginManager], None]) -> None:
+    """Call ``callback(manager)`` on every manager built from now on (after a reset too)."""
+    with _lock:
+        if callback not in _build_callbacks:
+            _build_callbacks.append(callback)
+
+
 def register(plugin: Any, name: str | None = None) -> str | None:
     """Register a plugin object (module or instance) at runtime, e.g. from ``AppConfig.ready``."""
     return get_plugin_manager().register(plugin, name=name)
@@ -98,7 +109,7 @@ def call_safely(
     one faulty plugin silence the others, so each implementation is called on its own.
     """
     hook = getattr(get_plugin_manager().hook, hook_name)
-    for impl in hook.get_hookimpls():
+    for impl in _in_call_order(hook.get_hookimpls()):
         try:
             impl.function(*[kwargs[arg] for arg in impl.argnames])
         except Exception as exc:
@@ -108,6 +119,12 @@ def call_safely(
                     on_error(exc)
                 except Exception:
                     logger.exception("dj_queue: on_thread_error itself failed")
+
+
+def _in_call_order(impls: list) -> list:
+    """tryfirst, then plain (registration order), then trylast; wrappers do not apply here."""
+    plain = [i for i in impls if not (i.hookwrapper or getattr(i, "wrapper", False))]
+    return sorted(plain, key=lambda i: 0 if i.tryfirst else (2 if i.trylast else 1))
 
 
 _dialects: dict[str, Any] = {}

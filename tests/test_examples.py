@@ -34,6 +34,21 @@ EXPECTED = {
         r"^emails paused after resume: False$",
     ],
     "bulk_enqueue.py": [r"^enqueued 2000 jobs in ", r"^distinct ids: 2000$", r", all READY$"],
+    "lifecycle_hooks.py": [
+        r"^hook: supervisor started \(async mode\)$", r"^hook: worker started, 2 threads on queues \['\*'\]$",
+        r"^on_thread_error got: RuntimeError: this hook fails; the next one still runs$", r"^hook: worker stopping$",
+        r"^hook: worker exited$", r"^hook: supervisor exited$", r"^finished jobs: 3$",
+    ],
+    "enqueue_on_commit.py": [
+        r"^jobs inside the transaction: 0$", r"^jobs after commit: 1$", r"^jobs after a rollback: 1$",
+        r"^jobs after an enqueue outside a transaction: 2$", r"^bad arguments raise at once: EnqueueError$",
+        r"^jobs in the end: 2$",
+    ],
+    "multi_database.py": [
+        r"^dj_queue tables on default: 0$", r"^dj_queue tables on queue: [1-9]\d*$",
+        r"^job \d+ stored on the queue database: example_app\.tasks\.send_welcome_email$", r"^read back: READY$",
+        r"^jobs before commit: 1$", r"^jobs after commit: 2$", r"^queue 'default' size: 2$",
+    ],
 }
 
 

@@ -167,11 +167,7 @@ def _insert_batch(jobs: list[Job], specs: list[JobSpec], using: str, now: dateti
 
 
 def _notify_after_commit(backend_alias: str, queue_names: set[str], using: str) -> None:
-    try:
-        from dj_queue.wakeup import notify_enqueued
-    except ModuleNotFoundError as exc:  # wakeup lands with another issue; the lead removes this guard
-        if exc.name != "dj_queue.wakeup":
-            raise
-        return
+    from dj_queue.wakeup import notify_enqueued
+
     # robust: the jobs are committed by then; a failed wakeup only costs a polling interval.
     transaction.on_commit(lambda: notify_enqueued(backend_alias, queue_names), using=using, robust=True)

@@ -52,10 +52,8 @@ def retry_failed_jobs(job_ids: Iterable[int], *, using: str) -> int:
 def _notify(jobs: list[Job]) -> None:
     if not jobs:
         return
-    try:
-        from dj_queue.wakeup import notify_enqueued
-    except ImportError:  # runtime not installed in this process
-        return
+    from dj_queue.wakeup import notify_enqueued
+
     for alias in {j.backend_alias for j in jobs}:
         notify_enqueued(alias, sorted({j.queue_name for j in jobs if j.backend_alias == alias}))
 

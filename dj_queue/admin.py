@@ -1,0 +1,191 @@
+"""Admin changelists for every dj_queue model, plus the operator dashboard.
+
+Rows are read-only: a job changes state only through dj_queue's operations (retry, discard,
+resume, unschedule, enqueue again), offered as confirmed actions, each behind its own permission.
+Registering ``JobAdmin`` installs the dashboard at ``<admin>/dj_queue/dashboard/``.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+from dj_queue import dashboard
+from dj_queue.dashboard import admin_actions as actions
+from dj_queue.dashboard.queries import JOB_STATES, state_of
+from dj_queue.models import (
+    BlockedExecution,
+    ClaimedExecution,
+    FailedExecution,
+    Job,
+    Pause,
+    Process,
+    ReadyExecution,
+    RecurringExecution,
+    RecurringTask,
+    ScheduledExecution,
+    Semaphore,
+)
+from dj_queue.templatetags.dj_queue_tags import preview
+
+# Which permission each custom action needs (see docs/dashboard.md).
+ACTION_PERMISSIONS = {
+    "retry": "dj_queue.change_failedexecution",
+    "discard": "dj_queue.delete_job",
+    "enqueue": "dj_queue.add_job",
+    "resume": "dj_queue.delete_pause",
+    "unschedule": "dj_queue.delete_recurringtask",
+}
+
+
+class QueueAdmin(admin.ModelAdmin):
+    """Read-only and cheap on big tables: no full count, no per-row queries."""
+
+    show_full_result_count = False
+    list_per_page = 50
+    actions = []
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def _may(self, request: HttpRequest, action: str) -> bool:
+        return request.user.has_perm(ACTION_PERMISSIONS[action])
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return self._may(request, "retry")
+
+    def has_discard_permission(self, request: HttpRequest) -> bool:
+        return self._may(request, "discard")
+
+    def has_enqueue_permission(self, request: HttpRequest) -> bool:
+        return self._may(request, "enqueue")
+
+    def has_resume_permission(self, request: HttpRequest) -> bool:
+        return self._may(request, "resume")
+
+    def has_unschedule_permission(self, request: HttpRequest) -> bool:
+        return self._may(request, "unschedule")
+
+
+def _job_link(job: Job) -> str:
+    url = reverse("admin:dj_queue_dashboard_job", args=[job.pk])
+    return format_html('<a href="{}?{}">{}</a>', url, urlencode({"backend": job.backend_alias}), job.pk)
+
+
+@admin.register(Job)
+class JobAdmin(QueueAdmin):
+    list_display = ("id", "task_path", "queue_name", "priority", "state", "arguments", "enqueued_at",
+                    "finished_at", "dashboard")
+    list_filter = ("backend_alias", "queue_name")
+    list_select_related = JOB_STATES
+    search_fields = ("task_path",)
+    actions = [actions.discard_jobs, actions.enqueue_again]
+
+    def __init__(self, model, admin_site) -> None:
+        super().__init__(model, admin_site)
+        dashboard.install(admin_site)
+
+    @admin.display(description="state")
+    def state(self, job: Job) -> str:
+        return state_of(job)
+
+    @admin.display(description="arguments")
+    def arguments(self, job: Job) -> str:
+        return preview([job.args, job.kwargs])
+
+    @admin.display(description="details")
+    def dashboard(self, job: Job) -> str:
+        return _job_link(job)
+
+
+class ExecutionAdmin(QueueAdmin):
+    list_select_related = ("job",)
+    list_filter = ("backend_alias",)
+
+    @admin.display(description="job", ordering="job_id")
+    def job_link(self, execution) -> str:
+        return _job_link(execution.job)
+
+    @admin.display(description="task", ordering="job__task_path")
+    def task_path(self, execution) -> str:
+        return execution.job.task_path
+
+    @admin.display(description="arguments")
+    def arguments(self, execution) -> str:
+        return preview([execution.job.args, execution.job.kwargs])
+
+
+@admin.register(ReadyExecution)
+class ReadyExecutionAdmin(ExecutionAdmin):
+    list_display = ("job_link", "task_path", "queue_name", "priority", "arguments", "created_at")
+    list_filter = ("backend_alias", "queue_name")
+    actions = [actions.discard_executions]
+
+
+@admin.register(ScheduledExecution)
+class ScheduledExecutionAdmin(ExecutionAdmin):
+    list_display = ("job_link", "task_path", "queue_name", "priority", "arguments", "scheduled_at")
+    list_filter = ("backend_alias", "queue_name")
+    actions = [actions.discard_executions]
+
+
+@admin.register(BlockedExecution)
+class BlockedExecutionAdmin(ExecutionAdmin):
+    list_display = ("job_link", "task_path", "queue_name", "concurrency_key", "arguments", "expires_at")
+    list_filter = ("backend_alias", "queue_name")
+    actions = [actions.discard_executions]
+
+
+@admin.register(ClaimedExecution)
+class ClaimedExecutionAdmin(ExecutionAdmin):
+    list_display = ("job_link", "task_path", "process_id", "arguments", "created_at")
+
+
+@admin.register(FailedExecution)
+class FailedExecutionAdmin(ExecutionAdmin):
+    list_display = ("job_link", "task_path", "exception_class", "short_message", "arguments", "created_at")
+    actions = [actions.retry_failed, actions.discard_executions]
+
+    @admin.display(description="message")
+    def short_message(self, failed: FailedExecution) -> str:
+        return failed.message if len(failed.message) <= 120 else failed.message[:119] + "…"
+
+
+@admin.register(Process)
+class ProcessAdmin(QueueAdmin):
+    list_display = ("id", "kind", "name", "hostname", "pid", "last_heartbeat_at", "created_at")
+    list_filter = ("backend_alias", "kind")
+
+
+@admin.register(Pause)
+class PauseAdmin(QueueAdmin):
+    list_display = ("queue_name", "backend_alias", "created_at")
+    actions = [actions.resume_queues]
+
+
+@admin.register(Semaphore)
+class SemaphoreAdmin(QueueAdmin):
+    list_display = ("key", "value", "expires_at", "backend_alias", "updated_at")
+    search_fields = ("key",)
+
+
+@admin.register(RecurringTask)
+class RecurringTaskAdmin(QueueAdmin):
+    list_display = ("key", "task_path", "schedule", "queue_name", "priority", "static", "backend_alias")
+    list_filter = ("backend_alias", "static")
+    actions = [actions.unschedule]
+
+
+@admin.register(RecurringExecution)
+class RecurringExecutionAdmin(QueueAdmin):
+    list_display = ("task_key", "run_at", "job_id", "backend_alias", "created_at")
+    list_filter = ("backend_alias",)

@@ -1,0 +1,151 @@
+"""Operator actions, shared by the dashboard and the admin changelists.
+
+Each action names the permission it needs, describes what it is about to do (for the
+confirmation page) and runs through ``dj_queue.operations``, never around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from dj_queue.dashboard.backends import Backend
+from dj_queue.dashboard.queries import state_rows
+from dj_queue.models import FailedExecution, Job
+from dj_queue.operations import jobs as job_ops
+from dj_queue.operations import queues as queue_ops
+from dj_queue.operations import recurring as recurring_ops
+
+DISCARDABLE = ("ready", "scheduled", "blocked", "failed")
+
+
+class ActionError(Exception):
+    """The request does not describe something this action can do."""
+
+
+@dataclass
+class Target:
+    """What an action applies to: a queue, a state, selected job ids or a recurring task key."""
+
+    backend: Backend
+    queue: str = ""
+    state: str = ""
+    ids: list[int] = field(default_factory=list)
+    key: str = ""
+    everything: bool = False
+
+    def selected(self) -> str:
+        if self.everything:
+            scope = f" in queue {self.queue!r}" if self.queue else ""
+            return f"all {state_rows(self.backend, self.state, self.queue or None).count()} {self.state} jobs{scope}"
+        return f"{len(self.ids)} {self.state} job{'s' if len(self.ids) != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    label: str
+    permission: str
+    needs: str  # "queue" | "jobs" | "key"
+    run: Callable[[Target], str]
+    states: tuple[str, ...] = ()
+
+    def check(self, target: Target) -> None:
+        """Raise ``ActionError`` when ``target`` lacks what this action needs."""
+        if self.needs == "queue" and not target.queue:
+            raise ActionError("no queue given")
+        if self.needs == "key" and not target.key:
+            raise ActionError("no recurring task key given")
+        if self.needs == "jobs":
+            if self.states and target.state not in self.states:
+                raise ActionError(f"{self.label.lower()} does not apply to {target.state or 'unknown'} jobs")
+            if not target.ids and not target.everything:
+                raise ActionError("no jobs selected")
+
+    def describe(self, target: Target) -> str:
+        if self.needs == "queue":
+            return f"{self.label} queue {target.queue!r} of backend {target.backend.alias!r}"
+        if self.needs == "key":
+            return f"{self.label} recurring task {target.key!r}"
+        return f"{self.label} {target.selected()}"
+
+
+def _state_job_ids(target: Target) -> list[int]:
+    """The selected ids still in the target state (a tampered or stale id is ignored)."""
+    rows = state_rows(target.backend, target.state)
+    column = "pk" if target.state == "finished" else "job_id"
+    return list(rows.filter(**{f"{column}__in": target.ids}).values_list(column, flat=True))
+
+
+def _pause(t: Target) -> str:
+    done = queue_ops.pause(t.queue, backend_alias=t.backend.alias, using=t.backend.using)
+    return f"Paused queue {t.queue!r}." if done else f"Queue {t.queue!r} was already paused."
+
+
+def _resume(t: Target) -> str:
+    done = queue_ops.resume(t.queue, backend_alias=t.backend.alias, using=t.backend.using)
+    return f"Resumed queue {t.queue!r}." if done else f"Queue {t.queue!r} was not paused."
+
+
+def _clear(t: Target) -> str:
+    removed = queue_ops.clear(t.queue, backend_alias=t.backend.alias, using=t.backend.using)
+    return f"Discarded {removed} ready jobs of queue {t.queue!r}."
+
+
+def _discard(t: Target) -> str:
+    if t.everything:
+        rows = state_rows(t.backend, t.state, t.queue or None)
+        removed = job_ops.discard_in_batches(rows, using=t.backend.using)
+    else:
+        removed = job_ops.discard_jobs(_state_job_ids(t), using=t.backend.using)
+    return f"Discarded {removed} {t.state} jobs."
+
+
+def _retry(t: Target) -> str:
+    if t.everything:
+        retried = FailedExecution.retry_all(state_rows(t.backend, "failed", t.queue or None))
+    else:
+        retried = job_ops.retry_failed_jobs(_state_job_ids(t), using=t.backend.using)
+    return f"Retried {retried} failed jobs."
+
+
+def _enqueue_again(t: Target) -> str:
+    jobs = Job.objects.using(t.backend.using).filter(backend_alias=t.backend.alias, pk__in=t.ids)
+    new_ids = [enqueue_copy(job, using=t.backend.using).pk for job in jobs.order_by("pk")]
+    return f"Enqueued {len(new_ids)} new jobs: {', '.join(map(str, new_ids)) or 'none'}."
+
+
+def _unschedule(t: Target) -> str:
+    removed = recurring_ops.unschedule_dynamic(t.key, backend_alias=t.backend.alias, using=t.backend.using)
+    if not removed:
+        return f"Recurring task {t.key!r} was not removed: it is static (defined in settings) or gone."
+    return f"Unscheduled recurring task {t.key!r}."
+
+
+def enqueue_copy(job: Job, *, using: str) -> Job:
+    """A new job with the task, queue, priority and arguments of ``job`` (its id is new)."""
+    from dj_queue.operations.concurrency import settings_for_job
+    from dj_queue.operations.enqueue import enqueue_job
+
+    concurrency = settings_for_job(job) if job.concurrency_key else None
+    return enqueue_job(
+        backend_alias=job.backend_alias, using=using, task_path=job.task_path, queue_name=job.queue_name,
+        priority=job.priority, args=job.args, kwargs=job.kwargs,
+        concurrency_key=job.concurrency_key if concurrency else None, concurrency=concurrency,
+    )
+
+
+ACTIONS = {action.name: action for action in [
+    Action("pause", "Pause", "dj_queue.add_pause", "queue", _pause),
+    Action("resume", "Resume", "dj_queue.delete_pause", "queue", _resume),
+    Action("clear", "Clear (discard every ready job of)", "dj_queue.delete_readyexecution", "queue", _clear),
+    Action("discard", "Discard", "dj_queue.delete_job", "jobs", _discard, DISCARDABLE),
+    Action("retry", "Retry", "dj_queue.change_failedexecution", "jobs", _retry, ("failed",)),
+    Action("enqueue_again", "Enqueue again", "dj_queue.add_job", "jobs", _enqueue_again),
+    Action("unschedule", "Unschedule", "dj_queue.delete_recurringtask", "key", _unschedule),
+]}
+# Which actions each drill-down page offers.
+STATE_ACTIONS = {
+    "ready": ("discard",), "scheduled": ("discard",), "blocked": ("discard",), "claimed": (),
+    "failed": ("retry", "discard"), "finished": ("enqueue_again",),
+}

@@ -1,0 +1,156 @@
+"""The dashboard's pages: overview, jobs of one state, one job, and the action endpoint."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin import AdminSite
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.http import require_POST
+
+from dj_queue.dashboard import queries
+from dj_queue.dashboard.actions import ACTIONS, STATE_ACTIONS, ActionError, Target
+from dj_queue.dashboard.backends import Backend, selected_backend
+from dj_queue.dashboard.tables import Column, Table
+from dj_queue.exceptions import UndiscardableError
+
+VIEW_PERMISSION = "dj_queue.view_job"
+
+QUEUE_COLUMNS = [Column("Queue", "name"), Column("Ready", "ready"), Column("Oldest ready", "latency"),
+                 Column("Scheduled", "scheduled"), Column("Blocked", "blocked"), Column("Running", "claimed"),
+                 Column("Failed", "failed"), Column("Status", "paused"), Column("Actions")]
+PROCESS_COLUMNS = [Column("Kind", "kind"), Column("Name", "name"), Column("Host", "hostname"),
+                   Column("PID", "pid"), Column("Last heartbeat", "last_heartbeat_at"), Column("Started", "created_at")]
+RECURRING_COLUMNS = [Column("Key", "key"), Column("Task", "task_path"), Column("Schedule", "schedule"),
+                     Column("Queue", "queue_name"), Column("Last run"), Column("Next run"), Column("Kind", "static"),
+                     Column("Actions")]
+SEMAPHORE_COLUMNS = [Column("Key", "key"), Column("Free slots", "value"), Column("Expires", "expires_at")]
+STATE_COLUMNS = {
+    "ready": [Column("Waiting since", "created_at")],
+    "scheduled": [Column("Scheduled for", "scheduled_at")],
+    "blocked": [Column("Concurrency key", "concurrency_key"), Column("Expires", "expires_at")],
+    "claimed": [Column("Process", "process_id"), Column("Claimed at", "created_at")],
+    "failed": [Column("Error", "exception_class"), Column("Failed at", "created_at")],
+    "finished": [Column("Finished at", "finished_at"), Column("Result")],
+}
+
+
+def _context(request: HttpRequest, site: AdminSite, backend: Backend, title: str, **extra) -> dict:
+    request.current_app = site.name
+    return {**site.each_context(request), "title": title, "backend": backend,
+            "backend_query": urlencode({"backend": backend.alias}), "states": queries.STATES,
+            "dashboard_url": reverse("admin:dj_queue_dashboard", current_app=site.name), **extra}
+
+
+def _require(request: HttpRequest, permission: str) -> None:
+    if not request.user.has_perm(permission):
+        raise PermissionDenied(f"you need the {permission} permission")
+
+
+def overview(request: HttpRequest, site: AdminSite) -> HttpResponse:
+    """Summary cards, queues, processes, recurring tasks and semaphores of one backend."""
+    _require(request, VIEW_PERMISSION)
+    backend = selected_backend(request)
+    recurring = Table(request, "rec", RECURRING_COLUMNS, queries.recurring_tasks(backend), default="key")
+    queries.add_runs(backend, recurring.page.object_list)
+    return TemplateResponse(request, "dj_queue/dashboard.html", _context(
+        request, site, backend, "Queue dashboard",
+        counts=queries.summary(backend),
+        queues=Table(request, "q", QUEUE_COLUMNS, queries.queue_rows(backend), default="name"),
+        processes=Table(request, "proc", PROCESS_COLUMNS, queries.processes(backend), default="kind"),
+        recurring=recurring,
+        semaphores=Table(request, "sem", SEMAPHORE_COLUMNS, queries.semaphores(backend), default="key"),
+        can=_permissions(request),
+    ))
+
+
+def jobs(request: HttpRequest, site: AdminSite, state: str) -> HttpResponse:
+    """The jobs of one state, optionally of one queue, with that state's actions."""
+    _require(request, VIEW_PERMISSION)
+    if state not in queries.STATES:
+        raise Http404(f"unknown state {state!r}; states are {', '.join(queries.STATES)}")
+    backend = selected_backend(request)
+    queue = request.GET.get("queue", "")
+    rows = queries.state_rows(backend, state, queue or None)
+    prefix = "" if state == "finished" else "job__"
+    columns = [Column("Job", "pk" if state == "finished" else "job_id"), Column("Task", f"{prefix}task_path"),
+               Column("Queue", f"{prefix}queue_name"), Column("Priority", f"{prefix}priority"),
+               Column("Arguments"), *STATE_COLUMNS[state]]
+    if state != "finished":
+        rows = rows.select_related("job")
+    default = "-pk" if state == "finished" else "-job_id" if state == "failed" else "job_id"
+    table = Table(request, "jobs", columns, rows, default=default, per_page=50)
+    table.rows = [(row, None) if state == "finished" else (row.job, row) for row in table.page.object_list]
+    return TemplateResponse(request, "dj_queue/jobs.html", _context(
+        request, site, backend, f"{state.capitalize()} jobs" + (f" in queue {queue!r}" if queue else ""),
+        state=state, queue=queue, table=table, can=_permissions(request),
+        actions=[ACTIONS[name] for name in STATE_ACTIONS[state]],
+    ))
+
+
+def job_detail(request: HttpRequest, site: AdminSite, job_id: int) -> HttpResponse:
+    """One job: arguments, outcome, timings, attempts, and what can be done with it."""
+    _require(request, VIEW_PERMISSION)
+    backend = selected_backend(request)
+    job = queries.job_with_state(backend, job_id)
+    if job is None:
+        raise Http404(f"no job {job_id} in backend {backend.alias!r}")
+    actions = [ACTIONS[name] for name in STATE_ACTIONS.get(job.state, ())]
+    return TemplateResponse(request, "dj_queue/job.html", _context(
+        request, site, backend, f"Job {job.pk}", job=job, can=_permissions(request),
+        actions=[*actions, ACTIONS["enqueue_again"]] if job.state != "finished" else actions,
+        failure=queries.related_or_none(job, "failed_execution"), claim=queries.related_or_none(job, "claimed_execution"),
+        attempts=len(job.worker_ids or []),
+    ))
+
+
+@require_POST
+def action(request: HttpRequest, site: AdminSite) -> HttpResponse:
+    """Check permission, confirm, then run one action and go back to ``next``."""
+    chosen = ACTIONS.get(request.POST.get("op", ""))
+    if chosen is None:
+        return HttpResponseBadRequest("unknown action")
+    _require(request, chosen.permission)
+    backend = selected_backend(request)
+    back = _next_url(request, site)
+    try:
+        target = _target(request, backend)
+        chosen.check(target)
+    except ActionError as exc:
+        messages.error(request, f"{chosen.label}: {exc}.")
+        return HttpResponseRedirect(back)
+    if request.POST.get("confirm") != "yes":
+        return TemplateResponse(request, "dj_queue/confirm.html", _context(
+            request, site, backend, "Are you sure?", question=chosen.describe(target), back_url=back,
+            fields=[(k, v) for k in request.POST if k != "csrfmiddlewaretoken" for v in request.POST.getlist(k)],
+        ))
+    try:
+        messages.success(request, chosen.run(target))
+    except UndiscardableError as exc:
+        messages.error(request, str(exc))
+    return HttpResponseRedirect(back)
+
+
+def _target(request: HttpRequest, backend: Backend) -> Target:
+    try:
+        ids = [int(value) for value in request.POST.getlist("ids")]
+    except ValueError:
+        raise ActionError("job ids must be numbers") from None
+    return Target(backend=backend, queue=request.POST.get("queue", ""), state=request.POST.get("state", ""),
+                  ids=ids, key=request.POST.get("key", ""), everything=request.POST.get("all") == "1")
+
+
+def _next_url(request: HttpRequest, site: AdminSite) -> str:
+    url = request.POST.get("next", "")
+    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()},
+                                               require_https=request.is_secure()):
+        return url
+    return reverse("admin:dj_queue_dashboard", current_app=site.name)
+
+
+def _permissions(request: HttpRequest) -> dict[str, bool]:
+    """Which actions the user may run, so pages only offer buttons that will work."""
+    return {name: request.user.has_perm(chosen.permission) for name, chosen in ACTIONS.items()}

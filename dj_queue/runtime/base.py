@@ -1,0 +1,191 @@
+"""What every runtime actor shares: its process row, heartbeats, lifecycle hooks, error reporting.
+
+An actor (worker, dispatcher, scheduler) runs ``run()`` in one thread: register, fire the
+``start`` hook, loop until stopped, drain, deregister, fire ``exit``. ``stop()`` may be called from
+any thread. Infrastructure errors go to ``on_thread_error`` and the log; they never end the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from functools import lru_cache
+from typing import Any, Callable
+
+from django.db import connections
+from django.utils.module_loading import import_string
+
+from dj_queue import plugins
+from dj_queue.operations import processes
+
+logger = logging.getLogger("dj_queue.runtime")
+
+
+@lru_cache(maxsize=None)
+def _import_handler(path: str) -> Callable[[BaseException], Any]:
+    return import_string(path)
+
+
+def error_reporter(options: dict[str, Any]) -> Callable[[BaseException], None]:
+    """A callable that logs an infrastructure error and hands it to ``on_thread_error``."""
+    path = options.get("on_thread_error")
+
+    def report(exc: BaseException) -> None:
+        logger.error("dj_queue: runtime error: %r", exc, exc_info=exc)
+        if not path:
+            return
+        try:
+            _import_handler(path)(exc)
+        except Exception:
+            logger.exception("dj_queue: on_thread_error %r itself failed", path)
+
+    return report
+
+
+def check_connections() -> None:
+    """Drop this thread's connections that errored and are no longer usable.
+
+    Unlike ``close_old_connections`` this ignores ``CONN_MAX_AGE``: runtime threads keep their
+    connection for their whole life (reconnecting per job costs far more than the job).
+    """
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None or conn.in_atomic_block or not conn.errors_occurred:
+            continue
+        if conn.is_usable():
+            conn.errors_occurred = False
+        else:
+            conn.close()
+
+
+def close_connections() -> None:
+    """Close this thread's connections (a runtime thread is ending)."""
+    for conn in connections.all(initialized_only=True):
+        try:
+            conn.close()
+        except Exception:  # a broken connection must not stop the shutdown
+            logger.debug("dj_queue: closing a connection failed", exc_info=True)
+
+
+class Actor:
+    """Base of workers, dispatchers and schedulers."""
+
+    kind = "actor"
+
+    def __init__(self, *, backend_alias: str, options: dict[str, Any], supervisor_id: int | None = None,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
+        self.backend_alias = backend_alias
+        self.options = options
+        self.using: str = options["database_alias"]
+        self.supervisor_id = supervisor_id
+        self.on_error = on_error or error_reporter(options)
+        self.hostname = socket.gethostname()
+        self.pid = os.getpid()
+        self.name = ""
+        self.process_id: int | None = None
+        self._stopping = threading.Event()
+        self._heartbeat_stop = threading.Event()
+        self._heartbeat_thread: threading.Thread | None = None
+
+    # --- to override ---------------------------------------------------------------------------
+
+    def metadata(self) -> dict[str, Any]:
+        return {}
+
+    def loop(self) -> None:
+        """Do the actor's work until ``self.stopping``."""
+        raise NotImplementedError
+
+    def drain(self) -> None:
+        """Finish or hand back in-flight work after the loop ended."""
+
+    def wake(self) -> None:
+        """Cut the loop's current wait short (called by ``stop``)."""
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def run(self) -> None:
+        """Register, loop until stopped, drain and deregister, in the calling thread."""
+        self.pid = os.getpid()
+        self.name = processes.process_name(self.kind, self.hostname, self.pid)
+        try:
+            self.process_id = self._register()
+            self.hook("start")
+            self._start_heartbeat()
+            try:
+                self.loop()
+            finally:
+                self.drain()
+                self._stop_heartbeat()
+                self._deregister()
+                self.hook("exit")
+        finally:
+            close_connections()
+
+    def stop(self) -> None:
+        """Ask the actor to stop (idempotent, any thread)."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self.hook("stop")
+        self.wake()
+
+    def hook(self, event: str) -> None:
+        plugins.call_safely(f"dj_queue_{self.kind}_{event}", on_error=self.on_error, process=self)
+
+    def _register(self) -> int:
+        process = processes.register(
+            kind=self.kind, backend_alias=self.backend_alias, using=self.using, name=self.name,
+            supervisor_id=self.supervisor_id, metadata=self.metadata(), pid=self.pid,
+            hostname=self.hostname,
+        )
+        return process.pk
+
+    def _deregister(self) -> None:
+        if self.process_id is None:
+            return
+        try:
+            processes.deregister(self.process_id, using=self.using)
+        except Exception as exc:
+            self.on_error(exc)
+
+    # --- heartbeat -----------------------------------------------------------------------------
+
+    def _start_heartbeat(self) -> None:
+        self._heartbeat_thread = threading.Thread(
+            target=self._heartbeat_loop, name=f"dj_queue-heartbeat-{self.kind}", daemon=True
+        )
+        self._heartbeat_thread.start()
+
+    def _stop_heartbeat(self) -> None:
+        self._heartbeat_stop.set()
+        if self._heartbeat_thread is not None:
+            self._heartbeat_thread.join(timeout=5)
+
+    def _heartbeat_loop(self) -> None:
+        interval = float(self.options["process_heartbeat_interval"])
+        try:
+            while not self._heartbeat_stop.wait(interval):
+                self.beat()
+        finally:
+            close_connections()
+
+    def beat(self) -> None:
+        """Write one heartbeat; a pruned process (row gone) stops itself."""
+        try:
+            alive = processes.heartbeat(self.process_id, using=self.using)
+        except Exception as exc:
+            self.on_error(exc)
+            check_connections()
+            return
+        if not alive:
+            logger.warning("dj_queue: %s %s was pruned; stopping", self.kind, self.name)
+            self.stop()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name or self.kind} process_id={self.process_id}>"

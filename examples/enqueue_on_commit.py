@@ -1,0 +1,95 @@
+"""Enqueue a task only if, and when, the surrounding database transaction commits.
+
+    python examples/enqueue_on_commit.py          # SQLite in a temporary file
+    DJ_QUEUE_EXAMPLE_DB=postgres python examples/enqueue_on_commit.py   # or mysql (see examples/README.md)
+
+``task.enqueue()`` writes the job at once, even inside a transaction that later rolls back (or, with
+dj_queue on its own database, in a transaction the job never sees). ``enqueue_on_commit`` waits for
+the commit; arguments are still checked immediately, so mistakes surface where they are made.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import django
+from django.conf import settings
+
+
+def database() -> dict:
+    """SQLite by default; PostgreSQL or MariaDB/MySQL when DJ_QUEUE_EXAMPLE_DB says so."""
+    kind = os.environ.get("DJ_QUEUE_EXAMPLE_DB", "sqlite")
+    name = os.environ.get("DJ_QUEUE_EXAMPLE_DB_NAME", "dj_queue_examples")
+    if kind == "postgres":
+        return {"ENGINE": "django.db.backends.postgresql", "NAME": name,
+                "USER": os.environ.get("DJ_QUEUE_PG_USER", "postgres"),
+                "PASSWORD": os.environ.get("DJ_QUEUE_PG_PASSWORD", ""),
+                "HOST": os.environ.get("DJ_QUEUE_PG_HOST", "127.0.0.1"),
+                "PORT": os.environ.get("DJ_QUEUE_PG_PORT", "5432")}
+    if kind == "mysql":
+        return {"ENGINE": "django.db.backends.mysql", "NAME": name,
+                "USER": os.environ.get("DJ_QUEUE_MYSQL_USER", "root"),
+                "PASSWORD": os.environ.get("DJ_QUEUE_MYSQL_PASSWORD", ""),
+                "HOST": os.environ.get("DJ_QUEUE_MYSQL_HOST", "127.0.0.1"),
+                "PORT": os.environ.get("DJ_QUEUE_MYSQL_PORT", "3306"),
+                "OPTIONS": {"charset": "utf8mb4"}}
+    if kind != "sqlite":
+        raise SystemExit(f"DJ_QUEUE_EXAMPLE_DB must be sqlite, postgres or mysql, not {kind!r}")
+    path = os.environ.get("DJ_QUEUE_EXAMPLE_SQLITE") or os.path.join(tempfile.gettempdir(), "dj_queue_examples.sqlite3")
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+
+
+settings.configure(
+    INSTALLED_APPS=["dj_queue", "example_app"],
+    DATABASES={"default": database()},
+    DATABASE_ROUTERS=["dj_queue.routers.DjQueueRouter"],
+    TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {}}},
+    USE_TZ=True,
+)
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import transaction  # noqa: E402
+
+from dj_queue.api import enqueue_on_commit  # noqa: E402
+from dj_queue.exceptions import EnqueueError  # noqa: E402
+from dj_queue.models import Job  # noqa: E402
+from example_app.tasks import send_welcome_email  # noqa: E402
+
+
+def jobs() -> int:
+    return Job.objects.filter(task_path=send_welcome_email.module_path).count()
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    Job.objects.all().delete()
+
+    with transaction.atomic():
+        # ... create the user here; the email must not go out for a user that never existed.
+        enqueue_on_commit(send_welcome_email, user_id=1)
+        print(f"jobs inside the transaction: {jobs()}")
+    print(f"jobs after commit: {jobs()}")
+
+    try:
+        with transaction.atomic():
+            enqueue_on_commit(send_welcome_email, user_id=2)
+            raise ValueError("signup failed")
+    except ValueError:
+        pass
+    print(f"jobs after a rollback: {jobs()}")
+
+    enqueue_on_commit(send_welcome_email, user_id=3)  # no transaction: enqueued at once
+    print(f"jobs after an enqueue outside a transaction: {jobs()}")
+
+    try:
+        with transaction.atomic():
+            enqueue_on_commit(send_welcome_email, user_id=object())
+    except EnqueueError as exc:
+        print(f"bad arguments raise at once: {type(exc).__name__}")
+    print(f"jobs in the end: {jobs()}")
+
+
+if __name__ == "__main__":
+    main()

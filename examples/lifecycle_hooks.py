@@ -1,0 +1,134 @@
+"""Lifecycle hooks with the decorator API, fired by a real (in-process) dj_queue runtime.
+
+    python examples/lifecycle_hooks.py          # SQLite in a temporary file
+    DJ_QUEUE_EXAMPLE_DB=postgres python examples/lifecycle_hooks.py   # or mysql (see examples/README.md)
+
+In a project, register hooks where Django imports them before the runtime starts, e.g. in your
+``AppConfig.ready()``. One hook here fails on purpose: the hooks after it still run and the error
+goes to ``on_thread_error``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+
+import django
+from django.conf import settings
+
+
+def database() -> dict:
+    """SQLite by default; PostgreSQL or MariaDB/MySQL when DJ_QUEUE_EXAMPLE_DB says so."""
+    kind = os.environ.get("DJ_QUEUE_EXAMPLE_DB", "sqlite")
+    name = os.environ.get("DJ_QUEUE_EXAMPLE_DB_NAME", "dj_queue_examples")
+    if kind == "postgres":
+        return {"ENGINE": "django.db.backends.postgresql", "NAME": name,
+                "USER": os.environ.get("DJ_QUEUE_PG_USER", "postgres"),
+                "PASSWORD": os.environ.get("DJ_QUEUE_PG_PASSWORD", ""),
+                "HOST": os.environ.get("DJ_QUEUE_PG_HOST", "127.0.0.1"),
+                "PORT": os.environ.get("DJ_QUEUE_PG_PORT", "5432")}
+    if kind == "mysql":
+        return {"ENGINE": "django.db.backends.mysql", "NAME": name,
+                "USER": os.environ.get("DJ_QUEUE_MYSQL_USER", "root"),
+                "PASSWORD": os.environ.get("DJ_QUEUE_MYSQL_PASSWORD", ""),
+                "HOST": os.environ.get("DJ_QUEUE_MYSQL_HOST", "127.0.0.1"),
+                "PORT": os.environ.get("DJ_QUEUE_MYSQL_PORT", "3306"),
+                "OPTIONS": {"charset": "utf8mb4"}}
+    if kind != "sqlite":
+        raise SystemExit(f"DJ_QUEUE_EXAMPLE_DB must be sqlite, postgres or mysql, not {kind!r}")
+    path = os.environ.get("DJ_QUEUE_EXAMPLE_SQLITE") or os.path.join(tempfile.gettempdir(), "dj_queue_examples.sqlite3")
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+
+
+settings.configure(
+    INSTALLED_APPS=["dj_queue", "example_app"],
+    DATABASES={"default": database()},
+    DATABASE_ROUTERS=["dj_queue.routers.DjQueueRouter"],
+    TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {
+        "mode": "async",
+        "workers": [{"queues": "*", "threads": 2, "polling_interval": 0.1}],
+        "on_thread_error": "__main__.report_error",
+    }}},
+    USE_TZ=True,
+    # A failing hook is also logged with its traceback at ERROR; kept quiet here for short output.
+    LOGGING={"version": 1, "loggers": {"dj_queue": {"level": "CRITICAL"}}},
+)
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+from dj_queue.hooks import on_exit, on_start, on_worker_exit, on_worker_start, register_hook  # noqa: E402
+from dj_queue.models import Job  # noqa: E402
+from dj_queue.runtime.options import load_options  # noqa: E402
+from dj_queue.runtime.supervisor import build_supervisor  # noqa: E402
+from example_app.tasks import send_welcome_email  # noqa: E402
+
+_print_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    with _print_lock:
+        print(line, flush=True)
+
+
+def report_error(exc: BaseException) -> None:
+    """``on_thread_error``: runtime-infrastructure errors (a failing hook is one) land here."""
+    say(f"on_thread_error got: {type(exc).__name__}: {exc}")
+
+
+@on_start
+def supervisor_started(process) -> None:
+    say(f"hook: supervisor started ({process.mode} mode)")
+
+
+@on_worker_start
+def worker_started(process) -> None:
+    say(f"hook: worker started, {process.threads} threads on queues {process.queues}")
+
+
+@register_hook("worker.stop")
+def flaky() -> None:  # hooks may take the process or nothing
+    raise RuntimeError("this hook fails; the next one still runs")
+
+
+@register_hook("worker.stop")
+def worker_stopping(process) -> None:
+    say("hook: worker stopping")
+
+
+@on_worker_exit
+def worker_exited(process) -> None:
+    say("hook: worker exited")
+
+
+@on_exit
+def supervisor_exited(process) -> None:
+    say("hook: supervisor exited")
+
+
+def run_until_done(timeout: float = 30) -> None:
+    supervisor = build_supervisor(load_options("default"), install_signals=False)
+    thread = threading.Thread(target=supervisor.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while Job.objects.filter(finished_at__isnull=True).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("jobs did not finish in time")
+        time.sleep(0.05)
+    supervisor.stop()
+    thread.join(timeout)
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    Job.objects.all().delete()
+    for user_id in (1, 2, 3):
+        send_welcome_email.enqueue(user_id=user_id)
+    run_until_done()
+    say(f"finished jobs: {Job.objects.filter(finished_at__isnull=False).count()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Pages stay bounded on big tables: the number of queries does not grow with the rows.
+
+The suite compares 10 rows with ``BIG`` rows per table (low thousands, so it stays quick on
+SQLite and MariaDB); every query is a COUNT, a GROUP BY on an indexed column or a page.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from dj_queue.models import (
+    BlockedExecution,
+    ClaimedExecution,
+    FailedExecution,
+    Job,
+    Pause,
+    Process,
+    ReadyExecution,
+    RecurringExecution,
+    RecurringTask,
+    ScheduledExecution,
+    Semaphore,
+)
+
+pytestmark = pytest.mark.django_db
+BIG = 1500
+PAGES = ["/admin/dj_queue/dashboard/", *[f"/admin/dj_queue/dashboard/jobs/{s}/" for s in
+         ("ready", "scheduled", "blocked", "claimed", "failed", "finished")],
+         *[f"/admin/dj_queue/{m}/" for m in
+           ("job", "readyexecution", "scheduledexecution", "blockedexecution", "claimedexecution",
+            "failedexecution", "process", "pause", "semaphore", "recurringtask", "recurringexecution")]]
+
+
+def populate(per_state: int) -> None:
+    """``per_state`` rows in every table, spread over 5 queues, with bulk inserts."""
+    now, later = timezone.now(), timezone.now() + timedelta(hours=1)
+    states = ("ready", "scheduled", "blocked", "claimed", "failed", "finished")
+    Job.objects.bulk_create([
+        Job(task_path="tests.tasks_app.tasks.add", queue_name=f"q{i % 5}", args=[i, state], kwargs={"n": i},
+            finished_at=now if state in ("failed", "finished") else None)
+        for state in states for i in range(per_state)
+    ], batch_size=500)
+    ids = list(Job.objects.order_by("pk").values_list("pk", "queue_name"))
+    by_state = {state: ids[n * per_state:(n + 1) * per_state] for n, state in enumerate(states)}
+    ReadyExecution.objects.bulk_create([ReadyExecution(job_id=j, queue_name=q) for j, q in by_state["ready"]])
+    ScheduledExecution.objects.bulk_create(
+        [ScheduledExecution(job_id=j, queue_name=q, scheduled_at=later) for j, q in by_state["scheduled"]])
+    BlockedExecution.objects.bulk_create([BlockedExecution(job_id=j, queue_name=q, concurrency_key=f"k{j}",
+                                                           expires_at=later) for j, q in by_state["blocked"]])
+    ClaimedExecution.objects.bulk_create([ClaimedExecution(job_id=j, process_id=1) for j, _ in by_state["claimed"]])
+    FailedExecution.objects.bulk_create([FailedExecution(job_id=j, exception_class="builtins.ValueError",
+                                                         message="boom") for j, _ in by_state["failed"]])
+    Process.objects.bulk_create([Process(kind="worker", name=f"w{i}", pid=i) for i in range(per_state)])
+    Pause.objects.bulk_create([Pause(queue_name=f"paused{i}") for i in range(per_state)])
+    Semaphore.objects.bulk_create([Semaphore(key=f"k{i}", expires_at=later) for i in range(per_state)])
+    RecurringTask.objects.bulk_create([RecurringTask(key=f"r{i}", schedule="*/5 * * * *", task_path="a.b")
+                                       for i in range(per_state)])
+    RecurringExecution.objects.bulk_create([RecurringExecution(task_key=f"r{i}", run_at=now)
+                                            for i in range(per_state)])
+
+
+def query_counts(client) -> dict[str, int]:
+    counts = {}
+    for url in PAGES:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200, url
+        counts[url] = len(captured)
+    return counts
+
+
+def test_query_count_does_not_grow_with_rows(admin_client):
+    populate(10)
+    small = query_counts(admin_client)
+    Job.objects.all().delete()
+    for model in (Process, Pause, Semaphore, RecurringTask, RecurringExecution):
+        model.objects.all().delete()
+    populate(BIG)
+    assert query_counts(admin_client) == small
+    assert max(small.values()) <= 25, small

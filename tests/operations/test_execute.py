@@ -1,0 +1,144 @@
+"""Executing one claimed job: outcomes, signals and hooks."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from dj_queue import hookimpl, plugins
+from dj_queue.backend import DjQueueBackend
+from dj_queue.compat import TaskResultStatus, task_backends, task_finished, task_started
+from dj_queue.models import ClaimedExecution, FailedExecution, Job, ReadyExecution
+from dj_queue.operations import processes
+from dj_queue.operations.claim import claim
+from dj_queue.operations.execute import execute
+from tests.tasks_app.models import SideEffect
+
+pytestmark = pytest.mark.django_db
+
+TASKS = "tests.tasks_app.tasks."
+
+
+@pytest.fixture
+def worker():
+    return processes.register(kind="worker", backend_alias="default", using="default")
+
+
+@pytest.fixture
+def run(worker):
+    """Enqueue ``task_path(*args)``, claim it as ``worker`` and execute it; return the fresh Job."""
+
+    def run(task_path: str, *args, worker_ids=(), **kwargs) -> Job:
+        job = Job.objects.create(task_path=task_path, args=list(args), kwargs=kwargs, worker_ids=list(worker_ids))
+        ReadyExecution.objects.create(job=job, queue_name=job.queue_name)
+        [claimed] = claim(backend_alias="default", using="default", selectors=["*"], limit=1,
+                          process_id=worker.pk, worker_id=worker.name)
+        execute(claimed, backend=task_backends["default"], process_id=worker.pk, using="default")
+        job.refresh_from_db()
+        return job
+
+    return run
+
+
+@pytest.fixture
+def signals_seen():
+    seen = []
+
+    def started(sender, task_result, **kwargs):
+        seen.append(("started", sender, task_result.status, task_result.attempts))
+
+    def finished(sender, task_result, **kwargs):
+        seen.append(("finished", sender, task_result.status, sys.exc_info()[0]))
+
+    task_started.connect(started)
+    task_finished.connect(finished)
+    yield seen
+    task_started.disconnect(started)
+    task_finished.disconnect(finished)
+
+
+def test_success_records_the_return_value(run, worker, signals_seen):
+    job = run(TASKS + "add", 2, 3)
+    assert job.return_value == 5 and job.finished_at is not None
+    assert job.started_at <= job.last_attempted_at <= job.finished_at
+    assert job.worker_ids == [worker.name]
+    assert not ClaimedExecution.objects.exists() and not FailedExecution.objects.exists()
+    assert signals_seen == [("started", DjQueueBackend, TaskResultStatus.RUNNING, 1),
+                            ("finished", DjQueueBackend, TaskResultStatus.SUCCESSFUL, None)]
+
+
+@pytest.mark.parametrize("task_name, error_class, message", [
+    ("fail", "builtins.ValueError", "boom"),
+    ("calls_exit", "builtins.SystemExit", "3"),
+    ("returns_unserializable", "dj_queue.serialization.SerializationError", "JSON"),
+])
+def test_a_failing_task_fails_only_its_job(run, signals_seen, task_name, error_class, message):
+    job = run(TASKS + task_name)
+    failure = FailedExecution.objects.get(job=job)
+    assert failure.exception_class == error_class and message in failure.message
+    assert "Traceback" in failure.traceback
+    assert job.return_value is None and not ClaimedExecution.objects.exists()
+    # task_finished for a failure is sent from inside the exception handler, as Django does.
+    finished = signals_seen[-1]
+    assert finished[:3] == ("finished", DjQueueBackend, TaskResultStatus.FAILED) and finished[3] is not None
+
+
+def test_async_tasks_and_context(run):
+    assert run(TASKS + "async_add", 4, 5).return_value == 9
+    job = run(TASKS + "with_context", 1, worker_ids=["an-earlier-attempt"])
+    assert job.return_value == {"attempt": 2, "id": str(job.pk), "value": 1}
+
+
+@pytest.mark.parametrize("path", ["os.system", TASKS + "missing", "tests.tasks_app.models.SideEffect"])
+def test_refused_task_paths_fail_with_a_resolution_error(run, signals_seen, path):
+    job = run(path, "x")
+    assert FailedExecution.objects.get(job=job).exception_class == "dj_queue.exceptions.TaskResolutionError"
+    assert signals_seen == []
+
+
+def test_execute_wrapper_hook_sees_the_job_and_never_runs_the_task_twice(run):
+    seen = []
+
+    class Wrapper:
+        @hookimpl
+        def dj_queue_execute(self, job, call):
+            seen.append(job.task_path)
+            call()
+            call()
+            return None  # lets pluggy fall through to core's default, which calls again
+
+    wrapper = Wrapper()
+    plugins.register(wrapper)
+    try:
+        job = run(TASKS + "record", "once")
+    finally:
+        plugins.get_plugin_manager().unregister(wrapper)
+    assert seen == [TASKS + "record"]
+    assert job.return_value == "once" and SideEffect.objects.filter(key="once").count() == 1
+
+
+def test_a_task_error_through_the_wrapper_is_recorded(run):
+    class Wrapper:
+        @hookimpl
+        def dj_queue_execute(self, job, call):
+            return call()
+
+    wrapper = Wrapper()
+    plugins.register(wrapper)
+    try:
+        job = run(TASKS + "fail", "wrapped")
+    finally:
+        plugins.get_plugin_manager().unregister(wrapper)
+    assert FailedExecution.objects.get(job=job).message == "wrapped"
+
+
+def test_a_job_whose_claim_is_gone_is_not_recorded(worker):
+    job = Job.objects.create(task_path=TASKS + "add", args=[1, 1])
+    ReadyExecution.objects.create(job=job, queue_name="default")
+    [claimed] = claim(backend_alias="default", using="default", selectors=["*"], limit=1,
+                      process_id=worker.pk, worker_id=worker.name)
+    ClaimedExecution.objects.filter(job=job).delete()  # e.g. pruned meanwhile
+    assert execute(claimed, backend=task_backends["default"], process_id=worker.pk, using="default") is False
+    job.refresh_from_db()
+    assert job.finished_at is None and job.return_value is None
