@@ -13,6 +13,7 @@ Models are imported inside methods so plugin modules import before the app regis
 from __future__ import annotations
 
 import datetime
+import json
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -170,6 +171,29 @@ class Dialect:
                 return False
             Job.objects.using(using).filter(id=job_id).update(finished_at=now, return_value=return_value)
         return True
+
+    def finish_many(self, *, using: str, items: Sequence[tuple[int, Any]], process_id: int | None,
+                    now: datetime.datetime) -> list[int]:
+        """Finish several jobs in one transaction; return the ids whose claim ``process_id`` held.
+
+        Jobs with equal return values (``None`` for most) share one UPDATE.
+        """
+        from dj_queue.models import ClaimedExecution, Job
+
+        ids = [job_id for job_id, _ in items]
+        with self.write_transaction(using):
+            claims = ClaimedExecution.objects.using(using).filter(job_id__in=ids, process_id=process_id)
+            held = set(self.lock(claims, "", skip_locked=False).values_list("job_id", flat=True))
+            if not held:
+                return []
+            claims.filter(job_id__in=held).delete()
+            groups: dict[str, tuple[Any, list[int]]] = {}
+            for job_id, value in items:
+                if job_id in held:
+                    groups.setdefault(json.dumps(value, sort_keys=True), (value, []))[1].append(job_id)
+            for value, job_ids in groups.values():
+                Job.objects.using(using).filter(id__in=job_ids).update(finished_at=now, return_value=value)
+        return [job_id for job_id in ids if job_id in held]
 
     def dispatch_due(self, *, using: str, backend_alias: str, batch_size: int,
                      now: datetime.datetime) -> int:

@@ -8,6 +8,7 @@ update the job) that runs as its own transaction in autocommit mode. Needs no im
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any, Sequence
 
 from django.db import connections
@@ -40,6 +41,19 @@ RETURNING job.*
 FINISH_SQL = """
 WITH gone AS (DELETE FROM {claimed} WHERE job_id = %s AND {process} RETURNING job_id)
 UPDATE {job} job SET finished_at = %s, return_value = %s FROM gone WHERE job.id = gone.job_id
+"""
+
+FINISH_MANY_SQL = """
+WITH gone AS (
+    DELETE FROM {claimed} WHERE job_id = ANY(%s::bigint[]) AND process_id IS NOT DISTINCT FROM %s::bigint
+    RETURNING job_id
+), outcome AS (
+    SELECT * FROM unnest(%s::bigint[], %s::text[]) AS outcome(job_id, value)
+)
+UPDATE {job} job SET finished_at = %s, return_value = outcome.value::jsonb
+FROM gone JOIN outcome ON outcome.job_id = gone.job_id
+WHERE job.id = gone.job_id
+RETURNING job.id
 """
 
 DISPATCH_SQL = """
@@ -120,6 +134,17 @@ class PostgresDialect(Dialect):
         with connection.cursor() as cursor:
             cursor.execute(FINISH_SQL.format(process=process, **_tables()), params)
             return cursor.rowcount == 1
+
+    def finish_many(self, *, using: str, items: Sequence[tuple[int, Any]], process_id: int | None,
+                    now: datetime.datetime) -> list[int]:
+        """One statement: drop the claims this process holds and store every outcome."""
+        ids = [job_id for job_id, _ in items]
+        # JSON null is stored as SQL NULL, as the ORM does for ``return_value=None``.
+        values = [None if value is None else json.dumps(value) for _, value in items]
+        with connections[using].cursor() as cursor:
+            cursor.execute(FINISH_MANY_SQL.format(**_tables()), [ids, process_id, ids, values, now])
+            done = {row[0] for row in cursor.fetchall()}
+        return [job_id for job_id in ids if job_id in done]
 
     def dispatch_due(self, *, using: str, backend_alias: str, batch_size: int,
                      now: datetime.datetime) -> int:

@@ -42,6 +42,41 @@ def finish(job: Job, return_value: object, *, process_id: int | None, using: str
     return finished
 
 
+def finish_many(outcomes: list[tuple[Job, object]], *, process_id: int | None, using: str) -> list[Job]:
+    """Record several successful attempts at once (one commit); return the jobs it finished.
+
+    Like ``finish``, a job whose claim is gone or held by another process is left alone (and not
+    returned). Workers batch their completions through this: commits are the unit of cost.
+    """
+    from dj_queue.models import ClaimedExecution, Job
+
+    if not outcomes:
+        return []
+    dialect = plugins.get_dialect(using)
+    now = timezone.now()
+    by_id = {job.pk: (job, value) for job, value in outcomes}
+    if backend_option(outcomes[0][0].backend_alias, "preserve_finished_jobs"):
+        done = dialect.finish_many(using=using, items=[(pk, value) for pk, (_, value) in by_id.items()],
+                                   process_id=process_id, now=now)
+    else:
+        with dialect.write_transaction(using):
+            claims = ClaimedExecution.objects.using(using).filter(job_id__in=list(by_id), process_id=process_id)
+            done = list(dialect.lock(claims, "", skip_locked=False).values_list("job_id", flat=True))
+            claims.filter(job_id__in=done).delete()
+            Job.objects.using(using).filter(id__in=done).delete()
+    finished = []
+    for pk in done:
+        job, value = by_id[pk]
+        job.finished_at, job.return_value = now, value
+        finished.append(job)
+    keyed = [job for job in finished if job.concurrency_key]
+    if keyed:
+        with dialect.write_transaction(using):
+            for job in keyed:
+                release_slot(job, using=using)
+    return finished
+
+
 def fail(job: Job, error: BaseException, *, process_id: int | None, using: str,
          traceback_text: str | None = None, require_claim: bool = True) -> bool:
     """Record a failed attempt: drop the claim, keep the error as a failed execution.

@@ -48,8 +48,12 @@ class _CallOnce:
 
 
 def execute(job: Job, *, backend: Any, process_id: int | None, using: str,
-            task_modules: list[str] | None = None) -> bool:
-    """Run ``job`` (already claimed by ``process_id``); return True if it finished successfully."""
+            task_modules: list[str] | None = None, completions: Any = None) -> bool:
+    """Run ``job`` (already claimed by ``process_id``); return True if it finished successfully.
+
+    With ``completions`` (a ``runtime.completions.Completions``) a success is recorded in a batch
+    with other jobs' instead of in its own transaction.
+    """
     from dj_queue.resolution import resolve_task
 
     try:
@@ -58,10 +62,10 @@ def execute(job: Job, *, backend: Any, process_id: int | None, using: str,
         logger.warning("dj_queue: job %s refused: %s", job.pk, exc)
         _record_failure(job, exc, process_id=process_id, using=using)
         return False
-    return _run(job, task, backend=backend, process_id=process_id, using=using)
+    return _run(job, task, backend=backend, process_id=process_id, using=using, completions=completions)
 
 
-def _run(job: Job, task: Any, *, backend: Any, process_id: int | None, using: str) -> bool:
+def _run(job: Job, task: Any, *, backend: Any, process_id: int | None, using: str, completions: Any) -> bool:
     from dj_queue.results import task_for, to_task_result
     from dj_queue.serialization import ensure_json_roundtrip
 
@@ -83,12 +87,20 @@ def _run(job: Job, task: Any, *, backend: Any, process_id: int | None, using: st
         result.errors.append(TaskError(exception_class_path=_class_path(exc), traceback=_format(exc)))
         task_finished.send(sender=type(backend), task_result=result)
         return False
+    if completions is not None:  # recorded in a batch; the flusher announces it
+        completions.add(job, value, result)
+        return True
     if not _with_retry(lambda: _finish(job, value, process_id=process_id, using=using)):
         return False
+    announce_finished(job, value, result, backend=backend)
+    return True
+
+
+def announce_finished(job: Job, value: Any, result: Any, *, backend: Any) -> None:
+    """Mark the job's TaskResult successful and send ``task_finished`` (after the finish committed)."""
     _set(result, status=TaskResultStatus.SUCCESSFUL, finished_at=job.finished_at or timezone.now(),
          _return_value=value)
     task_finished.send(sender=type(backend), task_result=result)
-    return True
 
 
 def _call_task(task: Any, result: Any, job: Job) -> Any:

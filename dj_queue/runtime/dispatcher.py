@@ -1,16 +1,20 @@
 """The dispatcher: promotes due scheduled jobs to ready, one batch at a time.
 
 A full batch means more are due, so it dispatches again at once; otherwise it sleeps for
-``polling_interval``. Concurrency maintenance (expiring semaphores, releasing blocked jobs) joins
-this loop with the concurrency-controls feature: ``maintain()`` is its seam.
+``polling_interval``. Every ``concurrency_maintenance_interval`` it also expires stale semaphores
+and releases blocked jobs whose block outlived the task's concurrency duration.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from typing import Any
 
 from dj_queue.runtime.base import Actor, check_connections
+
+logger = logging.getLogger("dj_queue.runtime")
 
 
 class Dispatcher(Actor):
@@ -25,6 +29,7 @@ class Dispatcher(Actor):
         self.concurrency_maintenance = concurrency_maintenance
         self.concurrency_maintenance_interval = float(concurrency_maintenance_interval)
         self._sleep = threading.Event()
+        self._next_maintenance = 0.0  # first pass right after start-up
 
     def metadata(self) -> dict[str, Any]:
         return {"batch_size": self.batch_size, "polling_interval": self.polling_interval}
@@ -49,7 +54,27 @@ class Dispatcher(Actor):
             return 0
 
     def maintain(self) -> None:
-        """Concurrency maintenance hook point (arrives with concurrency controls)."""
+        """Expire stale semaphores and release expired blocked jobs, every maintenance interval."""
+        if not self.concurrency_maintenance:
+            return
+        now = time.monotonic()
+        if now < self._next_maintenance:
+            return
+        self._next_maintenance = now + self.concurrency_maintenance_interval
+        from dj_queue.operations import concurrency
+
+        try:
+            expired = concurrency.expire_semaphores(backend_alias=self.backend_alias, using=self.using)
+            released = concurrency.release_expired_blocked(
+                backend_alias=self.backend_alias, using=self.using, batch_size=self.batch_size
+            )
+        except Exception as exc:
+            self.on_error(exc)
+            check_connections()
+            return
+        if expired or released:
+            logger.info("dj_queue: concurrency maintenance expired %d semaphore(s), released %d blocked job(s)",
+                        expired, released)
 
     def wake(self) -> None:
         self._sleep.set()

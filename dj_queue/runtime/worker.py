@@ -13,6 +13,7 @@ from dj_queue import plugins
 from dj_queue.compat import task_backends
 from dj_queue.models import Job
 from dj_queue.runtime.base import Actor, check_connections
+from dj_queue.runtime.completions import Completions
 from dj_queue.runtime.pool import ThreadPool
 
 logger = logging.getLogger("dj_queue.runtime")
@@ -28,6 +29,7 @@ class Worker(Actor):
         self.threads = max(1, int(threads))
         self.polling_interval = float(polling_interval)
         self.pool: ThreadPool | None = None
+        self.completions: Completions | None = None
         self.waker: Any = None
         self._backend: Any = None
 
@@ -42,6 +44,8 @@ class Worker(Actor):
 
     def loop(self) -> None:
         self.pool = ThreadPool(self.threads, name=f"dj_queue-worker-{self.pid}", on_error=self.on_error)
+        self.completions = Completions(process_id=self.process_id, using=self.using, backend=self.backend,
+                                       on_error=self.on_error)
         self.waker = self._make_waker()
         while not self.stopping:
             idle = self.pool.idle
@@ -81,12 +85,15 @@ class Worker(Actor):
         from dj_queue.operations.execute import execute
 
         execute(job, backend=self.backend, process_id=self.process_id, using=self.using,
-                task_modules=self.options.get("task_modules"))
+                task_modules=self.options.get("task_modules"), completions=self.completions)
 
     def drain(self) -> None:
         """Wait up to ``shutdown_timeout`` for running jobs, then hand the rest back to ready."""
         if self.pool is not None:
             remaining = self.pool.shutdown(float(self.options["shutdown_timeout"]))
+            # Outcomes still pending must be recorded before the claims are released or the
+            # process deregisters (which hands back every claim it still holds).
+            self.completions.close()
             if remaining:
                 self._release(remaining)
         if self.waker is not None:

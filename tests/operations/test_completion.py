@@ -180,3 +180,24 @@ def test_a_failing_hook_goes_to_on_thread_error(register, django_capture_on_comm
         assert fail(claimed_job(), ValueError("x"), process_id=7, using="default")
     assert len(broken.calls) == len(after.calls) == 1
     assert [str(exc) for exc in errors_seen] == ["hook broke"]
+
+
+@pytest.mark.django_db
+def test_finish_many_records_every_outcome_in_one_go_and_skips_lost_claims():
+    from dj_queue.models import ClaimedExecution, Job
+    from dj_queue.operations.completion import finish_many
+    from tests.factories import make_job
+
+    mine = [make_job("claimed") for _ in range(3)]
+    ClaimedExecution.objects.filter(job__in=mine).update(process_id=7)
+    lost = make_job("claimed")
+    ClaimedExecution.objects.filter(job=lost).update(process_id=8)  # pruned and taken over
+    outcomes = [(mine[0], None), (mine[1], {"n": 1}), (mine[2], [1, "x"]), (lost, 5)]
+    finished = finish_many(outcomes, process_id=7, using="default")
+    assert [job.pk for job in finished] == [job.pk for job in mine]
+    rows = {job.pk: job for job in Job.objects.all()}
+    assert [rows[j.pk].return_value for j in mine] == [None, {"n": 1}, [1, "x"]]
+    assert all(rows[j.pk].finished_at is not None for j in mine)
+    assert rows[lost.pk].finished_at is None
+    assert list(ClaimedExecution.objects.values_list("job_id", flat=True)) == [lost.pk]
+    assert finish_many([], process_id=7, using="default") == []
