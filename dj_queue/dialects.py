@@ -195,6 +195,16 @@ class Dialect:
                 Job.objects.using(using).filter(id__in=job_ids).update(finished_at=now, return_value=value)
         return [job_id for job_id in ids if job_id in held]
 
+    def finish_and_claim(self, *, using: str, backend_alias: str, items: Sequence[tuple[int, Any]],
+                         selectors: Sequence[Selector], limit: int, process_id: int | None,
+                         worker_id: str, now: datetime.datetime) -> tuple[list[int], list[Job]]:
+        """``finish_many`` then ``claim`` in one transaction: one commit for a worker's whole turn."""
+        with self.write_transaction(using):
+            done = self.finish_many(using=using, items=items, process_id=process_id, now=now) if items else []
+            jobs = self.claim(using=using, backend_alias=backend_alias, selectors=selectors, limit=limit,
+                              process_id=process_id, worker_id=worker_id, now=now) if limit else []
+        return done, jobs
+
     def dispatch_due(self, *, using: str, backend_alias: str, batch_size: int,
                      now: datetime.datetime) -> int:
         """Move up to ``batch_size`` due scheduled executions to ready; return how many moved.

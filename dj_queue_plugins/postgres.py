@@ -114,14 +114,17 @@ class PostgresDialect(Dialect):
                    process_id: int | None, worker_id: str, now: datetime.datetime) -> list:
         from dj_queue.models import Job
 
-        condition, selector_params = selector.sql("queue_name")
-        sql = CLAIM_SQL.format(selector=condition, skip_locked=self._skip_locked(backend_alias),
-                               **_tables())
-        params = [backend_alias, *selector_params, backend_alias, limit,
-                  backend_alias, process_id, now, now, now, worker_id]
+        sql, params = self._claim_sql(backend_alias, selector, limit, process_id, worker_id, now)
         jobs = list(Job.objects.using(using).raw(sql, params))
         jobs.sort(key=lambda job: (-job.priority, job.id))
         return jobs
+
+    def _claim_sql(self, backend_alias: str, selector: Any, limit: int, process_id: int | None,
+                   worker_id: str, now: datetime.datetime) -> tuple[str, list]:
+        condition, selector_params = selector.sql("queue_name")
+        sql = CLAIM_SQL.format(selector=condition, skip_locked=self._skip_locked(backend_alias), **_tables())
+        return sql, [backend_alias, *selector_params, backend_alias, limit,
+                     backend_alias, process_id, now, now, now, worker_id]
 
     def finish(self, *, using: str, job_id: int, process_id: int | None, return_value: Any,
                now: datetime.datetime) -> bool:
@@ -146,12 +149,50 @@ class PostgresDialect(Dialect):
             done = {row[0] for row in cursor.fetchall()}
         return [job_id for job_id in ids if job_id in done]
 
+    def finish_and_claim(self, *, using: str, backend_alias: str, items: Sequence[tuple[int, Any]],
+                         selectors: Sequence[Any], limit: int, process_id: int | None, worker_id: str,
+                         now: datetime.datetime) -> tuple[list[int], list]:
+        """Both statements in one round trip: a multi-statement query is one implicit transaction."""
+        if len(selectors) != 1 or not items or not limit:
+            return super().finish_and_claim(using=using, backend_alias=backend_alias, items=items,
+                                            selectors=selectors, limit=limit, process_id=process_id,
+                                            worker_id=worker_id, now=now)
+        ids = [job_id for job_id, _ in items]
+        values = [None if value is None else json.dumps(value) for _, value in items]
+        claim_sql, claim_params = self._claim_sql(backend_alias, selectors[0], limit, process_id, worker_id, now)
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(FINISH_MANY_SQL.format(**_tables()) + ";\n" + claim_sql,
+                           [ids, process_id, ids, values, now, *claim_params])
+            done = {row[0] for row in cursor.fetchall()}
+            cursor.nextset()
+            jobs = _jobs_from_rows(connection, using, [col.name for col in cursor.description], cursor.fetchall())
+        jobs.sort(key=lambda job: (-job.priority, job.id))
+        return [job_id for job_id in ids if job_id in done], jobs
+
     def dispatch_due(self, *, using: str, backend_alias: str, batch_size: int,
                      now: datetime.datetime) -> int:
         sql = DISPATCH_SQL.format(skip_locked=self._skip_locked(backend_alias), **_tables())
         with connections[using].cursor() as cursor:
             cursor.execute(sql, [backend_alias, now, batch_size, backend_alias, now])
             return cursor.rowcount
+
+
+def _jobs_from_rows(connection: Any, using: str, names: list[str], rows: list) -> list:
+    """Build ``Job`` instances from raw ``RETURNING job.*`` rows (JSON columns arrive as text)."""
+    from django.db.models import JSONField
+
+    from dj_queue.models import Job
+
+    fields = [Job._meta.get_field(name) for name in names]
+    json_at = [i for i, field in enumerate(fields) if isinstance(field, JSONField)]
+    jobs = []
+    for row in rows:
+        values = list(row)
+        for i in json_at:
+            values[i] = fields[i].from_db_value(values[i], None, connection)
+        jobs.append(Job.from_db(using, [field.attname for field in fields], values))
+    return jobs
 
 
 @hookimpl

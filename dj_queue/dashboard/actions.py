@@ -37,7 +37,8 @@ class Target:
     def selected(self) -> str:
         if self.everything:
             scope = f" in queue {self.queue!r}" if self.queue else ""
-            return f"all {state_rows(self.backend, self.state, self.queue or None).count()} {self.state} jobs{scope}"
+            count = state_rows(self.backend, self.state, self.queue or None).count()
+            return f"all {count} {self.state} jobs{scope}"
         return f"{len(self.ids)} {self.state} job{'s' if len(self.ids) != 1 else ''}"
 
 
@@ -68,6 +69,25 @@ class Action:
         if self.needs == "key":
             return f"{self.label} recurring task {target.key!r}"
         return f"{self.label} {target.selected()}"
+
+
+def perform(action: Action, target: Target) -> str:
+    """Run ``action``; a bounded one in a single write transaction.
+
+    The write transaction (IMMEDIATE on SQLite) takes the write lock up front, so a read-then-write
+    does not fail with "database is locked" while the runtime writes. "All" actions and clear run
+    batch by batch instead, one transaction each, so they never hold the lock for long.
+    """
+    if target.everything or action.name == "clear":
+        return action.run(target)
+    with write_transaction(target.backend.using):
+        return action.run(target)
+
+
+def write_transaction(using: str):
+    from dj_queue import plugins
+
+    return plugins.get_dialect(using).write_transaction(using)
 
 
 def _state_job_ids(target: Target) -> list[int]:

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from dj_queue.dashboard.actions import enqueue_copy, write_transaction
 from dj_queue.exceptions import UndiscardableError
 from dj_queue.models import ClaimedExecution, FailedExecution
 from dj_queue.operations import jobs as job_ops
@@ -29,7 +30,12 @@ def confirm_then(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Q
                    "count": len(request.POST.getlist(ACTION_CHECKBOX_NAME))}
         return TemplateResponse(request, "dj_queue/admin_confirm.html", context)
     try:
-        modeladmin.message_user(request, run(queryset), messages.SUCCESS)
+        if request.POST.get("select_across") == "1":  # every row: the operation batches it
+            message = run(queryset)
+        else:
+            with write_transaction(queryset.db):  # one page of rows: one write transaction
+                message = run(queryset)
+        modeladmin.message_user(request, message, messages.SUCCESS)
     except UndiscardableError as exc:
         modeladmin.message_user(request, str(exc), messages.ERROR)
     return None
@@ -59,7 +65,8 @@ def discard_jobs(modeladmin, request, queryset):
     def run(qs: QuerySet) -> str:
         running = ClaimedExecution.objects.using(qs.db).filter(job__in=qs)
         if running.exists():
-            raise UndiscardableError("some selected jobs are running and cannot be discarded; nothing was discarded")
+            raise UndiscardableError("some selected jobs are running and cannot be discarded; "
+                                     "nothing was discarded")
         return f"Discarded {job_ops.discard_jobs(qs.values_list('pk', flat=True), using=qs.db)} jobs."
 
     return confirm_then(modeladmin, request, queryset, f"Discard {_rows(queryset, 'jobs')}", run)
@@ -67,8 +74,6 @@ def discard_jobs(modeladmin, request, queryset):
 
 @admin.action(description="Enqueue selected jobs again (as new jobs)", permissions=["enqueue"])
 def enqueue_again(modeladmin, request, queryset):
-    from dj_queue.dashboard.actions import enqueue_copy
-
     def run(qs: QuerySet) -> str:
         ids = [enqueue_copy(job, using=qs.db).pk for job in qs.order_by("pk")]
         return f"Enqueued {len(ids)} new jobs: {', '.join(map(str, ids))}."

@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from dj_queue.dashboard import queries
-from dj_queue.dashboard.actions import ACTIONS, STATE_ACTIONS, ActionError, Target
+from dj_queue.dashboard.actions import ACTIONS, STATE_ACTIONS, ActionError, Target, perform
 from dj_queue.dashboard.backends import Backend, selected_backend
 from dj_queue.dashboard.tables import Column, Table
 from dj_queue.exceptions import UndiscardableError
@@ -23,10 +23,11 @@ QUEUE_COLUMNS = [Column("Queue", "name"), Column("Ready", "ready"), Column("Olde
                  Column("Scheduled", "scheduled"), Column("Blocked", "blocked"), Column("Running", "claimed"),
                  Column("Failed", "failed"), Column("Status", "paused"), Column("Actions")]
 PROCESS_COLUMNS = [Column("Kind", "kind"), Column("Name", "name"), Column("Host", "hostname"),
-                   Column("PID", "pid"), Column("Last heartbeat", "last_heartbeat_at"), Column("Started", "created_at")]
+                   Column("PID", "pid"), Column("Last heartbeat", "last_heartbeat_at"),
+                   Column("Started", "created_at")]
 RECURRING_COLUMNS = [Column("Key", "key"), Column("Task", "task_path"), Column("Schedule", "schedule"),
-                     Column("Queue", "queue_name"), Column("Last run"), Column("Next run"), Column("Kind", "static"),
-                     Column("Actions")]
+                     Column("Queue", "queue_name"), Column("Last run"), Column("Next run"),
+                     Column("Kind", "static"), Column("Actions")]
 SEMAPHORE_COLUMNS = [Column("Key", "key"), Column("Free slots", "value"), Column("Expires", "expires_at")]
 STATE_COLUMNS = {
     "ready": [Column("Waiting since", "created_at")],
@@ -98,12 +99,13 @@ def job_detail(request: HttpRequest, site: AdminSite, job_id: int) -> HttpRespon
     job = queries.job_with_state(backend, job_id)
     if job is None:
         raise Http404(f"no job {job_id} in backend {backend.alias!r}")
-    actions = [ACTIONS[name] for name in STATE_ACTIONS.get(job.state, ())]
+    # Any job can be enqueued again as a fresh copy; finished jobs already offer it.
+    names = [*STATE_ACTIONS.get(job.state, ()), *([] if job.state == "finished" else ["enqueue_again"])]
     return TemplateResponse(request, "dj_queue/job.html", _context(
         request, site, backend, f"Job {job.pk}", job=job, can=_permissions(request),
-        actions=[*actions, ACTIONS["enqueue_again"]] if job.state != "finished" else actions,
-        failure=queries.related_or_none(job, "failed_execution"), claim=queries.related_or_none(job, "claimed_execution"),
-        attempts=len(job.worker_ids or []),
+        actions=[ACTIONS[name] for name in names], attempts=len(job.worker_ids or []),
+        failure=queries.related_or_none(job, "failed_execution"),
+        claim=queries.related_or_none(job, "claimed_execution"),
     ))
 
 
@@ -128,7 +130,7 @@ def action(request: HttpRequest, site: AdminSite) -> HttpResponse:
             fields=[(k, v) for k in request.POST if k != "csrfmiddlewaretoken" for v in request.POST.getlist(k)],
         ))
     try:
-        messages.success(request, chosen.run(target))
+        messages.success(request, perform(chosen, target))
     except UndiscardableError as exc:
         messages.error(request, str(exc))
     return HttpResponseRedirect(back)

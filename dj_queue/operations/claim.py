@@ -42,6 +42,36 @@ def claim(*, backend_alias: str, using: str, selectors: list[str], limit: int,
     return jobs
 
 
+def finish_and_claim(*, outcomes: list[tuple[Job, object]], backend_alias: str, using: str,
+                     selectors: list[str], limit: int, process_id: int | None, worker_id: str,
+                     process: object | None = None) -> tuple[list[Job], list[Job]]:
+    """Record finished jobs and claim the next ones in one transaction (one commit per turn).
+
+    ``outcomes`` are ``(job, return value)`` pairs as ``completion.finish_many`` takes them.
+    Returns ``(jobs finished, jobs claimed)``; a job whose claim was lost is in neither.
+    """
+    from dj_queue.operations.completion import finish_many, settle
+
+    if not outcomes:
+        return [], claim(backend_alias=backend_alias, using=using, selectors=selectors, limit=limit,
+                         process_id=process_id, worker_id=worker_id, process=process)
+    if limit == 0 or not backend_option(backend_alias, "preserve_finished_jobs"):
+        finished = finish_many(outcomes, process_id=process_id, using=using)
+        if limit == 0:
+            return finished, []
+        return finished, claim(backend_alias=backend_alias, using=using, selectors=selectors, limit=limit,
+                               process_id=process_id, worker_id=worker_id, process=process)
+    now = timezone.now()
+    by_id = {job.pk: (job, value) for job, value in outcomes}
+    done, jobs = plugins.get_dialect(using).finish_and_claim(
+        using=using, backend_alias=backend_alias, items=[(pk, value) for pk, (_, value) in by_id.items()],
+        selectors=parse_selectors(selectors), limit=limit, process_id=process_id, worker_id=worker_id, now=now,
+    )
+    if jobs:
+        after_commit(using, backend_alias, "dj_queue_jobs_claimed", process=process, jobs=jobs)
+    return settle(by_id, done, now, using=using), jobs
+
+
 def release(*, job_ids: list[int], process_id: int | None, using: str) -> int:
     """Put claims of ``process_id`` on these jobs back to ready; return how many went back.
 

@@ -64,6 +64,11 @@ def finish_many(outcomes: list[tuple[Job, object]], *, process_id: int | None, u
             done = list(dialect.lock(claims, "", skip_locked=False).values_list("job_id", flat=True))
             claims.filter(job_id__in=done).delete()
             Job.objects.using(using).filter(id__in=done).delete()
+    return settle(by_id, done, now, using=using)
+
+
+def settle(by_id: dict[int, tuple[Job, object]], done: list[int], now, *, using: str) -> list[Job]:
+    """After a batch of finishes committed: update the Job objects, free concurrency slots."""
     finished = []
     for pk in done:
         job, value = by_id[pk]
@@ -71,7 +76,7 @@ def finish_many(outcomes: list[tuple[Job, object]], *, process_id: int | None, u
         finished.append(job)
     keyed = [job for job in finished if job.concurrency_key]
     if keyed:
-        with dialect.write_transaction(using):
+        with plugins.get_dialect(using).write_transaction(using):
             for job in keyed:
                 release_slot(job, using=using)
     return finished

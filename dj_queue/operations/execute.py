@@ -87,7 +87,7 @@ def _run(job: Job, task: Any, *, backend: Any, process_id: int | None, using: st
         result.errors.append(TaskError(exception_class_path=_class_path(exc), traceback=_format(exc)))
         task_finished.send(sender=type(backend), task_result=result)
         return False
-    if completions is not None:  # recorded in a batch; the flusher announces it
+    if completions is not None:  # recorded in a batch; the worker loop announces it
         completions.add(job, value, result)
         return True
     if not _with_retry(lambda: _finish(job, value, process_id=process_id, using=using)):

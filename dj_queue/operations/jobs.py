@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import transaction
 from django.utils import timezone
+
+from dj_queue import plugins
 
 from dj_queue.exceptions import UndiscardableError
 from dj_queue.models import ClaimedExecution, FailedExecution, Job, ReadyExecution
@@ -29,7 +30,7 @@ def _using(backend_alias: str | None, using: str | None) -> str:
 def retry_failed_jobs(job_ids: Iterable[int], *, using: str) -> int:
     """Move failed jobs back to ready, keeping their ids. Returns how many were retried."""
     ids = [int(i) for i in job_ids]
-    with transaction.atomic(using=using):
+    with plugins.get_dialect(using).write_transaction(using):
         failed = list(
             FailedExecution.objects.using(using).select_for_update().filter(job_id__in=ids)
             .select_related("job")
@@ -66,7 +67,7 @@ def retry_failed_job(job_id: int, *, backend_alias: str | None = None, using: st
 def discard_failed_job(job_id: int, *, backend_alias: str | None = None, using: str | None = None) -> bool:
     """Delete one failed job. Returns False when the job is not failed (or does not exist)."""
     using = _using(backend_alias, using)
-    with transaction.atomic(using=using):
+    with plugins.get_dialect(using).write_transaction(using):
         if not FailedExecution.objects.using(using).filter(job_id=job_id).exists():
             return False
         Job.objects.using(using).filter(pk=job_id).delete()
@@ -76,7 +77,7 @@ def discard_failed_job(job_id: int, *, backend_alias: str | None = None, using: 
 def discard_jobs(job_ids: Iterable[int], *, using: str) -> int:
     """Delete jobs that are not running; raise ``UndiscardableError`` if any is claimed."""
     ids = [int(i) for i in job_ids]
-    with transaction.atomic(using=using):
+    with plugins.get_dialect(using).write_transaction(using):
         running = ClaimedExecution.objects.using(using).filter(job_id__in=ids)
         if running.exists():
             raise UndiscardableError(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Min
 from django.utils import timezone
+
+from dj_queue import plugins
 
 from dj_queue.models import Job, Pause, ReadyExecution
 
@@ -35,7 +37,7 @@ def is_paused(queue_name: str, *, backend_alias: str, using: str) -> bool:
 def pause(queue_name: str, *, backend_alias: str, using: str) -> bool:
     """Stop workers claiming from ``queue_name``. Returns False if it was already paused."""
     try:
-        with transaction.atomic(using=using):
+        with plugins.get_dialect(using).write_transaction(using):
             Pause.objects.using(using).create(backend_alias=backend_alias, queue_name=queue_name)
     except IntegrityError:
         return False
@@ -58,7 +60,7 @@ def clear(queue_name: str, *, backend_alias: str, using: str, batch_size: int = 
         ids = list(ready.order_by("job_id").values_list("job_id", flat=True)[:batch_size])
         if not ids:
             return removed
-        with transaction.atomic(using=using):
+        with plugins.get_dialect(using).write_transaction(using):
             # Only jobs still ready: one a worker claimed meanwhile is no longer ours to discard.
             still_ready = list(ready.filter(job_id__in=ids).values_list("job_id", flat=True))
             Job.objects.using(using).filter(pk__in=still_ready).delete()

@@ -51,10 +51,10 @@ class ThreadPool:
             self._in_flight[key] = time.monotonic()
         self._tasks.put((key, fn))
 
-    def wait_for_idle(self, timeout: float) -> bool:
-        """Wait until at least one thread is idle; True if one is."""
+    def wait_for_idle(self, timeout: float, count: int = 1) -> bool:
+        """Wait until at least ``count`` threads are idle; True if they are."""
         with self._cond:
-            return self._cond.wait_for(lambda: len(self._in_flight) < self.size, timeout)
+            return self._cond.wait_for(lambda: self.size - len(self._in_flight) >= count, timeout)
 
     def shutdown(self, timeout: float) -> list[Hashable]:
         """Let running work finish for up to ``timeout`` seconds; return the keys still running."""

@@ -1,12 +1,15 @@
 """The worker: claims ready jobs in batches no larger than its idle threads and runs them.
 
-A full batch means more work is probably waiting, so it claims again at once; otherwise it waits
-on its waker for ``polling_interval`` (an enqueue in this process wakes it early).
+Each turn of its loop records the outcomes its threads produced and claims the next batch in one
+transaction. A full batch means more work is probably waiting, so it turns again at once;
+otherwise it waits on its waker for ``polling_interval`` (an enqueue in this process, a finished
+job or ``stop()`` wakes it early).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from dj_queue import plugins
@@ -17,6 +20,10 @@ from dj_queue.runtime.completions import Completions
 from dj_queue.runtime.pool import ThreadPool
 
 logger = logging.getLogger("dj_queue.runtime")
+
+# When some threads are still busy, wait this long for more to finish so one claim serves them
+# all: short jobs then share commits instead of taking one claim each.
+COALESCE_SECONDS = 0.002
 
 
 class Worker(Actor):
@@ -44,19 +51,18 @@ class Worker(Actor):
 
     def loop(self) -> None:
         self.pool = ThreadPool(self.threads, name=f"dj_queue-worker-{self.pid}", on_error=self.on_error)
-        self.completions = Completions(process_id=self.process_id, using=self.using, backend=self.backend,
-                                       on_error=self.on_error)
         self.waker = self._make_waker()
+        self.completions = Completions(backend=self.backend, on_add=self.waker.notify)
         while not self.stopping:
+            if 0 < self.pool.idle < self.threads:
+                self.pool.wait_for_idle(COALESCE_SECONDS, count=self.threads)
             idle = self.pool.idle
-            if idle == 0:
-                self.pool.wait_for_idle(self.polling_interval)
-                continue
-            jobs = self._claim(idle)
+            jobs = self._turn(idle) if idle or len(self.completions) else []
             for job in jobs:
                 self.pool.submit(job.pk, lambda job=job: self._execute(job))
-            if len(jobs) < idle and not self.stopping:
-                self.waker.wait(self.polling_interval)
+            if len(jobs) < idle or idle == 0:
+                if not self.stopping and not len(self.completions):
+                    self.waker.wait(self.polling_interval)
 
     def wake(self) -> None:
         if self.waker is not None:
@@ -68,36 +74,65 @@ class Worker(Actor):
             waker.selectors = self.queues
         return waker
 
-    def _claim(self, limit: int) -> list[Job]:
-        from dj_queue.operations.claim import claim
+    def _turn(self, limit: int) -> list[Job]:
+        """Record pending outcomes and claim up to ``limit`` jobs, in one transaction."""
+        from dj_queue.operations.claim import finish_and_claim
 
+        batch = self.completions.take()
         try:
-            return claim(backend_alias=self.backend_alias, using=self.using, selectors=self.queues,
-                         limit=limit, process_id=self.process_id, worker_id=self.name, process=self)
+            finished, jobs = finish_and_claim(
+                outcomes=Completions.outcomes(batch), backend_alias=self.backend_alias, using=self.using,
+                selectors=self.queues, limit=limit, process_id=self.process_id, worker_id=self.name,
+                process=self,
+            )
         except Exception as exc:
+            self.completions.put_back(batch)
             self.on_error(exc)
             check_connections()
             # An unreachable database would otherwise be hammered in a tight loop.
             self._stopping.wait(max(self.polling_interval, 1.0))
             return []
+        self.completions.announce(batch, finished)
+        return jobs
 
     def _execute(self, job: Job) -> None:
         from dj_queue.operations.execute import execute
 
-        execute(job, backend=self.backend, process_id=self.process_id, using=self.using,
-                task_modules=self.options.get("task_modules"), completions=self.completions)
+        try:
+            execute(job, backend=self.backend, process_id=self.process_id, using=self.using,
+                    task_modules=self.options.get("task_modules"), completions=self.completions)
+        finally:
+            self.waker.notify()  # a thread is free: the loop may claim again
 
     def drain(self) -> None:
-        """Wait up to ``shutdown_timeout`` for running jobs, then hand the rest back to ready."""
+        """Wait up to ``shutdown_timeout`` for running jobs, record their outcomes, hand the rest back."""
         if self.pool is not None:
             remaining = self.pool.shutdown(float(self.options["shutdown_timeout"]))
-            # Outcomes still pending must be recorded before the claims are released or the
-            # process deregisters (which hands back every claim it still holds).
-            self.completions.close()
+            self._flush()
             if remaining:
                 self._release(remaining)
         if self.waker is not None:
             self.waker.close()
+
+    def _flush(self) -> None:
+        """Record every pending outcome before the process deregisters (which frees its claims)."""
+        from dj_queue.operations.completion import finish_many
+
+        for attempt in range(3):
+            batch = self.completions.take()
+            if not batch:
+                return
+            try:
+                self.completions.announce(batch, finish_many(Completions.outcomes(batch),
+                                                             process_id=self.process_id, using=self.using))
+            except Exception as exc:
+                self.completions.put_back(batch)
+                self.on_error(exc)
+                check_connections()
+                time.sleep(0.5 * (attempt + 1))
+        if len(self.completions):
+            logger.error("dj_queue: %s could not record %d finished job(s) at shutdown; recovery will "
+                         "mark them failed", self.name, len(self.completions))
 
     def _release(self, job_ids: list[int]) -> None:
         from dj_queue.operations.claim import release

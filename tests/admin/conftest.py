@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission
 
-from dj_queue.dashboard.queries import STATES
-
 
 @pytest.fixture
 def admin_client(client, django_user_model):
@@ -27,8 +25,3 @@ def staff_client(client, django_user_model):
         client.force_login(user)
         return client
     return make
-
-
-@pytest.fixture
-def states() -> tuple[str, ...]:
-    return STATES

@@ -50,9 +50,11 @@ def populate(per_state: int) -> None:
     ReadyExecution.objects.bulk_create([ReadyExecution(job_id=j, queue_name=q) for j, q in by_state["ready"]])
     ScheduledExecution.objects.bulk_create(
         [ScheduledExecution(job_id=j, queue_name=q, scheduled_at=later) for j, q in by_state["scheduled"]])
-    BlockedExecution.objects.bulk_create([BlockedExecution(job_id=j, queue_name=q, concurrency_key=f"k{j}",
-                                                           expires_at=later) for j, q in by_state["blocked"]])
-    ClaimedExecution.objects.bulk_create([ClaimedExecution(job_id=j, process_id=1) for j, _ in by_state["claimed"]])
+    BlockedExecution.objects.bulk_create([
+        BlockedExecution(job_id=j, queue_name=q, concurrency_key=f"k{j}", expires_at=later)
+        for j, q in by_state["blocked"]])
+    ClaimedExecution.objects.bulk_create([ClaimedExecution(job_id=j, process_id=1)
+                                          for j, _ in by_state["claimed"]])
     FailedExecution.objects.bulk_create([FailedExecution(job_id=j, exception_class="builtins.ValueError",
                                                          message="boom") for j, _ in by_state["failed"]])
     Process.objects.bulk_create([Process(kind="worker", name=f"w{i}", pid=i) for i in range(per_state)])

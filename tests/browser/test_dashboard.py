@@ -60,8 +60,8 @@ class Operator:
         # The admin scrolls inner containers, so the page's own height is not the content's.
         height = self.browser.execute_script(
             "return Math.max(...Array.from(document.querySelectorAll('body, body *'), e => e.scrollHeight))")
-        self.browser.set_window_size(1400, min(max(height + 40, 700), 2400))
-        print("DEBUG", name, height, self.browser.execute_cdp_cmd("Page.getLayoutMetrics", {}), self.browser.execute_script("return [window.innerHeight, document.documentElement.scrollHeight, document.body.scrollHeight]"))
+        chrome = self.browser.execute_script("return window.outerHeight - window.innerHeight")
+        self.browser.set_window_size(1400, min(height + chrome + 20, 2400))
         IMAGES.mkdir(parents=True, exist_ok=True)
         assert self.browser.save_screenshot(str(IMAGES / name))
         self.browser.set_window_size(1400, 1000)
