@@ -26,3 +26,21 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
 def db_vendor() -> str:
     """sqlite | postgres | mysql: the database this run tests."""
     return settings.DB
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "applies(condition, reason): collect the test only where it applies (e.g. one database); "
+        "elsewhere it is deselected, not skipped, so a skip always means something is missing",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    kept, dropped = [], []
+    for item in items:
+        marker = item.get_closest_marker("applies")
+        (kept if marker is None or marker.args[0] else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

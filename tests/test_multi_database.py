@@ -29,10 +29,10 @@ from tests.tasks_app import tasks
 ROOT = Path(__file__).resolve().parent.parent
 INNER = "queue" in settings.DATABASES
 BOTH = ["default", "queue"]
-inner = pytest.mark.skipif(not INNER, reason="runs in the multi-database subprocess")
+inner = pytest.mark.applies(INNER, reason="runs in the multi-database subprocess")
 
 
-@pytest.mark.skipif(INNER, reason="this is the outer launcher")
+@pytest.mark.applies(not INNER, reason="this is the outer launcher")
 def test_multi_database_suite():
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("DJ_QUEUE_TEST_DB_NAME", None)

@@ -111,7 +111,7 @@ def test_backend_option_is_cached_and_follows_settings_changes():
     assert backend_option("default", "shutdown_timeout") == 5
 
 
-sqlite_only = pytest.mark.skipif(settings.DB != "sqlite", reason="SQLite connection settings")
+sqlite_only = pytest.mark.applies(settings.DB == "sqlite", reason="SQLite connection settings")
 
 
 @sqlite_only
@@ -143,7 +143,7 @@ def test_sqlite_write_transaction_takes_the_write_lock_at_once():
         other.close()
 
 
-@pytest.mark.skipif(settings.DB != "postgres", reason="PostgreSQL single-statement paths")
+@pytest.mark.applies(settings.DB == "postgres", reason="PostgreSQL single-statement paths")
 @pytest.mark.django_db
 def test_postgres_claims_finishes_and_dispatches_in_one_statement_each():
     from django.test.utils import CaptureQueriesContext
