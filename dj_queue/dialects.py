@@ -125,21 +125,26 @@ class Dialect:
     def claim(self, *, using: str, backend_alias: str, selectors: Sequence[Selector], limit: int,
               process_id: int | None, worker_id: str, now: datetime.datetime) -> list[Job]:
         """Move up to ``limit`` ready jobs to claimed in one transaction; return them in order."""
+        with self.write_transaction(using):
+            return self.claim_rows(using=using, backend_alias=backend_alias, selectors=selectors, limit=limit,
+                                   process_id=process_id, worker_id=worker_id, now=now)
+
+    def claim_rows(self, *, using: str, backend_alias: str, selectors: Sequence[Selector], limit: int,
+                   process_id: int | None, worker_id: str, now: datetime.datetime) -> list[Job]:
+        """The statements of ``claim``, inside the caller's transaction."""
         from dj_queue.models import ClaimedExecution, Job, ReadyExecution
 
-        with self.write_transaction(using):
-            picked = self.pick_ready(using, backend_alias, selectors, limit)
-            if not picked:
-                return []
-            self.delete_ids(using, ReadyExecution, [ready for ready, _ in picked])
-            job_ids = [job for _, job in picked]
-            ClaimedExecution.objects.using(using).bulk_create(
-                ClaimedExecution(job_id=job_id, backend_alias=backend_alias, process_id=process_id,
-                                 created_at=now)
-                for job_id in job_ids
-            )
-            self.mark_attempt(using, job_ids, worker_id, now)
-            jobs = Job.objects.using(using).in_bulk(job_ids)
+        picked = self.pick_ready(using, backend_alias, selectors, limit)
+        if not picked:
+            return []
+        self.delete_ids(using, ReadyExecution, [ready for ready, _ in picked])
+        job_ids = [job for _, job in picked]
+        ClaimedExecution.objects.using(using).bulk_create(
+            ClaimedExecution(job_id=job_id, backend_alias=backend_alias, process_id=process_id, created_at=now)
+            for job_id in job_ids
+        )
+        self.mark_attempt(using, job_ids, worker_id, now)
+        jobs = Job.objects.using(using).in_bulk(job_ids)
         return [jobs[job_id] for job_id in job_ids]
 
     def pick_ready(self, using: str, backend_alias: str, selectors: Sequence[Selector],
@@ -178,21 +183,26 @@ class Dialect:
 
         Jobs with equal return values (``None`` for most) share one UPDATE.
         """
+        with self.write_transaction(using):
+            return self.finish_rows(using=using, items=items, process_id=process_id, now=now)
+
+    def finish_rows(self, *, using: str, items: Sequence[tuple[int, Any]], process_id: int | None,
+                    now: datetime.datetime) -> list[int]:
+        """The statements of ``finish_many``, inside the caller's transaction."""
         from dj_queue.models import ClaimedExecution, Job
 
         ids = [job_id for job_id, _ in items]
-        with self.write_transaction(using):
-            claims = ClaimedExecution.objects.using(using).filter(job_id__in=ids, process_id=process_id)
-            held = set(self.lock(claims, "", skip_locked=False).values_list("job_id", flat=True))
-            if not held:
-                return []
-            claims.filter(job_id__in=held).delete()
-            groups: dict[str, tuple[Any, list[int]]] = {}
-            for job_id, value in items:
-                if job_id in held:
-                    groups.setdefault(json.dumps(value, sort_keys=True), (value, []))[1].append(job_id)
-            for value, job_ids in groups.values():
-                Job.objects.using(using).filter(id__in=job_ids).update(finished_at=now, return_value=value)
+        claims = ClaimedExecution.objects.using(using).filter(job_id__in=ids, process_id=process_id)
+        held = set(self.lock(claims, "", skip_locked=False).values_list("job_id", flat=True))
+        if not held:
+            return []
+        claims.filter(job_id__in=held).delete()
+        groups: dict[str, tuple[Any, list[int]]] = {}
+        for job_id, value in items:
+            if job_id in held:
+                groups.setdefault(json.dumps(value, sort_keys=True), (value, []))[1].append(job_id)
+        for value, job_ids in groups.values():
+            Job.objects.using(using).filter(id__in=job_ids).update(finished_at=now, return_value=value)
         return [job_id for job_id in ids if job_id in held]
 
     def finish_and_claim(self, *, using: str, backend_alias: str, items: Sequence[tuple[int, Any]],
@@ -200,9 +210,9 @@ class Dialect:
                          worker_id: str, now: datetime.datetime) -> tuple[list[int], list[Job]]:
         """``finish_many`` then ``claim`` in one transaction: one commit for a worker's whole turn."""
         with self.write_transaction(using):
-            done = self.finish_many(using=using, items=items, process_id=process_id, now=now) if items else []
-            jobs = self.claim(using=using, backend_alias=backend_alias, selectors=selectors, limit=limit,
-                              process_id=process_id, worker_id=worker_id, now=now) if limit else []
+            done = self.finish_rows(using=using, items=items, process_id=process_id, now=now) if items else []
+            jobs = self.claim_rows(using=using, backend_alias=backend_alias, selectors=selectors, limit=limit,
+                                   process_id=process_id, worker_id=worker_id, now=now) if limit else []
         return done, jobs
 
     def dispatch_due(self, *, using: str, backend_alias: str, batch_size: int,

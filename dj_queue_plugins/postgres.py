@@ -99,15 +99,19 @@ class PostgresDialect(Dialect):
               process_id: int | None, worker_id: str, now: datetime.datetime) -> list:
         if len(selectors) == 1:  # one statement is its own transaction: no BEGIN/COMMIT trips
             return self._claim_one(using, backend_alias, selectors[0], limit, process_id, worker_id, now)
-        jobs: list = []
         with self.write_transaction(using):
-            for selector in selectors:
-                if len(jobs) >= limit:
-                    break
-                # Rows deleted by the previous statement are invisible here, so overlapping
-                # selectors never pick a job twice.
-                jobs += self._claim_one(using, backend_alias, selector, limit - len(jobs),
-                                        process_id, worker_id, now)
+            return self.claim_rows(using=using, backend_alias=backend_alias, selectors=selectors, limit=limit,
+                                   process_id=process_id, worker_id=worker_id, now=now)
+
+    def claim_rows(self, *, using: str, backend_alias: str, selectors: Sequence[Any], limit: int,
+                   process_id: int | None, worker_id: str, now: datetime.datetime) -> list:
+        jobs: list = []
+        for selector in selectors:
+            if len(jobs) >= limit:
+                break
+            # Rows deleted by the previous statement are invisible here, so overlapping
+            # selectors never pick a job twice.
+            jobs += self._claim_one(using, backend_alias, selector, limit - len(jobs), process_id, worker_id, now)
         return jobs
 
     def _claim_one(self, using: str, backend_alias: str, selector: Any, limit: int,
@@ -148,6 +152,8 @@ class PostgresDialect(Dialect):
             cursor.execute(FINISH_MANY_SQL.format(**_tables()), [ids, process_id, ids, values, now])
             done = {row[0] for row in cursor.fetchall()}
         return [job_id for job_id in ids if job_id in done]
+
+    finish_rows = finish_many  # one statement: the same inside a caller's transaction
 
     def finish_and_claim(self, *, using: str, backend_alias: str, items: Sequence[tuple[int, Any]],
                          selectors: Sequence[Any], limit: int, process_id: int | None, worker_id: str,
