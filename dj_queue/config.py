@@ -1,15 +1,19 @@
-"""dj_queue's options: defaults, merging and validation.
+"""dj_queue's options: defaults, validation, and the layers a runtime starts from.
 
-``TASKS[alias]["OPTIONS"]`` is merged over ``DEFAULTS``. Unknown keys and wrong types are errors
-naming the nearest valid key. (YAML files, environment variables and CLI flags layer on top in
-``load_options``.)
+``TASKS[alias]["OPTIONS"]`` is merged over ``DEFAULTS``. A runtime layers more on top, each layer
+winning over the ones before it: settings < YAML file < environment < CLI flags. Unknown keys
+and wrong types are ``ConfigurationError``s naming their source, the key path and the nearest
+valid key.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-from typing import Any
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
 
 from dj_queue.exceptions import ConfigurationError
 
@@ -45,10 +49,17 @@ DEFAULTS: dict[str, Any] = {
     "task_modules": None,
     "plugins": {},
 }
+# Defaults of the entries of list options (``workers``) and of mapping options (``scheduler``).
+SECTIONS: dict[str, dict[str, Any]] = {
+    "workers": WORKER_DEFAULTS,
+    "dispatchers": DISPATCHER_DEFAULTS,
+    "scheduler": SCHEDULER_DEFAULTS,
+}
 
 MODES = ("fork", "async")
 _NUMBER = (int, float)
-# Expected types per key; ``None`` in the tuple means the key may be null.
+_NULL = type(None)
+# Expected types per key; ``NoneType`` in the tuple means the key may be null.
 TYPES: dict[str, tuple] = {
     "mode": (str,),
     "workers": (list,),
@@ -57,61 +68,108 @@ TYPES: dict[str, tuple] = {
     "recurring": (dict,),
     "database_alias": (str,),
     "preserve_finished_jobs": (bool,),
-    "clear_finished_jobs_after": (*_NUMBER, type(None)),
-    "clear_failed_jobs_after": (*_NUMBER, type(None)),
-    "clear_recurring_executions_after": (*_NUMBER, type(None)),
+    "clear_finished_jobs_after": (*_NUMBER, _NULL),
+    "clear_failed_jobs_after": (*_NUMBER, _NULL),
+    "clear_recurring_executions_after": (*_NUMBER, _NULL),
     "use_skip_locked": (bool,),
     "listen_notify": (bool,),
     "silence_polling": (bool,),
     "process_heartbeat_interval": _NUMBER,
     "process_alive_threshold": _NUMBER,
     "shutdown_timeout": _NUMBER,
-    "supervisor_pidfile": (str, type(None)),
-    "on_thread_error": (str, type(None)),
+    "supervisor_pidfile": (str, _NULL),
+    "on_thread_error": (str, _NULL),
     "max_payload_bytes": (int,),
-    "task_modules": (list, tuple, type(None)),
+    "task_modules": (list, tuple, _NULL),
     "plugins": (dict,),
+    "queues": (str, list),
+    "threads": (int,),
+    "processes": (int,),
+    "polling_interval": _NUMBER,
+    "batch_size": (int,),
+    "concurrency_maintenance": (bool,),
+    "concurrency_maintenance_interval": _NUMBER,
+    "dynamic_tasks_enabled": (bool,),
 }
+# A zero thread count or interval would stall or spin the runtime; a negative age means nothing.
+POSITIVE = {"threads", "processes", "batch_size", "polling_interval", "concurrency_maintenance_interval",
+            "process_heartbeat_interval", "process_alive_threshold", "max_payload_bytes"}
+NON_NEGATIVE = {"shutdown_timeout", "clear_finished_jobs_after", "clear_failed_jobs_after",
+                "clear_recurring_executions_after"}
+
+ENV_CONFIG, ENV_MODE, ENV_SKIP_RECURRING = "DJ_QUEUE_CONFIG", "DJ_QUEUE_MODE", "DJ_QUEUE_SKIP_RECURRING"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
-def _unknown(key: str, valid: Any, where: str) -> ConfigurationError:
-    close = difflib.get_close_matches(key, list(valid), n=1)
+@dataclass(frozen=True)
+class _Where:
+    """A source (settings, a file, a flag) and a key path inside it, for error messages."""
+
+    source: str
+    path: str = ""
+
+    def at(self, key: str | int) -> _Where:
+        if isinstance(key, int):
+            return _Where(self.source, f"{self.path}[{key}]")
+        return _Where(self.source, f"{self.path}.{key}" if self.path else key)
+
+    def error(self, message: str) -> ConfigurationError:
+        return ConfigurationError(f"dj_queue: {self.source}: {message}")
+
+
+def _unknown(key: Any, valid: Mapping[str, Any], where: _Where) -> ConfigurationError:
+    close = difflib.get_close_matches(str(key), list(valid), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(sorted(valid))}"
-    return ConfigurationError(f"dj_queue: unknown option {key!r} in {where}{hint}")
+    inside = f" in {where.path}" if where.path else ""
+    return where.error(f"unknown option {key!r}{inside}{hint}")
 
 
-def _check_mapping(values: dict, defaults: dict, where: str) -> dict:
-    merged = copy.deepcopy(defaults)
+def _type_names(types: tuple) -> str:
+    return "/".join("null" if t is _NULL else t.__name__ for t in types)
+
+
+def _check_value(key: str, value: Any, where: _Where) -> None:
+    types, here = TYPES[key], where.at(key)
+    # bool is an int subclass, so ``threads: true`` would otherwise pass as 1.
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        raise here.error(f"{here.path} must be {_type_names(types)}, got {type(value).__name__} {value!r}")
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
+        return
+    if key in POSITIVE and value <= 0:
+        raise here.error(f"{here.path} must be greater than 0, got {value!r}")
+    if key in NON_NEGATIVE and value < 0:
+        raise here.error(f"{here.path} must not be negative, got {value!r}")
+
+
+def _check_mapping(values: Any, valid: Mapping[str, Any], where: _Where) -> None:
+    if not isinstance(values, dict):
+        what = where.path or "the options"
+        raise where.error(f"{what} must be a mapping, got {type(values).__name__} {values!r}")
     for key, value in values.items():
-        if key not in defaults:
-            raise _unknown(key, defaults, where)
-        merged[key] = value
-    return merged
+        if key not in valid:
+            raise _unknown(key, valid, where)
+        _check_value(key, value, where)
+        if key in SECTIONS:
+            entries = enumerate(value) if isinstance(value, list) else [(None, value)]
+            for index, entry in entries:
+                inner = where.at(key) if index is None else where.at(key).at(index)
+                _check_mapping(entry, SECTIONS[key], inner)
+    if values.get("mode", MODES[0]) not in MODES:
+        raise where.at("mode").error(f"mode must be one of {', '.join(MODES)}, got {values['mode']!r}")
+
+
+def check(options: Any, where: str = "OPTIONS") -> None:
+    """Raise ``ConfigurationError`` for an unknown key or a wrong value in ``options`` (a partial layer)."""
+    _check_mapping(options, DEFAULTS, _Where(where))
 
 
 def validate(options: dict[str, Any], where: str = "OPTIONS") -> dict[str, Any]:
     """Return ``options`` merged over the defaults, or raise ``ConfigurationError``."""
-    if not isinstance(options, dict):
-        raise ConfigurationError(f"dj_queue: {where} must be a mapping, got {type(options).__name__}")
-    merged = _check_mapping(options, DEFAULTS, where)
-    for key, value in merged.items():
-        if isinstance(value, bool) and bool not in TYPES[key] and _NUMBER[0] in TYPES[key]:
-            raise ConfigurationError(f"dj_queue: {where}[{key!r}] must be a number, got a bool")
-        if not isinstance(value, TYPES[key]):
-            names = "/".join("null" if t is type(None) else t.__name__ for t in TYPES[key])
-            raise ConfigurationError(
-                f"dj_queue: {where}[{key!r}] must be {names}, got {type(value).__name__} {value!r}"
-            )
-    if merged["mode"] not in MODES:
-        raise ConfigurationError(f"dj_queue: {where}['mode'] must be one of {MODES}, got {merged['mode']!r}")
-    merged["workers"] = [
-        _check_mapping(w, WORKER_DEFAULTS, f"{where}['workers'][{i}]") for i, w in enumerate(merged["workers"])
-    ]
-    merged["dispatchers"] = [
-        _check_mapping(d, DISPATCHER_DEFAULTS, f"{where}['dispatchers'][{i}]")
-        for i, d in enumerate(merged["dispatchers"])
-    ]
-    merged["scheduler"] = _check_mapping(merged["scheduler"], SCHEDULER_DEFAULTS, f"{where}['scheduler']")
+    check(options, where)
+    merged = {**copy.deepcopy(DEFAULTS), **copy.deepcopy(options)}
+    merged["workers"] = [{**WORKER_DEFAULTS, **w} for w in merged["workers"]]
+    merged["dispatchers"] = [{**DISPATCHER_DEFAULTS, **d} for d in merged["dispatchers"]]
+    merged["scheduler"] = {**SCHEDULER_DEFAULTS, **merged["scheduler"]}
     for worker in merged["workers"]:
         worker["queues"] = normalize_queues(worker["queues"])
     return merged
@@ -124,16 +182,153 @@ def normalize_queues(queues: str | list[str]) -> list[str]:
     return [q.strip() for q in queues if q and q.strip()] or ["*"]
 
 
-def backend_options(alias: str = "default") -> dict[str, Any]:
-    """The validated options of the ``TASKS`` alias ``alias``."""
+def settings_options(alias: str) -> dict[str, Any]:
+    """The raw ``OPTIONS`` of ``TASKS[alias]``."""
     from django.conf import settings
 
     params = (getattr(settings, "TASKS", {}) or {}).get(alias)
     if params is None:
         raise ConfigurationError(f"dj_queue: no TASKS backend named {alias!r}")
-    return validate(params.get("OPTIONS") or {}, where=f"TASKS[{alias!r}]['OPTIONS']")
+    return dict(params.get("OPTIONS") or {})
+
+
+# Options a runtime of this process started with (YAML, environment, flags included), so code
+# that looks a backend's options up by alias (dialects, notify, completion) agrees with its actors.
+_runtime_options: dict[str, dict[str, Any]] = {}
+
+
+def backend_options(alias: str = "default") -> dict[str, Any]:
+    """The validated options of the ``TASKS`` alias ``alias`` (as activated by a runtime, if any)."""
+    if alias in _runtime_options:
+        return copy.deepcopy(_runtime_options[alias])
+    return validate(settings_options(alias), where=f"TASKS[{alias!r}]['OPTIONS']")
+
+
+def activate(alias: str, options: dict[str, Any] | None) -> None:
+    """Make ``options`` what ``backend_options(alias)`` returns in this process; ``None`` undoes it."""
+    from django.core.signals import setting_changed
+
+    if options is None:
+        _runtime_options.pop(alias, None)
+    else:
+        _runtime_options[alias] = {k: v for k, v in options.items() if k != "skip_recurring"}
+    # Caches keyed by backend alias listen for TASKS changes.
+    setting_changed.send(sender=activate, setting="TASKS", value=None, enter=options is not None)
 
 
 def database_for(backend_alias: str = "default") -> str:
     """The database alias holding the queue tables of backend ``backend_alias``."""
     return backend_options(backend_alias)["database_alias"]
+
+
+# --- the layers a runtime starts from -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedOptions:
+    """Validated options and where they came from, lowest precedence first."""
+
+    options: dict[str, Any]
+    sources: tuple[str, ...]
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML config file, or a ``ConfigurationError`` saying what is wrong."""
+    import yaml
+
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigurationError(f"dj_queue: cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"dj_queue: config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"dj_queue: config file {path} must hold a mapping, not {type(data).__name__}")
+    return data
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: mappings (``scheduler``, ``recurring``) merge key by key, lists replace."""
+    merged = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **copy.deepcopy(value)}
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def env_flag(name: str, value: str) -> bool:
+    """Parse a boolean environment variable; anything unrecognised is an error, not False."""
+    lowered = value.strip().lower()
+    if lowered in _TRUE or lowered in _FALSE:
+        return lowered in _TRUE
+    raise ConfigurationError(
+        f"dj_queue: {name} must be one of {'/'.join(_TRUE)} or {'/'.join(_FALSE)}, got {value!r}"
+    )
+
+
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    return value.strip() or None if value is not None else None
+
+
+def _yaml_layer(config_path: str | Path | None, environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    origin = "--config"
+    if config_path is None and _env(environ, ENV_CONFIG):
+        config_path, origin = _env(environ, ENV_CONFIG), ENV_CONFIG
+    if config_path is None:
+        return {}, []
+    layer = read_yaml(config_path)
+    check(layer, f"config file {config_path}")
+    return layer, [f"config file {config_path} ({origin})"]
+
+
+def _mode_layer(mode: str | None, environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    if mode is not None:
+        source = f"argument mode={mode!r}"
+    elif _env(environ, ENV_MODE):
+        mode, source = _env(environ, ENV_MODE), f"env {ENV_MODE}={_env(environ, ENV_MODE)}"
+    else:
+        return {}, []
+    check({"mode": mode}, source.split("=")[0])
+    return {"mode": mode}, [source]
+
+
+def _skip_layer(skip_recurring: bool | None, environ: Mapping[str, str]) -> tuple[bool, list[str]]:
+    if skip_recurring is not None:
+        return bool(skip_recurring), [f"argument skip_recurring={bool(skip_recurring)}"]
+    value = _env(environ, ENV_SKIP_RECURRING)
+    if value is None:
+        return False, []
+    return env_flag(ENV_SKIP_RECURRING, value), [f"env {ENV_SKIP_RECURRING}={value}"]
+
+
+def resolve_options(alias: str = "default", *, config_path: str | Path | None = None, mode: str | None = None,
+                    skip_recurring: bool | None = None, environ: Mapping[str, str] | None = None) -> LoadedOptions:
+    """Settings < YAML file < environment < arguments (CLI flags), validated, with the sources used.
+
+    ``environ`` defaults to ``os.environ``; an empty variable counts as unset.
+    """
+    environ = os.environ if environ is None else environ
+    settings_where = f"TASKS[{alias!r}]['OPTIONS']"
+    raw = settings_options(alias)
+    check(raw, settings_where)
+    yaml_layer, yaml_sources = _yaml_layer(config_path, environ)
+    mode_layer, mode_sources = _mode_layer(mode, environ)
+    skip, skip_sources = _skip_layer(skip_recurring, environ)
+    sources = (f"settings {settings_where}", *yaml_sources, *mode_sources, *skip_sources)
+    options = validate(merge(merge(raw, yaml_layer), mode_layer), where=" + ".join(sources))
+    options["skip_recurring"] = skip
+    return LoadedOptions(options, sources)
+
+
+def load_options(alias: str = "default", *, config_path: str | Path | None = None, mode: str | None = None,
+                 skip_recurring: bool | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Validated options for a runtime of ``alias``; also carries ``skip_recurring`` (a runtime flag)."""
+    return resolve_options(alias, config_path=config_path, mode=mode, skip_recurring=skip_recurring,
+                           environ=environ).options

@@ -11,8 +11,9 @@ import logging
 import os
 import socket
 import threading
+from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from django.db import connections
 from django.utils.module_loading import import_string
@@ -68,6 +69,59 @@ def close_connections() -> None:
             logger.debug("dj_queue: closing a connection failed", exc_info=True)
 
 
+_QUIET_CLASSES: dict[type, type] = {}
+
+
+def _quiet_class(cls: type) -> type:
+    """A subclass of a connection class whose ``queries_logged`` is always False."""
+    quiet = _QUIET_CLASSES.get(cls)
+    if quiet is None:
+        quiet = _QUIET_CLASSES.setdefault(cls, type(cls.__name__, (cls,), {
+            "__module__": cls.__module__, "dj_queue_quiet": True, "queries_logged": property(lambda self: False),
+        }))
+    return quiet
+
+
+def is_quiet(conn: Any) -> bool:
+    """True when ``conn`` (a connection object of this thread) is silenced by ``quiet_queries``."""
+    return bool(getattr(type(conn), "dj_queue_quiet", False))
+
+
+@contextmanager
+def quiet_queries(enabled: bool = True) -> Iterator[None]:
+    """Keep this thread's queries out of the ``django.db.backends`` log while inside (``silence_polling``).
+
+    Connection objects are per thread, so giving this thread's ones a subclass whose
+    ``queries_logged`` is False silences exactly this thread: queries, BEGIN/COMMIT and
+    ``connection.queries`` alike. Django's logging configuration and every other thread (the
+    execution threads running tasks included) are untouched. Undone on exit.
+    """
+    touched = []
+    if enabled:
+        for conn in connections.all():
+            if not is_quiet(conn):
+                touched.append((conn, type(conn)))
+                conn.__class__ = _quiet_class(type(conn))
+    try:
+        yield
+    finally:
+        for conn, cls in touched:
+            conn.__class__ = cls
+
+
+@contextmanager
+def audible_queries() -> Iterator[None]:
+    """Lift ``quiet_queries`` on this thread while user code (a lifecycle hook) runs."""
+    lifted = [(conn, type(conn)) for conn in connections.all(initialized_only=True) if is_quiet(conn)]
+    for conn, quiet in lifted:
+        conn.__class__ = quiet.__mro__[1]
+    try:
+        yield
+    finally:
+        for conn, quiet in lifted:
+            conn.__class__ = quiet
+
+
 class Actor:
     """Base of workers, dispatchers and schedulers."""
 
@@ -114,18 +168,22 @@ class Actor:
         self.pid = os.getpid()
         self.name = processes.process_name(self.kind, self.hostname, self.pid)
         try:
-            self.process_id = self._register()
-            self.hook("start")
-            self._start_heartbeat()
-            try:
-                self.loop()
-            finally:
-                self.drain()
-                self._stop_heartbeat()
-                self._deregister()
-                self.hook("exit")
+            with quiet_queries(self.silence_polling):
+                self._run()
         finally:
             close_connections()
+
+    def _run(self) -> None:
+        self.process_id = self._register()
+        self.hook("start")
+        self._start_heartbeat()
+        try:
+            self.loop()
+        finally:
+            self.drain()
+            self._stop_heartbeat()
+            self._deregister()
+            self.hook("exit")
 
     def stop(self) -> None:
         """Ask the actor to stop (idempotent, any thread)."""
@@ -135,8 +193,13 @@ class Actor:
         self.hook("stop")
         self.wake()
 
+    @property
+    def silence_polling(self) -> bool:
+        return bool(self.options.get("silence_polling", True))
+
     def hook(self, event: str) -> None:
-        plugins.call_safely(f"dj_queue_{self.kind}_{event}", on_error=self.on_error, process=self)
+        with audible_queries():
+            plugins.call_safely(f"dj_queue_{self.kind}_{event}", on_error=self.on_error, process=self)
 
     def _register(self) -> int:
         process = processes.register(
@@ -170,8 +233,9 @@ class Actor:
     def _heartbeat_loop(self) -> None:
         interval = float(self.options["process_heartbeat_interval"])
         try:
-            while not self._heartbeat_stop.wait(interval):
-                self.beat()
+            with quiet_queries(self.silence_polling):
+                while not self._heartbeat_stop.wait(interval):
+                    self.beat()
         finally:
             close_connections()
 

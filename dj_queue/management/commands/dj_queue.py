@@ -1,15 +1,93 @@
-"""``manage.py dj_queue``: run the supervisor of one backend (workers, dispatchers, scheduler)."""
+"""``manage.py dj_queue``: run the supervisor of one backend (workers, dispatchers, scheduler).
+
+At start-up it logs one INFO line on the ``dj_queue`` logger with the effective configuration
+(secrets masked) and the sources it came from. When the project configured no handler that
+would show it, the command attaches a stderr handler for its own run.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import sys
+from collections import Counter
+from typing import Any, Callable
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dj_queue.config import MODES
+from dj_queue import config
+from dj_queue.config import MODES, LoadedOptions, resolve_options
 from dj_queue.exceptions import ConfigurationError
-from dj_queue.runtime.options import load_options
+from dj_queue.runtime.base import quiet_queries
 from dj_queue.runtime.supervisor import build_supervisor
+
+logger = logging.getLogger("dj_queue")
+
+MASK = "***"
+SECRET_WORDS = ("password", "secret", "token", "dsn", "credential")
+_WORDS = "|".join(SECRET_WORDS)
+# scheme://user:password@host -> scheme://user:***@host; scheme://token@host -> scheme://***@host
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*)(?::(?P<password>[^@/\s]*))?@")
+_URL_QUERY_SECRET = re.compile(rf"(?P<name>[?&][^=&#\s]*(?:{_WORDS})[^=&#\s]*=)[^&#\s]*", re.IGNORECASE)
+
+
+def is_secret(key: Any) -> bool:
+    """True for a key whose value must never be logged (``api_token``, ``DB_PASSWORD``, ``sentry_dsn``)."""
+    return isinstance(key, str) and any(word in key.lower() for word in SECRET_WORDS)
+
+
+def _mask_url(match: re.Match) -> str:
+    scheme = match.group("scheme")
+    if match.group("password") is None:
+        return f"{scheme}{MASK}@"  # a lone user part is often a token
+    return f"{scheme}{match.group('user')}:{MASK}@"
+
+
+def masked(value: Any, key: Any = None) -> Any:
+    """A copy of ``value`` with secret-named keys and URL credentials replaced by ``***``."""
+    if is_secret(key) and value is not None:
+        return MASK
+    if isinstance(value, dict):
+        return {k: masked(v, k) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked(v) for v in value]
+    if isinstance(value, str):
+        return _URL_QUERY_SECRET.sub(rf"\g<name>{MASK}", _URL_USERINFO.sub(_mask_url, value))
+    return value
+
+
+def startup_line(loaded: LoadedOptions, *, backend_alias: str, actors: list[str] | None = None) -> str:
+    """The one start-up log line: backend, mode, actors, sources and the masked configuration."""
+    counts = Counter(actors or [])
+    actor_text = ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in counts.items()) or "-"
+    config = json.dumps(masked(loaded.options), sort_keys=True, separators=(",", ":"), default=str)
+    return (f"dj_queue starting: backend={backend_alias!r} mode={loaded.options['mode']} actors=[{actor_text}] "
+            f"sources=[{' < '.join(loaded.sources)}] config={config}")
+
+
+def ensure_visible(verbosity: int) -> Callable[[], None]:
+    """Make the ``dj_queue`` logger's INFO lines reach stderr when nothing else would show them.
+
+    Returns a function undoing what was changed. A project that configured logging for
+    ``dj_queue`` (or a root handler) keeps full control; ``-v 0`` adds nothing.
+    """
+    previous_level = logger.level
+    if logger.hasHandlers() or verbosity == 0:
+        if verbosity >= 2 and logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+        return lambda: logger.setLevel(previous_level)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+
+    def undo() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+
+    return undo
 
 
 class Command(BaseCommand):
@@ -17,29 +95,50 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--backend", default="default", help="TASKS alias to serve (default: default)")
-        parser.add_argument("--mode", choices=MODES, help="fork: a process per actor; async: threads")
-        parser.add_argument("--config", dest="config_path", help="YAML file of options merged over OPTIONS")
+        parser.add_argument("--mode", choices=MODES,
+                            help="fork: a process per actor; async: threads (env DJ_QUEUE_MODE)")
+        parser.add_argument("--config", dest="config_path",
+                            help="YAML file of options merged over OPTIONS (env DJ_QUEUE_CONFIG)")
         parser.add_argument("--only-work", action="store_true", help="run workers only")
         parser.add_argument("--only-dispatch", action="store_true", help="run dispatchers only")
-        parser.add_argument("--skip-recurring", action="store_true", help="do not run the scheduler")
+        parser.add_argument("--skip-recurring", action="store_true",
+                            help="do not run the scheduler (env DJ_QUEUE_SKIP_RECURRING)")
+
+    def load(self, opts: dict[str, Any]) -> LoadedOptions:
+        """The effective configuration for these command options (and the environment)."""
+        try:
+            return resolve_options(opts["backend"], config_path=opts["config_path"], mode=opts["mode"],
+                                   skip_recurring=opts["skip_recurring"] or None)
+        except ConfigurationError as exc:
+            raise CommandError(str(exc)) from None
 
     def handle(self, *args, **opts):
         if opts["only_work"] and opts["only_dispatch"]:
             raise CommandError("--only-work and --only-dispatch exclude each other")
+        loaded = self.load(opts)
         try:
-            options = load_options(opts["backend"], config_path=opts["config_path"], mode=opts["mode"],
-                                   skip_recurring=opts["skip_recurring"] or None)
-            supervisor = build_supervisor(options, backend_alias=opts["backend"], only_work=opts["only_work"],
-                                          only_dispatch=opts["only_dispatch"])
+            supervisor = build_supervisor(loaded.options, backend_alias=opts["backend"],
+                                          only_work=opts["only_work"], only_dispatch=opts["only_dispatch"])
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from None
         if not supervisor.slots:
             raise CommandError("nothing to run: no workers, dispatchers or scheduler configured")
-        if logging.getLogger("dj_queue").level == logging.NOTSET and opts["verbosity"] >= 2:
-            logging.getLogger("dj_queue").setLevel(logging.INFO)
+        restore_logging = ensure_visible(opts["verbosity"])
+        config.activate(opts["backend"], loaded.options)
         try:
-            code = supervisor.run()
-        except ConfigurationError as exc:  # e.g. the pidfile is held by a live supervisor
-            raise CommandError(str(exc)) from None
+            logger.info("%s", startup_line(loaded, backend_alias=opts["backend"],
+                                           actors=[slot.spec.kind for slot in supervisor.slots]))
+            code = self.run(supervisor, loaded.options)
+        finally:
+            config.activate(opts["backend"], None)
+            restore_logging()
         if code:
             raise CommandError("dj_queue stopped with errors", returncode=code)
+
+    def run(self, supervisor: Any, options: dict[str, Any]) -> int:
+        # The supervisor's own polling (heartbeats, recovery) happens on this thread.
+        try:
+            with quiet_queries(options["silence_polling"]):
+                return supervisor.run()
+        except ConfigurationError as exc:  # e.g. the pidfile is held by a live supervisor
+            raise CommandError(str(exc)) from None
