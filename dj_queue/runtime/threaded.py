@@ -1,8 +1,8 @@
 """Async mode: every actor runs as a thread of the supervisor's process.
 
-Used by ``--mode async`` and by embedded supervisors (ASGI, Gunicorn), which pass
-``install_signals=False`` and call ``stop()`` themselves. An enqueue in this process wakes the
-workers at once through the in-process waker.
+Used by ``--mode async`` and by embedded supervisors (ASGI, Gunicorn): ``EmbeddedRuntime`` runs
+one in a background thread with ``install_signals=False`` and stops it when the host server
+stops. An enqueue in this process wakes the workers at once through the in-process waker.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from dj_queue.models import Process
 from dj_queue.operations import recovery
 from dj_queue.runtime.base import Actor
-from dj_queue.runtime.supervisor import Slot, Supervisor
+from dj_queue.runtime.supervisor import SHUTDOWN_GRACE, Slot, Supervisor
 
 logger = logging.getLogger("dj_queue.runtime")
 
@@ -81,3 +82,89 @@ class AsyncSupervisor(Supervisor):
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 logger.error("dj_queue: %r did not stop within %.1fs", thread.actor, timeout)
+
+
+class EmbeddedRuntime:
+    """An ``AsyncSupervisor`` in a background thread of a host server (ASGI, Gunicorn).
+
+    No signal handlers: the host owns signals and calls ``stop()``. ``start()`` returns once the
+    supervisor registered and started its actors, or raises what stopped it from booting.
+    """
+
+    def __init__(self, options: dict, *, backend_alias: str = "default", only_work: bool = False,
+                 only_dispatch: bool = False) -> None:
+        self.supervisor = AsyncSupervisor(options={**options, "mode": "async"}, backend_alias=backend_alias,
+                                          only_work=only_work, only_dispatch=only_dispatch, install_signals=False)
+        self.error: BaseException | None = None
+        self.activated = False
+        self._booted = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_settings(cls, backend_alias: str = "default", *, config_path: str | None = None,
+                      only_work: bool = False, only_dispatch: bool = False, skip_recurring: bool | None = None,
+                      **overrides: Any) -> EmbeddedRuntime:
+        """Build from ``TASKS[backend_alias]`` (+ a YAML file), with ``overrides`` of option keys on top."""
+        from dj_queue import config
+        from dj_queue.runtime.options import load_options
+
+        options = load_options(backend_alias, config_path=config_path, mode="async", skip_recurring=skip_recurring)
+        if overrides:
+            flag = options.pop("skip_recurring")
+            options = config.validate({**options, **overrides}, where="embedded runtime options")
+            options["skip_recurring"] = flag
+        runtime = cls(options, backend_alias=backend_alias, only_work=only_work, only_dispatch=only_dispatch)
+        runtime.activated = True
+        # Options looked up by alias elsewhere (use_skip_locked, preserve_finished_jobs, ...) follow
+        # the YAML layer too while this runtime lives.
+        config.activate(backend_alias, options)
+        return runtime
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop_timeout(self) -> float:
+        """How long a graceful stop may take: the drain, the children's grace, then a margin."""
+        return float(self.supervisor.options["shutdown_timeout"]) + SHUTDOWN_GRACE + 5.0
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Boot the supervisor in a daemon thread; raise its boot error, or ``TimeoutError``."""
+        self._thread = threading.Thread(target=self._main, name="dj_queue-embedded", daemon=True)
+        self._thread.start()
+        if not self._booted.wait(timeout):
+            self.supervisor.stop()
+            raise TimeoutError(f"dj_queue: the embedded supervisor did not start within {timeout:.0f}s")
+        if self.error is not None:
+            raise self.error
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Drain and wait (bounded); True when the supervisor finished its shutdown in time."""
+        if self._thread is None:
+            return True
+        self.supervisor.stop()
+        self._thread.join(self.stop_timeout() if timeout is None else timeout)
+        if self.activated:
+            from dj_queue import config
+
+            config.activate(self.supervisor.backend_alias, None)
+        return not self._thread.is_alive()
+
+    def _main(self) -> None:
+        from dj_queue.runtime.base import quiet_queries
+
+        with quiet_queries(self.supervisor.options.get("silence_polling", True)):
+            self._run_supervisor()
+
+    def _run_supervisor(self) -> None:
+        try:
+            self.supervisor.boot()
+        except BaseException as exc:  # boot() already cleaned up; start() re-raises it
+            self.error = exc
+            return
+        finally:
+            self._booted.set()
+        try:
+            self.supervisor.supervise()
+        finally:
+            self.supervisor.shutdown()
