@@ -8,6 +8,8 @@ here reports those, and runs the full per-backend checks where the framework wou
 
 from __future__ import annotations
 
+import difflib
+
 import sys
 from typing import Any
 
@@ -102,6 +104,13 @@ def _recurring_checks(alias: str, recurring: dict[str, Any]) -> list[checks.Chec
 def _recurring_problem(entry: Any) -> str | None:
     if not isinstance(entry, dict):
         return f"must be a mapping, got {type(entry).__name__}"
+    from dj_queue.operations.recurring import TASK_FIELDS
+
+    unknown = sorted(set(entry) - set(TASK_FIELDS))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], TASK_FIELDS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; valid fields: {', '.join(TASK_FIELDS)}"
+        return f"has unknown field {unknown[0]!r}{hint}"
     for required in ("task_path", "schedule"):
         if not isinstance(entry.get(required), str) or not entry[required].strip():
             return f"needs a {required!r} string"

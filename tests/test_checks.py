@@ -107,3 +107,10 @@ def test_the_backend_check_returns_its_own_messages():
 
     backend = DjQueueBackend("default", params(database_alias="nowhere"))
     assert ids(backend.check()) == ["dj_queue.E004"]
+
+
+def test_a_recurring_entry_with_an_unknown_field_names_the_nearest_one():
+    from dj_queue.checks import _recurring_problem
+
+    problem = _recurring_problem({"task_path": "tests.tasks_app.tasks.add", "schedule": "* * * * *", "arg": [1]})
+    assert problem == "has unknown field 'arg'; did you mean 'args'?"

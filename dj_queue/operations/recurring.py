@@ -28,8 +28,8 @@ def schedule_error(schedule: Any) -> str | None:
     """Why ``schedule`` is not a usable cron expression (5 fields, or 6 with seconds last), or None."""
     if not isinstance(schedule, str) or not schedule.strip():
         return "schedule must be a non-empty cron string"
-    if len(schedule.split()) not in (5, 6):
-        return f"schedule {schedule!r} must have 5 fields (or 6, seconds last)"
+    if not schedule.strip().startswith("@") and len(schedule.split()) not in (5, 6):
+        return f"schedule {schedule!r} must have 5 fields (or 6, seconds last) or be a nickname like @hourly"
     if not croniter.is_valid(schedule):
         return f"schedule {schedule!r} is not a valid cron expression"
     return None
