@@ -2,7 +2,8 @@
 
 Prints one JSON object: bulk and single enqueue jobs/s, drain jobs/s of ``--jobs`` no-op jobs
 through ``manage.py dj_queue`` started with ``benchmarks/runtime.yml``, and enqueue->start latency
-percentiles on the idle runtime.
+percentiles on the idle runtime. On PostgreSQL that latency is with LISTEN/NOTIFY (on by default);
+a second idle runtime with ``listen_notify: false`` gives the polling-only latency beside it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
+RUNTIME_CONFIG = ROOT / "benchmarks/runtime.yml"
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
 
@@ -68,11 +73,12 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05) -> No
         time.sleep(interval)
 
 
-def start_runtime() -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "benchmarks.settings"}
+def start_runtime(config: Path = RUNTIME_CONFIG, extra_env: dict | None = None) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+           **(extra_env or {})}
     return subprocess.Popen(
-        [sys.executable, "-m", "django", "dj_queue", "--config", str(ROOT / "benchmarks/runtime.yml")],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(ROOT / "benchmarks/runtime.log", "w"),
+        [sys.executable, "-m", "django", "dj_queue", "--config", str(config)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(ROOT / "benchmarks/runtime.log", "a"),
     )
 
 
@@ -92,6 +98,7 @@ def measure(jobs: int, singles: int, samples: int) -> dict:
 
     backend = noop.get_backend()
     out: dict = {}
+    (ROOT / "benchmarks/runtime.log").write_text("")  # each runtime started below appends to it
     out["bulk_enqueue"] = jobs / timed(lambda: backend.enqueue_all([(noop, (), {})] * jobs))
     clear()
     out["single_enqueue"] = singles / timed(lambda: [noop.enqueue() for _ in range(singles)])
@@ -114,7 +121,26 @@ def measure(jobs: int, singles: int, samples: int) -> dict:
         out["latency_ms"] = latencies(noop, samples)
     finally:
         stop_runtime(proc)
+    if os.environ.get("DJ_QUEUE_BENCH_DB") == "postgres":
+        out["latency_polling_ms"] = polling_latencies(noop, samples)
     return out
+
+
+def polling_latencies(noop, samples: int) -> dict:
+    """Latency percentiles of an idle runtime that only polls (``listen_notify: false``)."""
+    from dj_queue.models import Process
+
+    config = yaml.safe_load(RUNTIME_CONFIG.read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "runtime-polling.yml"
+        path.write_text(yaml.safe_dump({**config, "listen_notify": False}))
+        # Also block the plugin outright: the waker must be core's polling one whatever reads the option.
+        proc = start_runtime(path, {"DJ_QUEUE_DISABLE_PLUGINS": "dj_queue_plugins.notify"})
+        try:
+            wait_for(lambda: Process.objects.filter(kind="worker").count() >= 2, 60, "2 worker processes")
+            return latencies(noop, samples)
+        finally:
+            stop_runtime(proc)
 
 
 def latencies(noop, samples: int) -> dict:

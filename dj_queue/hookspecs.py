@@ -95,6 +95,17 @@ def dj_queue_job_failed(job: Any, error: BaseException) -> None:
     """Called after a job was recorded as failed (task error or recovery), with its exception."""
 
 
+@hookspec
+def dj_queue_jobs_ready(backend_alias: str, using: str, queue_names: list[str]) -> None:
+    """Called inside the transaction that made jobs ready, after the rows are written.
+
+    Fan-out, called by enqueue, bulk enqueue, dispatch of due jobs and retry (the PostgreSQL
+    dispatch fast path is one autocommit statement: there it runs right after it). PostgreSQL
+    delivers a NOTIFY sent here at commit. An empty ``queue_names`` means the queues are not known.
+    Only called when implemented; an exception propagates and rolls the enqueue back.
+    """
+
+
 @hookspec(firstresult=True)
 def dj_queue_execute(job: Any, call: Any) -> Any:
     """Wrap the execution of one job: call ``call()`` and return its result.

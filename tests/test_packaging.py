@@ -22,6 +22,8 @@ FIRST_PARTY = {
     "dj_queue_plugins.postgres": "dj_queue_plugins.postgres",
     "dj_queue_plugins.mysql": "dj_queue_plugins.mysql",
     "dj_queue_plugins.sqlite": "dj_queue_plugins.sqlite",
+    "dj_queue_plugins.cleanup": "dj_queue_plugins.cleanup",
+    "dj_queue_plugins.notify": "dj_queue_plugins.notify",
 }
 
 

@@ -21,6 +21,12 @@ def dispatch_due(*, backend_alias: str, using: str, batch_size: int = 500) -> in
     moved = plugins.get_dialect(using).dispatch_due(
         using=using, backend_alias=backend_alias, batch_size=batch_size, now=now
     )
+    if moved:
+        from dj_queue.operations.enqueue import announce_ready
+
+        # The dialect does not say which queues it filled; an empty list means "any queue". On
+        # PostgreSQL the promotion was one autocommit statement, so this is a statement of its own.
+        announce_ready(backend_alias, using, [])
     if moved < batch_size:
         moved += dispatch_gated(backend_alias=backend_alias, using=using, batch_size=batch_size - moved, now=now)
     return moved
@@ -30,6 +36,7 @@ def dispatch_gated(*, backend_alias: str, using: str, batch_size: int, now) -> i
     """Promote due jobs that carry a concurrency key, each through its semaphore."""
     from dj_queue.models import Job, ScheduledExecution
     from dj_queue.operations.concurrency import place, settings_for_job
+    from dj_queue.operations.enqueue import announce_ready
 
     dialect = plugins.get_dialect(using)
     with dialect.write_transaction(using):
@@ -41,6 +48,10 @@ def dispatch_gated(*, backend_alias: str, using: str, batch_size: int, now) -> i
         if not rows:
             return 0
         dialect.delete_ids(using, ScheduledExecution, [row_id for row_id, _ in rows])
+        became_ready = set()
         for job in Job.objects.using(using).filter(pk__in=[job_id for _, job_id in rows]).order_by("pk"):
-            place(job, settings_for_job(job), using=using)
+            if place(job, settings_for_job(job), using=using) == "ready":
+                became_ready.add(job.queue_name)
+        if became_ready:
+            announce_ready(backend_alias, using, became_ready)
     return len(rows)

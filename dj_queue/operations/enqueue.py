@@ -14,6 +14,7 @@ from typing import Any, Iterable, Sequence
 from django.db import connections, transaction
 from django.utils import timezone
 
+from dj_queue import plugins
 from dj_queue.concurrency import Concurrency
 from dj_queue.models import Job, ReadyExecution, ScheduledExecution
 from dj_queue.operations import concurrency as semaphores
@@ -63,9 +64,13 @@ def enqueue_job(
     with transaction.atomic(using=using, savepoint=False):
         job.save(using=using, force_insert=True)
         if _gated(job, spec, now):
-            semaphores.place(job, concurrency, using=using)
+            ready = semaphores.place(job, concurrency, using=using) == "ready"
         else:
-            _execution_for(job, now).save(using=using, force_insert=True)
+            execution = _execution_for(job, now)
+            execution.save(using=using, force_insert=True)
+            ready = isinstance(execution, ReadyExecution)
+        if ready:
+            announce_ready(backend_alias, using, (queue_name,))
     if not _is_future(job.scheduled_at, now):
         _notify_after_commit(backend_alias, {queue_name}, using)
     return job
@@ -79,8 +84,11 @@ def enqueue_jobs(specs: Iterable[JobSpec], *, backend_alias: str, using: str) ->
     now = timezone.now()
     jobs = [_new_job(spec, backend_alias, now) for spec in specs]
     with transaction.atomic(using=using, savepoint=False):
+        became_ready: set[str] = set()
         for start, stop in _batches(specs, batch_size(using)):
-            _insert_batch(jobs[start:stop], specs[start:stop], using, now)
+            became_ready |= _insert_batch(jobs[start:stop], specs[start:stop], using, now)
+        if became_ready:
+            announce_ready(backend_alias, using, became_ready)
     ready_queues = {job.queue_name for job in jobs if not _is_future(job.scheduled_at, now)}
     if ready_queues:
         _notify_after_commit(backend_alias, ready_queues, using)
@@ -145,7 +153,16 @@ def _measure(spec: JobSpec) -> int:
     return len(dumps(spec.args)) + len(dumps(spec.kwargs))
 
 
-def _insert_batch(jobs: list[Job], specs: list[JobSpec], using: str, now: datetime) -> None:
+def announce_ready(backend_alias: str, using: str, queue_names: Iterable[str]) -> None:
+    """Call ``dj_queue_jobs_ready`` inside the caller's transaction, if any plugin implements it."""
+    hook = plugins.get_plugin_manager().hook.dj_queue_jobs_ready
+    # Checked per call, not cached: plugins may be registered at runtime.
+    if hook.get_hookimpls():
+        hook(backend_alias=backend_alias, using=using, queue_names=sorted(set(queue_names)))
+
+
+def _insert_batch(jobs: list[Job], specs: list[JobSpec], using: str, now: datetime) -> set[str]:
+    """Insert one batch; return the queue names of the jobs that became ready."""
     if connections[using].features.can_return_rows_from_bulk_insert:
         Job.objects.using(using).bulk_create(jobs)
     if any(job.pk is None for job in jobs):
@@ -154,8 +171,10 @@ def _insert_batch(jobs: list[Job], specs: list[JobSpec], using: str, now: dateti
         for job in jobs:
             job.save(using=using, force_insert=True)
     gated = [(job, spec) for job, spec in zip(jobs, specs) if _gated(job, spec, now)]
+    became_ready = set()
     for job, spec in gated:  # semaphores are taken one job at a time, in enqueue order
-        semaphores.place(job, spec.concurrency, using=using)
+        if semaphores.place(job, spec.concurrency, using=using) == "ready":
+            became_ready.add(job.queue_name)
     gated_ids = {id(job) for job, _ in gated}
     executions = [_execution_for(job, now) for job in jobs if id(job) not in gated_ids]
     ready = [e for e in executions if isinstance(e, ReadyExecution)]
@@ -164,6 +183,7 @@ def _insert_batch(jobs: list[Job], specs: list[JobSpec], using: str, now: dateti
         ReadyExecution.objects.using(using).bulk_create(ready)
     if scheduled:
         ScheduledExecution.objects.using(using).bulk_create(scheduled)
+    return became_ready | {e.queue_name for e in ready}
 
 
 def _notify_after_commit(backend_alias: str, queue_names: set[str], using: str) -> None:

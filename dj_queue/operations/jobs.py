@@ -43,11 +43,21 @@ def retry_failed_jobs(job_ids: Iterable[int], *, using: str) -> int:
                            backend_alias=job.backend_alias, created_at=timezone.now())
             for job in plain
         ])
+        ready = list(plain)
         for f in failed:  # a job with a concurrency key takes a slot again, or waits for one
-            if f.job.concurrency_key:
-                place(f.job, settings_for_job(f.job), using=using)
+            if f.job.concurrency_key and place(f.job, settings_for_job(f.job), using=using) == "ready":
+                ready.append(f.job)
+        _announce(ready, using)
     _notify([f.job for f in failed])
     return len(failed)
+
+
+def _announce(jobs: list[Job], using: str) -> None:
+    """Tell ``dj_queue_jobs_ready`` plugins, inside the retry transaction, which queues got jobs."""
+    from dj_queue.operations.enqueue import announce_ready
+
+    for alias in sorted({j.backend_alias for j in jobs}):
+        announce_ready(alias, using, {j.queue_name for j in jobs if j.backend_alias == alias})
 
 
 def _notify(jobs: list[Job]) -> None:

@@ -1,0 +1,228 @@
+"""LISTEN/NOTIFY wakeup (PostgreSQL): a worker wakes when a job becomes ready, not at its next poll.
+
+The sending side implements ``dj_queue_jobs_ready``: inside the transaction that made jobs ready it
+runs ``pg_notify(channel, queue names)``, which PostgreSQL delivers at commit (never on rollback).
+The receiving side answers ``dj_queue_waker`` with a ``NotifyWaker``: the in-process waker plus a
+daemon thread that LISTENs on its own connection and wakes the worker when a notification names a
+queue the worker serves. A dropped connection is reported and retried with backoff; polling stays
+the correctness path, so a lost notification costs at most one polling interval.
+
+Applies when the backend's database is PostgreSQL, its ``listen_notify`` option is on (the default)
+and psycopg 3.2+ is installed; otherwise core's in-process waker answers. psycopg is imported
+inside functions so this module imports without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import select
+import socket
+import threading
+from functools import lru_cache
+from typing import Any, Callable, Iterable
+
+from django.core.signals import setting_changed
+from django.db import connections
+
+from dj_queue import hookimpl
+from dj_queue.wakeup import InProcessWaker, backend_alias_of, matches
+
+logger = logging.getLogger("dj_queue.notify")
+
+# PostgreSQL refuses payloads of 8000 bytes or more; a longer list of names is sent as "any queue".
+PAYLOAD_LIMIT = 7999
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+# Without traffic for this long the listener checks its connection (a silently dropped TCP
+# connection would otherwise never wake select()).
+PING_AFTER = 30.0
+# The listener's own connection must not block a worker's shutdown on an unreachable server.
+CONNECT_TIMEOUT = 10
+
+_channels: dict[tuple[str, str], str | None] = {}
+
+
+def channel_name(backend_alias: str) -> str:
+    """The NOTIFY channel of a backend alias: a lower-case identifier well under 63 bytes."""
+    safe = re.sub(r"[^a-z0-9_]", "_", backend_alias.lower())
+    if safe == backend_alias and len(safe) <= 40:
+        return f"dj_queue_{safe}"
+    # Aliases that differ only in case or punctuation must not share a channel.
+    return f"dj_queue_{safe[:40]}_{hashlib.sha1(backend_alias.encode()).hexdigest()[:8]}"
+
+
+def payload_for(queue_names: Iterable[str]) -> str:
+    """Queue names joined by commas; "" (any queue) when they do not fit or cannot be split back."""
+    names = sorted(set(queue_names))
+    text = ",".join(names)
+    if any("," in name for name in names) or len(text.encode()) > PAYLOAD_LIMIT:
+        return ""
+    return text
+
+
+def queues_in(payload: str) -> list[str]:
+    """The queue names a payload carries; an empty list means any queue."""
+    return [name for name in payload.split(",") if name]
+
+
+def notify_channel(backend_alias: str, using: str) -> str | None:
+    """The channel enqueues on ``using`` notify for ``backend_alias``, or None when NOTIFY is off."""
+    key = (backend_alias, using)
+    if key not in _channels:
+        from dj_queue.dialects import backend_option
+
+        applies = connections[using].vendor == "postgresql" and backend_option(backend_alias, "listen_notify")
+        _channels[key] = channel_name(backend_alias) if applies else None
+    return _channels[key]
+
+
+def _forget_channels(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("TASKS", "DATABASES"):
+        _channels.clear()
+
+
+setting_changed.connect(_forget_channels, dispatch_uid="dj_queue_plugins.notify.forget_channels")
+
+
+@hookimpl
+def dj_queue_jobs_ready(backend_alias: str, using: str, queue_names: list[str]) -> None:
+    channel = notify_channel(backend_alias, using)
+    if channel is not None:
+        with connections[using].cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [channel, payload_for(queue_names)])
+
+
+@hookimpl
+def dj_queue_waker(backend: Any) -> NotifyWaker | None:
+    alias = backend_alias_of(backend)
+    options = getattr(backend, "options", None)
+    if not isinstance(options, dict):
+        from dj_queue.dialects import backend_option
+
+        options = {key: backend_option(alias, key) for key in ("listen_notify", "database_alias", "on_thread_error")}
+    using = options["database_alias"]
+    if not options["listen_notify"] or connections[using].vendor != "postgresql" or not psycopg_ready():
+        return None
+    from dj_queue.runtime.base import error_reporter
+
+    # Given a worker (it has ``on_error``), errors reach its own on_thread_error handler.
+    on_error = getattr(backend, "on_error", None) or error_reporter(options)
+    return NotifyWaker(alias, using, selectors=getattr(backend, "queues", None) or None, on_error=on_error)
+
+
+@lru_cache(maxsize=1)
+def psycopg_ready() -> bool:
+    """True when psycopg 3.2+ (``notifies(timeout=...)``) is importable."""
+    try:
+        import inspect
+
+        import psycopg
+    except ImportError:
+        return False
+    if "timeout" not in inspect.signature(psycopg.Connection.notifies).parameters:
+        logger.warning("dj_queue: LISTEN/NOTIFY needs psycopg 3.2 or newer; workers poll only")
+        return False
+    return True
+
+
+def connection_params(using: str) -> dict[str, Any]:
+    """psycopg connect arguments for database ``using``, from Django's settings for it."""
+    params = connections[using].get_connection_params()
+    for key in ("cursor_factory", "context", "prepare_threshold"):  # Django's own cursor setup
+        params.pop(key, None)
+    params.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    params.setdefault("application_name", "dj_queue notify listener")
+    return params
+
+
+class NotifyWaker(InProcessWaker):
+    """In-process wakeups plus a daemon thread turning NOTIFYs on the backend's channel into wakeups."""
+
+    def __init__(self, backend_alias: str, using: str = "default", selectors: Iterable[str] | None = None,
+                 on_error: Callable[[BaseException], Any] | None = None) -> None:
+        super().__init__(backend_alias, selectors)
+        self.channel = channel_name(backend_alias)
+        self.listening = threading.Event()  # set while LISTEN is in effect
+        self.backend_pid: int | None = None  # the listener's server process, while connected
+        self._params = connection_params(using)
+        self._on_error = on_error or (lambda exc: logger.error("dj_queue: notify listener: %r", exc))
+        self._stop = threading.Event()
+        # Writing to this socket interrupts the listener's select() at once on close().
+        self._interrupt_r, self._interrupt_w = socket.socketpair()
+        self._thread = threading.Thread(target=self._run, name=f"dj_queue-notify-{backend_alias}", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop listening: end the thread (bounded join) and close its connection."""
+        super().close()
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        try:
+            self._interrupt_w.send(b"x")
+        except OSError:
+            pass
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        delay = BACKOFF_FIRST
+        try:
+            while not self._stop.is_set():
+                try:
+                    conn = self._connect()
+                except Exception as exc:
+                    delay = self._failed(exc, delay)
+                    continue
+                delay = BACKOFF_FIRST
+                try:
+                    self._listen(conn)
+                except Exception as exc:
+                    delay = self._failed(exc, delay)
+                finally:
+                    self.listening.clear()
+                    conn.close()
+        finally:
+            self._interrupt_r.close()
+            self._interrupt_w.close()
+
+    def _failed(self, exc: BaseException, delay: float) -> float:
+        """Report a connection error, wait ``delay`` (unless closing) and return the next delay."""
+        if not self._stop.is_set():
+            self._on_error(exc)
+            self._stop.wait(delay)
+        return min(delay * 2, BACKOFF_MAX)
+
+    def _connect(self) -> Any:
+        import psycopg
+        from psycopg import sql
+
+        conn = psycopg.connect(**self._params, autocommit=True)
+        try:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+        except Exception:
+            conn.close()
+            raise
+        self.backend_pid = conn.info.backend_pid
+        # A job may have become ready while nobody listened (startup, or the connection was down).
+        # Woken before ``listening`` is set, so whoever waits for ``listening`` sees this wakeup.
+        self.notify()
+        self.listening.set()
+        return conn
+
+    def _listen(self, conn: Any) -> None:
+        """Wake the worker for every matching notification until ``close()`` or a connection error."""
+        while not self._stop.is_set():
+            self._drain(conn)
+            readable, _, _ = select.select([conn.fileno(), self._interrupt_r], [], [], PING_AFTER)
+            if self._interrupt_r in readable:
+                return
+            if not readable:
+                conn.execute("SELECT 1")  # raises when the connection silently died
+
+    def _drain(self, conn: Any) -> None:
+        for notification in conn.notifies(timeout=0):
+            names = queues_in(notification.payload)
+            if not names or any(matches(self.selectors, name) for name in names):
+                self.notify()
