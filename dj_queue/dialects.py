@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import datetime
 import json
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Sequence
+import weakref
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from django.db import transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import DateTimeField, F, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.core.signals import setting_changed
@@ -119,6 +120,61 @@ class Dialect:
         from dj_queue.models import ClaimedExecution
 
         return ClaimedExecution.objects.using(using).filter(job_id=job_id, process_id=process_id).delete()[0]
+
+    @contextmanager
+    def raw_transaction(self, using: str, begin: str = "BEGIN") -> Iterator[Any]:
+        """Yield a cursor inside a transaction that ``begin`` opens and a plain COMMIT ends.
+
+        For raw-SQL fast paths: Django's ``atomic`` toggles autocommit around the transaction,
+        which costs round trips on a server. Only raw statements may run inside (the ORM would
+        toggle autocommit itself). Inside an atomic block it is a savepoint of that block.
+        """
+        connection = connections[using]
+        if connection.in_atomic_block or not connection.get_autocommit():
+            with transaction.atomic(using=using), connection.cursor() as cursor:
+                yield cursor
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(begin)
+            try:
+                yield cursor
+                cursor.execute("COMMIT")
+            except BaseException:
+                try:
+                    cursor.execute("ROLLBACK")
+                except DatabaseError:  # the connection is gone; the server rolled back
+                    pass
+                raise
+
+    def outcomes_by_value(self, using: str, items: Sequence[tuple[int, Any]],
+                          held: set[int]) -> dict[Any, list[int]]:
+        """Group the held jobs of ``items`` by stored return value: equal outcomes share an UPDATE."""
+        from dj_queue.models import Job
+
+        connection = connections[using]
+        field = Job._meta.get_field("return_value")
+        groups: dict[Any, list[int]] = {}
+        for job_id, value in items:
+            if job_id in held:
+                groups.setdefault(field.get_db_prep_save(value, connection), []).append(job_id)
+        return groups
+
+    def jobs_from_rows(self, using: str, rows: Sequence[Sequence[Any]]) -> list[Job]:
+        """Build ``Job`` instances from raw rows of every concrete column, in ``job_columns()`` order."""
+        from dj_queue.models import Job
+
+        connection = connections[using]
+        converters = _job_converters.get(connection)
+        if converters is None:
+            converters = _job_converters[connection] = _converters_for(connection, Job)
+        jobs = []
+        for row in rows:
+            values = list(row)
+            for i, funcs, col in converters:
+                for func in funcs:
+                    values[i] = func(values[i], col, connection)
+            jobs.append(Job.from_db(using, (), values))  # every field, in order: no names needed
+        return jobs
 
     # --- state changes --------------------------------------------------------------------
 
@@ -239,6 +295,27 @@ class Dialect:
                 for _, job_id, queue_name, priority in rows
             )
         return len(rows)
+
+
+# Per connection object (connections are per thread): the converters a raw Job row needs.
+_job_converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def job_columns() -> list[str]:
+    """Every concrete column of ``Job``, in field order (what ``jobs_from_rows`` expects)."""
+    from dj_queue.models import Job
+
+    return [field.column for field in Job._meta.concrete_fields]
+
+
+def _converters_for(connection: Any, model: Any) -> list[tuple[int, list, Any]]:
+    found = []
+    for i, field in enumerate(model._meta.concrete_fields):
+        col = field.get_col(model._meta.db_table)
+        funcs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        if funcs:
+            found.append((i, funcs, col))
+    return found
 
 
 class GenericDialect(Dialect):

@@ -1,31 +1,84 @@
-"""MySQL 8 / MariaDB 10.6+ dialect: SKIP LOCKED claims, deadlock-free deletes, JSON append.
+"""MySQL 8 / MariaDB 10.6+ dialect: SKIP LOCKED claims, deadlock-free deletes, raw-SQL turns.
 
-Neither server has data-modifying CTEs, so a claim stays the core's few statements in one
-transaction (lock, delete, insert, update, select). Two things differ from the ORM defaults:
+Neither server has data-modifying CTEs, so a claim stays a few statements in one transaction.
+What keeps it fast and deadlock-free:
 
 - ``DELETE ... WHERE id IN (...)`` turns into a full table scan once the list is a large part of
-  a small table (the tail of a queue), and a scanning DELETE waits on every row another claimer
-  holds: two claimers deadlock. Deleting through a join that starts from the id list
-  (``STRAIGHT_JOIN`` on ``JSON_TABLE``) always reads the table by primary key.
-- ``worker_ids`` is appended in the UPDATE (``JSON_ARRAY_APPEND``), not read and written per job.
+  a small table (the tail of a queue, or the claimed table), and a scanning DELETE waits on every
+  row another claimer holds: two claimers deadlock. Deleting through a join that starts from the
+  id list (``STRAIGHT_JOIN`` on ``JSON_TABLE``) always reads the table by primary key. UPDATEs of
+  jobs say ``FORCE INDEX (PRIMARY)`` for the same reason.
+- State changes are raw statements between a plain ``BEGIN`` and ``COMMIT``: no ORM compilation,
+  no autocommit toggles. A claim locks the ready rows joined to their jobs, so the jobs come back
+  with the lock and need no second SELECT.
+- Finishing deletes the claims first and checks the count; only when some claim is missing (a
+  pruned process finishing late) does it roll back and find out which, with a locking SELECT.
+- When the connection allows multi-statement queries (mysqlclient's default), a worker's turn is
+  two round trips: begin, drop claims and lock the next jobs; then move them, stamp the attempt
+  and the outcomes in one UPDATE, and commit.
 
 Needs no import of MySQLdb.
 """
 
 from __future__ import annotations
 
+import datetime
+import functools
 import json
 from typing import Any, Sequence
 
 from django.db import connections
 
 from dj_queue import hookimpl
-from dj_queue.dialects import Dialect
+from dj_queue.dialects import Dialect, backend_option, job_columns
 
-DELETE_IDS_SQL = (
-    "DELETE target FROM JSON_TABLE(%s, '$[*]' COLUMNS (id BIGINT PATH '$')) AS picked "
-    "STRAIGHT_JOIN {table} AS target ON target.{pk} = picked.id"
-)
+MULTI_STATEMENTS = 1 << 16  # the client flag (CLIENT.MULTI_STATEMENTS)
+PICKED = "JSON_TABLE(%s, '$[*]' COLUMNS (id BIGINT PATH '$')) AS picked"
+DELETE_IDS_SQL = f"DELETE target FROM {PICKED} STRAIGHT_JOIN {{table}} AS target ON target.{{pk}} = picked.id"
+
+
+@functools.lru_cache(maxsize=1)
+def _statements() -> dict[str, str]:
+    from dj_queue import models
+
+    tables = {"ready": models.ReadyExecution, "claimed": models.ClaimedExecution, "job": models.Job,
+              "pause": models.Pause}
+    names = {key: f"`{model._meta.db_table}`" for key, model in tables.items()}
+    columns = ", ".join(f"job.`{column}`" for column in job_columns())
+    mine = f"{PICKED} STRAIGHT_JOIN {names['claimed']} AS target ON target.job_id = picked.id " \
+           "WHERE target.process_id <=> %s"
+    stamp = "started_at = COALESCE(started_at, %s), last_attempted_at = %s, " \
+            "worker_ids = JSON_ARRAY_APPEND(worker_ids, '$', %s)"
+    # {{...}} survive this format: filled per call
+    return {
+        "drop": f"DELETE target FROM {mine}",
+        "held": f"SELECT target.job_id FROM {mine} FOR UPDATE",
+        "outcome": "UPDATE {job} FORCE INDEX (PRIMARY) SET finished_at = %s, return_value = %s "
+                   "WHERE id IN ({{ids}})".format(**names),
+        "pick": "SELECT ready.id, {columns} FROM {ready} AS ready STRAIGHT_JOIN {job} AS job ON job.id = ready.job_id"
+                " WHERE ready.backend_alias = %s{{selector}}"
+                " AND ready.queue_name NOT IN (SELECT queue_name FROM {pause} WHERE backend_alias = %s)"
+                " ORDER BY ready.priority DESC, ready.job_id LIMIT %s {{lock}}".format(columns=columns, **names),
+        "unready": DELETE_IDS_SQL.format(table=names["ready"], pk="id"),
+        # VALUES, not INSERT ... SELECT: that would hold the table's AUTO-INC lock to its end
+        "claim": f"INSERT INTO {names['claimed']} (job_id, backend_alias, process_id, created_at) VALUES {{rows}}",
+        "attempt": f"UPDATE {names['job']} FORCE INDEX (PRIMARY) SET {stamp} WHERE id IN ({{ids}})",
+        # one UPDATE for a turn's finished jobs (one shared outcome) and claimed jobs
+        "both": "UPDATE {job} FORCE INDEX (PRIMARY) SET finished_at = IF(id IN ({{done}}), %s, finished_at), "
+                "return_value = IF(id IN ({{done}}), %s, return_value), "
+                "started_at = IF(id IN ({{done}}), started_at, COALESCE(started_at, %s)), "
+                "last_attempted_at = IF(id IN ({{done}}), last_attempted_at, %s), "
+                "worker_ids = IF(id IN ({{done}}), worker_ids, JSON_ARRAY_APPEND(worker_ids, '$', %s)) "
+                "WHERE id IN ({{done}}, {{claimed}})".format(**names),
+    }
+
+
+def _ids(ids: Sequence[int]) -> str:
+    return json.dumps([int(pk) for pk in ids])
+
+
+def _inline(ids: Sequence[int]) -> str:
+    return ", ".join(str(int(pk)) for pk in ids)  # integers only: safe to inline
 
 
 class MySQLDialect(Dialect):
@@ -40,7 +93,7 @@ class MySQLDialect(Dialect):
         quote = connection.ops.quote_name
         sql = DELETE_IDS_SQL.format(table=quote(model._meta.db_table), pk=quote(model._meta.pk.column))
         with connection.cursor() as cursor:
-            cursor.execute(sql, [json.dumps([int(pk) for pk in ids])])
+            cursor.execute(sql, [_ids(ids)])
             return cursor.rowcount
 
     def worker_id_appended(self, worker_id: str) -> Any:
@@ -48,6 +101,210 @@ class MySQLDialect(Dialect):
 
         return Func(F("worker_ids"), Value("$"), Value(worker_id), function="JSON_ARRAY_APPEND",
                     output_field=JSONField())
+
+    # --- fast paths: raw statements between BEGIN and COMMIT ------------------------------
+
+    def claim(self, *, using: str, backend_alias: str, selectors: Sequence[Any], limit: int,
+              process_id: int | None, worker_id: str, now: datetime.datetime) -> list:
+        return self.finish_and_claim(using=using, backend_alias=backend_alias, items=[], selectors=selectors,
+                                     limit=limit, process_id=process_id, worker_id=worker_id, now=now)[1]
+
+    def claim_rows(self, *, using: str, backend_alias: str, selectors: Sequence[Any], limit: int,
+                   process_id: int | None, worker_id: str, now: datetime.datetime) -> list:
+        with connections[using].cursor() as cursor:
+            return self._claim(cursor, using, backend_alias, selectors, limit, process_id, worker_id, now)
+
+    def finish(self, *, using: str, job_id: int, process_id: int | None, return_value: Any,
+               now: datetime.datetime) -> bool:
+        return bool(self.finish_many(using=using, items=[(job_id, return_value)], process_id=process_id, now=now))
+
+    def finish_many(self, *, using: str, items: Sequence[tuple[int, Any]], process_id: int | None,
+                    now: datetime.datetime) -> list[int]:
+        own = _owns_transaction(using)
+        with self.raw_transaction(using) as cursor:
+            return self._finish(cursor, using, items, process_id, now, restartable=own)
+
+    def finish_rows(self, *, using: str, items: Sequence[tuple[int, Any]], process_id: int | None,
+                    now: datetime.datetime) -> list[int]:
+        with connections[using].cursor() as cursor:
+            return self._finish(cursor, using, items, process_id, now, restartable=False)
+
+    def finish_and_claim(self, *, using: str, backend_alias: str, items: Sequence[tuple[int, Any]],
+                         selectors: Sequence[Any], limit: int, process_id: int | None, worker_id: str,
+                         now: datetime.datetime) -> tuple[list[int], list]:
+        own = _owns_transaction(using)
+        if own and limit and _multi_statements(connections[using]):
+            turn = self._batched_turn(using, backend_alias, items, selectors, limit, process_id, worker_id, now)
+            if turn is not None:
+                return turn
+            own = False  # a claim was missing: the locking path finds out which
+        with self.raw_transaction(using) as cursor:
+            done = self._finish(cursor, using, items, process_id, now, restartable=own) if items else []
+            jobs = self._claim(cursor, using, backend_alias, selectors, limit, process_id, worker_id,
+                               now) if limit else []
+        return done, jobs
+
+    # --- statement by statement -----------------------------------------------------------
+
+    def _finish(self, cursor: Any, using: str, items: Sequence[tuple[int, Any]], process_id: int | None,
+                now: datetime.datetime, *, restartable: bool) -> list[int]:
+        """Drop this process's claims and store outcomes; ``restartable``: first in our own transaction."""
+        sql = _statements()
+        ids = list(dict.fromkeys(job_id for job_id, _ in items))
+        held: set[int] | None = None
+        if restartable:
+            cursor.execute(sql["drop"], [_ids(ids), process_id])
+            if cursor.rowcount == len(ids):
+                held = set(ids)
+            else:  # some claim is gone or another process's: start over and find out which
+                cursor.execute("ROLLBACK")
+                cursor.execute("BEGIN")
+        if held is None:
+            cursor.execute(sql["held"], [_ids(ids), process_id])
+            held = {row[0] for row in cursor.fetchall()}
+            if held:
+                cursor.execute(sql["drop"], [_ids(held), process_id])
+        if not held:
+            return []
+        connection = connections[using]
+        when = connection.ops.adapt_datetimefield_value(now)
+        for value, job_ids in self.outcomes_by_value(using, items, held).items():
+            cursor.execute(sql["outcome"].format(ids=_inline(job_ids)), [when, value])
+        return [job_id for job_id in ids if job_id in held]
+
+    def _claim(self, cursor: Any, using: str, backend_alias: str, selectors: Sequence[Any], limit: int,
+               process_id: int | None, worker_id: str, now: datetime.datetime) -> list:
+        ready_ids, groups = self._pick_more(cursor, backend_alias, selectors, limit, [], [])
+        if not ready_ids:
+            return []
+        jobs = [self.jobs_from_rows(using, rows) for rows in groups]
+        for text, params in self._take(using, backend_alias, ready_ids, jobs, process_id, worker_id, now, {}):
+            cursor.execute(text, params)
+        return _stamped([job for group in jobs for job in group], worker_id, now)
+
+    def _pick_more(self, cursor: Any, backend_alias: str, selectors: Sequence[Any], limit: int,
+                   ready_ids: list[int], groups: list[list]) -> tuple[list[int], list[list]]:
+        """Lock up to ``limit`` ready rows (with their jobs), selector by selector."""
+        for selector in selectors:
+            if len(ready_ids) >= limit:
+                break
+            cursor.execute(*self._pick_sql(backend_alias, selector, limit - len(ready_ids), ready_ids))
+            rows = cursor.fetchall()
+            ready_ids += [row[0] for row in rows]
+            groups.append([row[1:] for row in rows])
+        return ready_ids, groups
+
+    def _pick_sql(self, backend_alias: str, selector: Any, limit: int, taken: list[int]) -> tuple[str, list]:
+        condition, params = selector.sql("ready.queue_name")
+        if taken:  # an earlier, overlapping selector already locked these
+            condition += f" AND ready.id NOT IN ({_inline(taken)})"
+        sql = _statements()["pick"].format(selector=condition, lock=self._lock_clause(backend_alias))
+        return sql, [backend_alias, *params, backend_alias, limit]
+
+    def _lock_clause(self, backend_alias: str) -> str:
+        features = self.connection.features
+        skip = features.has_select_for_update_skip_locked and backend_option(backend_alias, "use_skip_locked")
+        return "FOR UPDATE SKIP LOCKED" if skip else "FOR UPDATE"
+
+    def _take(self, using: str, backend_alias: str, ready_ids: list[int], jobs: list[list], process_id: int | None,
+              worker_id: str, now: datetime.datetime, finished: dict[Any, list[int]]) -> list[tuple[str, list]]:
+        """The statements that move locked ready rows to claimed, stamp attempts and store ``finished``.
+
+        ``finished`` maps a stored outcome to the jobs it belongs to; one shared outcome goes in
+        the same UPDATE as the attempts.
+        """
+        sql = _statements()
+        job_ids = [job.pk for group in jobs for job in group]
+        when = connections[using].ops.adapt_datetimefield_value(now)
+        statements = [(sql["unready"], [_ids(ready_ids)]),
+                      (sql["claim"].format(rows=", ".join(f"({int(pk)}, %s, %s, %s)" for pk in job_ids)),
+                       [backend_alias, process_id, when] * len(job_ids))] if job_ids else []
+        if len(finished) == 1 and job_ids:
+            (value, done), = finished.items()
+            both = sql["both"].format(done=_inline(done), claimed=_inline(job_ids))
+            return statements + [(both, [when, value, when, when, worker_id])]
+        statements += [(sql["outcome"].format(ids=_inline(done)), [when, value]) for value, done in finished.items()]
+        if job_ids:
+            statements.append((sql["attempt"].format(ids=_inline(job_ids)), [when, when, worker_id]))
+        return statements
+
+    # --- a worker's turn in two round trips -----------------------------------------------
+
+    def _batched_turn(self, using: str, backend_alias: str, items: Sequence[tuple[int, Any]],
+                      selectors: Sequence[Any], limit: int, process_id: int | None, worker_id: str,
+                      now: datetime.datetime) -> tuple[list[int], list] | None:
+        """``finish_and_claim`` as two multi-statement queries; ``None`` (nothing done) if a claim was missing."""
+        connection = connections[using]
+        ids = list(dict.fromkeys(job_id for job_id, _ in items))
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            try:
+                ready_ids, groups = self._begin_and_pick(cursor, backend_alias, ids, selectors[0], limit, process_id)
+                if ready_ids is None:
+                    cursor.execute("ROLLBACK")
+                    return None
+                ready_ids, groups = self._pick_more(cursor, backend_alias, selectors[1:], limit, ready_ids, groups)
+                jobs = [self.jobs_from_rows(using, rows) for rows in groups]
+                finished = self.outcomes_by_value(using, items, set(ids))
+                statements = self._take(using, backend_alias, ready_ids, jobs, process_id, worker_id, now, finished)
+                cursor.execute(";\n".join([text for text, _ in statements] + ["COMMIT"]),
+                               [param for _, params in statements for param in params])
+                _drain(cursor)
+            except BaseException:
+                _rollback(cursor)
+                raise
+        return ids, _stamped([job for group in jobs for job in group], worker_id, now)
+
+    def _begin_and_pick(self, cursor: Any, backend_alias: str, ids: list[int], selector: Any, limit: int,
+                        process_id: int | None) -> tuple[list[int] | None, list[list]]:
+        """Begin, drop this process's claims on ``ids`` and lock the first selector's jobs: one round trip.
+
+        Returns ``(None, [])`` when some claim was not there to drop (the caller rolls back).
+        """
+        pick, params = self._pick_sql(backend_alias, selector, limit, [])
+        statements = ["BEGIN", _statements()["drop"], pick] if ids else ["BEGIN", pick]
+        cursor.execute(";\n".join(statements), ([_ids(ids), process_id] if ids else []) + params)
+        cursor.nextset()  # past BEGIN
+        if ids:
+            if cursor.rowcount != len(ids):
+                _drain(cursor)
+                return None, []
+            cursor.nextset()
+        rows = cursor.fetchall()
+        return [row[0] for row in rows], [[row[1:] for row in rows]]
+
+
+def _owns_transaction(using: str) -> bool:
+    connection = connections[using]
+    return not connection.in_atomic_block and connection.get_autocommit()
+
+
+def _multi_statements(connection: Any) -> bool:
+    """Whether the connection takes several statements per query (mysqlclient's default)."""
+    connection.ensure_connection()
+    return bool(getattr(connection.connection, "client_flag", 0) & MULTI_STATEMENTS)
+
+
+def _stamped(jobs: list, worker_id: str, now: datetime.datetime) -> list:
+    """Set on the loaded jobs what the attempt UPDATE wrote."""
+    for job in jobs:
+        job.started_at = job.started_at or now
+        job.last_attempted_at = now
+        job.worker_ids = [*(job.worker_ids or []), worker_id]
+    return jobs
+
+
+def _drain(cursor: Any) -> None:
+    """Read every remaining result of a multi-statement query (a failed statement raises here)."""
+    while cursor.nextset():
+        pass
+
+
+def _rollback(cursor: Any) -> None:
+    for step in (_drain, lambda cursor: cursor.execute("ROLLBACK")):
+        try:
+            step(cursor)
+        except Exception:  # the connection is gone; the server rolls back without us
+            pass
 
 
 @hookimpl

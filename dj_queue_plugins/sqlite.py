@@ -4,20 +4,63 @@ SQLite has one writer at a time and no SELECT ... FOR UPDATE. A claim reads then
 as a plain (deferred) transaction it could read a snapshot another writer then invalidates, and
 fail with SQLITE_BUSY_SNAPSHOT instead of waiting. ``BEGIN IMMEDIATE`` takes the write lock first,
 so claimers queue on the busy timeout and each sees the rows the previous one left.
+
+The write lock is what worker processes contend for, so a worker's turn (finish the last batch,
+claim the next) holds it as briefly as possible: prepared-once raw statements with ``RETURNING``
+(SQLite 3.35+) and id lists passed as one JSON parameter, so every statement text is constant.
 """
 
 from __future__ import annotations
 
+import datetime
+import functools
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from django.db import connections, transaction
 from django.db.backends.signals import connection_created
 
 from dj_queue import hookimpl
-from dj_queue.dialects import Dialect
+from dj_queue.dialects import Dialect, job_columns
 
 BUSY_TIMEOUT_MS = 5000
+
+
+@functools.lru_cache(maxsize=1)
+def _statements() -> dict[str, str]:
+    from dj_queue import models
+
+    tables = {"ready": models.ReadyExecution, "claimed": models.ClaimedExecution, "job": models.Job,
+              "pause": models.Pause}
+    names = {key: f'"{model._meta.db_table}"' for key, model in tables.items()}
+    columns = ", ".join(f'"{column}"' for column in job_columns())
+    return {
+        "finish": "DELETE FROM {claimed} WHERE job_id IN (SELECT value FROM json_each(%s)) "
+                  "AND process_id IS %s RETURNING job_id".format(**names),
+        "outcome": "UPDATE {job} SET finished_at = %s, return_value = %s "
+                   "WHERE id IN (SELECT value FROM json_each(%s))".format(**names),
+        # {{selector}} survives this format for the per-selector one
+        "pick": "DELETE FROM {ready} WHERE id IN (SELECT id FROM {ready} WHERE backend_alias = %s{{selector}}"
+                " AND queue_name NOT IN (SELECT queue_name FROM {pause} WHERE backend_alias = %s)"
+                " ORDER BY priority DESC, job_id LIMIT %s) RETURNING job_id".format(**names),
+        "claim": "INSERT INTO {claimed} (job_id, backend_alias, process_id, created_at) "
+                 "SELECT value, %s, %s, %s FROM json_each(%s)".format(**names),
+        "attempt": "UPDATE {job} SET started_at = COALESCE(started_at, %s), last_attempted_at = %s, "
+                   "worker_ids = json_insert(worker_ids, '$[#]', %s) "
+                   "WHERE id IN (SELECT value FROM json_each(%s)) RETURNING {columns}".format(
+                       columns=columns, **names),
+    }
+
+
+def _selector_sql(selector: Any) -> tuple[str, list]:
+    """The selector's condition; prefixes compare exactly (SQLite's LIKE ignores ASCII case)."""
+    if selector.kind == "prefix":
+        return " AND substr(queue_name, 1, %s) = %s", [len(selector.value), selector.value]
+    return selector.sql("queue_name")
+
+
+def _ids(ids: Sequence[int]) -> str:
+    return "[" + ",".join(str(int(pk)) for pk in ids) + "]"
 
 
 class SQLiteDialect(Dialect):
@@ -33,6 +76,83 @@ class SQLiteDialect(Dialect):
 
         return Func(F("worker_ids"), Value("$[#]"), Value(worker_id), function="json_insert",
                     output_field=JSONField())
+
+    def turn(self, using: str) -> AbstractContextManager:
+        """A raw ``BEGIN IMMEDIATE`` transaction yielding a cursor (a savepoint when nested)."""
+        return self.raw_transaction(using, "BEGIN IMMEDIATE")
+
+    # --- fast paths: raw statements, one short write transaction --------------------------
+
+    def claim(self, *, using: str, backend_alias: str, selectors: Sequence[Any], limit: int,
+              process_id: int | None, worker_id: str, now: datetime.datetime) -> list:
+        with self.turn(using) as cursor:
+            return self._claim(cursor, using, backend_alias, selectors, limit, process_id, worker_id, now)
+
+    def claim_rows(self, *, using: str, backend_alias: str, selectors: Sequence[Any], limit: int,
+                   process_id: int | None, worker_id: str, now: datetime.datetime) -> list:
+        with connections[using].cursor() as cursor:
+            return self._claim(cursor, using, backend_alias, selectors, limit, process_id, worker_id, now)
+
+    def finish(self, *, using: str, job_id: int, process_id: int | None, return_value: Any,
+               now: datetime.datetime) -> bool:
+        return bool(self.finish_many(using=using, items=[(job_id, return_value)], process_id=process_id, now=now))
+
+    def finish_many(self, *, using: str, items: Sequence[tuple[int, Any]], process_id: int | None,
+                    now: datetime.datetime) -> list[int]:
+        with self.turn(using) as cursor:
+            return self._finish(cursor, using, items, process_id, now)
+
+    def finish_rows(self, *, using: str, items: Sequence[tuple[int, Any]], process_id: int | None,
+                    now: datetime.datetime) -> list[int]:
+        with connections[using].cursor() as cursor:
+            return self._finish(cursor, using, items, process_id, now)
+
+    def finish_and_claim(self, *, using: str, backend_alias: str, items: Sequence[tuple[int, Any]],
+                         selectors: Sequence[Any], limit: int, process_id: int | None, worker_id: str,
+                         now: datetime.datetime) -> tuple[list[int], list]:
+        with self.turn(using) as cursor:
+            done = self._finish(cursor, using, items, process_id, now) if items else []
+            jobs = self._claim(cursor, using, backend_alias, selectors, limit, process_id, worker_id,
+                               now) if limit else []
+        return done, jobs
+
+    def _finish(self, cursor: Any, using: str, items: Sequence[tuple[int, Any]], process_id: int | None,
+                now: datetime.datetime) -> list[int]:
+        sql = _statements()
+        ids = [job_id for job_id, _ in items]
+        cursor.execute(sql["finish"], [_ids(ids), process_id])
+        held = {row[0] for row in cursor.fetchall()}
+        if not held:
+            return []
+        connection = connections[using]
+        when = connection.ops.adapt_datetimefield_value(now)
+        for value, job_ids in self.outcomes_by_value(using, items, held).items():
+            cursor.execute(sql["outcome"], [when, value, _ids(job_ids)])
+        return [job_id for job_id in ids if job_id in held]
+
+    def _claim(self, cursor: Any, using: str, backend_alias: str, selectors: Sequence[Any], limit: int,
+               process_id: int | None, worker_id: str, now: datetime.datetime) -> list:
+        sql = _statements()
+        picked: list[list[int]] = []
+        for selector in selectors:
+            wanted = limit - sum(map(len, picked))
+            if wanted <= 0:
+                break
+            condition, params = _selector_sql(selector)
+            # Rows the previous selector deleted are gone: overlapping selectors never pick twice.
+            cursor.execute(sql["pick"].format(selector=condition), [backend_alias, *params, backend_alias, wanted])
+            picked.append([row[0] for row in cursor.fetchall()])
+        everything = [job_id for group in picked for job_id in group]
+        if not everything:
+            return []
+        when = connections[using].ops.adapt_datetimefield_value(now)
+        cursor.execute(sql["claim"], [backend_alias, process_id, when, _ids(everything)])
+        cursor.execute(sql["attempt"], [when, when, worker_id, _ids(everything)])
+        jobs = {job.pk: job for job in self.jobs_from_rows(using, cursor.fetchall())}
+        ordered = []
+        for group in picked:  # selector order first, then priority, then age
+            ordered += sorted((jobs[job_id] for job_id in group), key=lambda job: (-job.priority, job.pk))
+        return ordered
 
 
 @contextmanager

@@ -96,7 +96,7 @@ class EmbeddedRuntime:
         self.supervisor = AsyncSupervisor(options={**options, "mode": "async"}, backend_alias=backend_alias,
                                           only_work=only_work, only_dispatch=only_dispatch, install_signals=False)
         self.error: BaseException | None = None
-        self.activated = False
+        self.activates = False
         self._booted = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -114,10 +114,9 @@ class EmbeddedRuntime:
             options = config.validate({**options, **overrides}, where="embedded runtime options")
             options["skip_recurring"] = flag
         runtime = cls(options, backend_alias=backend_alias, only_work=only_work, only_dispatch=only_dispatch)
-        runtime.activated = True
         # Options looked up by alias elsewhere (use_skip_locked, preserve_finished_jobs, ...) follow
-        # the YAML layer too while this runtime lives.
-        config.activate(backend_alias, options)
+        # the YAML layer too while this runtime runs (between start() and stop()).
+        runtime.activates = True
         return runtime
 
     @property
@@ -130,13 +129,22 @@ class EmbeddedRuntime:
 
     def start(self, timeout: float = 30.0) -> None:
         """Boot the supervisor in a daemon thread; raise its boot error, or ``TimeoutError``."""
+        self._activate(True)
         self._thread = threading.Thread(target=self._main, name="dj_queue-embedded", daemon=True)
         self._thread.start()
         if not self._booted.wait(timeout):
             self.supervisor.stop()
+            self._activate(False)
             raise TimeoutError(f"dj_queue: the embedded supervisor did not start within {timeout:.0f}s")
         if self.error is not None:
+            self._activate(False)
             raise self.error
+
+    def _activate(self, on: bool) -> None:
+        if self.activates:
+            from dj_queue import config
+
+            config.activate(self.supervisor.backend_alias, self.supervisor.options if on else None)
 
     def stop(self, timeout: float | None = None) -> bool:
         """Drain and wait (bounded); True when the supervisor finished its shutdown in time."""
@@ -144,10 +152,7 @@ class EmbeddedRuntime:
             return True
         self.supervisor.stop()
         self._thread.join(self.stop_timeout() if timeout is None else timeout)
-        if self.activated:
-            from dj_queue import config
-
-            config.activate(self.supervisor.backend_alias, None)
+        self._activate(False)
         return not self._thread.is_alive()
 
     def _main(self) -> None:

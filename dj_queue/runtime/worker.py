@@ -69,7 +69,9 @@ class Worker(Actor):
             self.waker.notify()
 
     def _make_waker(self) -> Any:
-        waker = plugins.get_waker(self.backend)
+        # The worker itself, not the backend: the waker then follows this runtime's own options
+        # (YAML / CLI listen_notify, database_alias) and reports errors to its on_thread_error.
+        waker = plugins.get_waker(self)
         if hasattr(waker, "selectors"):
             waker.selectors = self.queues
         return waker
