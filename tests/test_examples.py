@@ -49,6 +49,25 @@ EXPECTED = {
         r"^job \d+ stored on the queue database: example_app\.tasks\.send_welcome_email$", r"^read back: READY$",
         r"^jobs before commit: 1$", r"^jobs after commit: 2$", r"^queue 'default' size: 2$",
     ],
+    "recurring.py": [
+        r"^static task 'ping-every-second': [2-9]\d* runs fired$", r"^dynamic task 'ping-every-2s': [1-9]\d* runs fired$",
+        r"^each run_at fired once: True$", r"^one job per run: True$", r"^all recurring jobs finished: True$",
+        r"^unscheduled 'ping-every-2s': 1; static tasks cannot be unscheduled: True$",
+    ],
+    "concurrency.py": [
+        r"^ready: 1, blocked: 2$", r"^ran one at a time, in order: True$", r"^first import_feed job: READY$",
+        r"^second import_feed job: FAILED, error: dj_queue\.exceptions\.ConcurrencyLimitDiscarded$",
+    ],
+    "retry_failed.py": [
+        r"^status: FAILED, attempts: 1$", r"^exception: builtins\.ValueError: card declined for order 7$",
+        r"^traceback kept: True$", r"^retried: True$", r"^status: SUCCESSFUL, attempts: 2, same id: \d+$",
+        r"^return value: 'charged order 7 on attempt 2'$",
+    ],
+    "prune.py": [
+        r"^dj_queue_prune \(backend 'default'\) removed finished jobs: 3$",
+        r"^after --older-than 1d: finished jobs 1, failed jobs 2, recurring executions 3$",
+        r"^dj_queue_prune \(backend 'default'\) removed failed jobs: 1, recurring executions: 2$",
+    ],
 }
 
 

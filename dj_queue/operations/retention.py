@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from dj_queue.models import FailedExecution, Job, RecurringExecution
@@ -57,10 +57,17 @@ def delete_failed_jobs(*, backend_alias: str, using: str, older_than: timedelta,
 
 def delete_recurring_executions(*, backend_alias: str, using: str, older_than: timedelta,
                                 task_key: str | None = None, batch_size: int = BATCH) -> int:
-    """Delete recurring-run reservations created more than ``older_than`` ago."""
+    """Delete recurring-run reservations created more than ``older_than`` ago.
+
+    The latest reservation of each task is always kept: it is what stops a scheduler from firing
+    that run again.
+    """
+    latest = RecurringExecution.objects.using(using).filter(
+        backend_alias=backend_alias, task_key=OuterRef("task_key")
+    ).order_by("-run_at").values("run_at")[:1]
     runs = RecurringExecution.objects.using(using).filter(
         backend_alias=backend_alias, created_at__lt=timezone.now() - older_than
-    )
+    ).exclude(run_at=Subquery(latest))
     if task_key:
         runs = runs.filter(task_key=task_key)
     return _delete_in_batches(runs.order_by("pk").values_list("pk", flat=True),

@@ -26,3 +26,36 @@ def send_password_reset(user_id: int) -> None:
 @task
 def resize_image(image_id: int, width: int = 640) -> int:
     return width
+
+
+# --- recurring.py, concurrency.py and retry_failed.py use these ---
+
+import time  # noqa: E402
+
+from dj_queue.concurrency import concurrency  # noqa: E402
+
+
+@task
+def heartbeat_ping(source: str = "static") -> str:
+    return f"ping from {source}"
+
+
+@task
+@concurrency(key="account:{account_id}", limit=1, duration=60)
+def sync_account(account_id: int, step: int) -> dict:
+    started = time.time()
+    time.sleep(0.2)  # long enough that overlapping runs would show
+    return {"step": step, "started": started, "finished": time.time()}
+
+
+@task
+@concurrency(key="feed:{feed_id}", limit=1, on_conflict="discard")
+def import_feed(feed_id: int) -> int:
+    return feed_id
+
+
+@task(takes_context=True)
+def charge_once_flaky(context, order_id: int) -> str:
+    if context.attempt == 1:
+        raise ValueError(f"card declined for order {order_id}")
+    return f"charged order {order_id} on attempt {context.attempt}"

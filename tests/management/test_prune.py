@@ -26,8 +26,9 @@ def test_prune_deletes_what_each_flag_names_and_reports_it():
     fresh = make_job("finished")
     failed = make_job("failed")
     FailedExecution.objects.filter(job=failed).update(created_at=old)
-    RecurringExecution.objects.create(task_key="nightly", run_at=old, created_at=old)
-    RecurringExecution.objects.create(task_key="hourly", run_at=old, created_at=old)
+    for key in ("nightly", "hourly"):  # two old runs each: the latest of a task is always kept
+        RecurringExecution.objects.create(task_key=key, run_at=old, created_at=old)
+        RecurringExecution.objects.create(task_key=key, run_at=old + timedelta(hours=1), created_at=old)
 
     out = prune("--older-than", "7d", "--batch-size", "2")
     assert "finished jobs: 3" in out
@@ -36,7 +37,7 @@ def test_prune_deletes_what_each_flag_names_and_reports_it():
     out = prune("--failed-older-than", "1d", "--recurring-older-than", "1d", "--task-key", "nightly")
     assert "failed jobs: 1" in out and "recurring executions: 1" in out
     assert list(Job.objects.values_list("pk", flat=True)) == [fresh.pk]
-    assert list(RecurringExecution.objects.values_list("task_key", flat=True)) == ["hourly"]
+    assert sorted(RecurringExecution.objects.values_list("task_key", flat=True)) == ["hourly", "hourly", "nightly"]
 
 
 def test_prune_filters_by_task_path():

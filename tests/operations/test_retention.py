@@ -52,12 +52,26 @@ def test_failed_jobs_older_than_cutoff_are_deleted():
 
 def test_recurring_reservations_older_than_cutoff_are_deleted_by_key():
     now = timezone.now()
-    for key, created in (("a", now - 2 * DAY), ("b", now - 2 * DAY), ("a", now)):
+    for key, created in (("a", now - 3 * DAY), ("a", now - 2 * DAY), ("b", now - 3 * DAY), ("b", now - 2 * DAY)):
         RecurringExecution.objects.create(task_key=key, run_at=created, created_at=created)
     assert retention.delete_recurring_executions(older_than=DAY, task_key="a", **KW) == 1
-    assert sorted(RecurringExecution.objects.values_list("task_key", flat=True)) == ["a", "b"]
+    assert sorted(RecurringExecution.objects.values_list("task_key", flat=True)) == ["a", "b", "b"]
     assert retention.delete_recurring_executions(older_than=DAY, **KW) == 1
-    assert list(RecurringExecution.objects.values_list("task_key", flat=True)) == ["a"]
+    assert sorted(RecurringExecution.objects.values_list("task_key", "run_at")) == [
+        ("a", now - 2 * DAY), ("b", now - 2 * DAY)]
+
+
+def test_the_latest_reservation_of_a_task_is_kept_so_its_run_never_fires_twice():
+    from dj_queue.operations import recurring
+
+    now = timezone.now()
+    recurring.sync_static_tasks({"monthly": {"task_path": "tests.tasks_app.tasks.add", "schedule": "0 0 1 * *"}}, **KW)
+    RecurringTask = recurring.RecurringTask
+    RecurringTask.objects.update(created_at=now - 90 * DAY)
+    [job_id] = recurring.fire_due(**KW)
+    RecurringExecution.objects.update(created_at=now - 60 * DAY)
+    assert retention.delete_recurring_executions(older_than=DAY, **KW) == 0
+    assert recurring.fire_due(**KW) == []
 
 
 def test_failed_jobs_are_not_finished_jobs_for_cleanup():

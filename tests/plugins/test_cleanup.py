@@ -20,6 +20,8 @@ def _rows():
     failed = make_job("failed")
     FailedExecution.objects.filter(job=failed).update(created_at=old)
     RecurringExecution.objects.create(task_key="k", run_at=old, created_at=old)
+    # the latest reservation of a task is always kept
+    RecurringExecution.objects.create(task_key="k", run_at=old + timedelta(hours=1), created_at=old)
     return finished, failed
 
 
@@ -28,14 +30,14 @@ def test_defaults_clear_old_finished_jobs_only():
     removed = cleanup.clean(validate({}), backend_alias="default")
     assert removed == {"finished": 1, "failed": 0, "recurring": 0}
     assert list(Job.objects.values_list("pk", flat=True)) == [failed.pk]
-    assert RecurringExecution.objects.count() == 1
+    assert RecurringExecution.objects.count() == 2
 
 
 def test_every_retention_option_applies():
     _rows()
     options = validate({"clear_failed_jobs_after": 3600, "clear_recurring_executions_after": 3600})
     assert cleanup.clean(options, backend_alias="default") == {"finished": 1, "failed": 1, "recurring": 1}
-    assert not Job.objects.exists() and not RecurringExecution.objects.exists()
+    assert not Job.objects.exists() and RecurringExecution.objects.count() == 1
 
 
 def test_without_preserve_finished_jobs_cleanup_leaves_finished_rows_to_the_worker():
