@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from dj_queue.compat import (
     BaseTaskBackend,
     Task,
+    TaskError,
     TaskResult,
     TaskResultDoesNotExist,
     TaskResultStatus,
@@ -161,7 +162,13 @@ class DjQueueBackend(BaseTaskBackend):
         return call[0], call[1], call[2]
 
     def _enqueued(self, job: Job, task: Task) -> TaskResult:
-        result = to_task_result(job, self, status=TaskResultStatus.READY, task=task, errors=[])
+        discarded = getattr(job, "discard_error", None)  # a concurrency limit dropped it at once
+        if discarded is not None:
+            error = TaskError(exception_class_path=f"{type(discarded).__module__}.{type(discarded).__qualname__}",
+                              traceback=str(discarded))
+            result = to_task_result(job, self, status=TaskResultStatus.FAILED, task=task, errors=[error])
+        else:
+            result = to_task_result(job, self, status=TaskResultStatus.READY, task=task, errors=[])
         task_enqueued.send(sender=type(self), task_result=result)
         return result
 

@@ -59,10 +59,17 @@ def place(job: Job, settings: Concurrency | None, *, using: str) -> str:
         error = ConcurrencyLimitDiscarded(
             f"concurrency key {job.concurrency_key!r} is at its limit of {settings.limit}; job discarded"
         )
+        now = timezone.now()
         FailedExecution.objects.using(using).create(
             job=job, backend_alias=job.backend_alias, exception_class=_path(type(error)),
-            message=str(error), traceback="",
+            message=str(error), traceback="", created_at=now,
         )
+        Job.objects.using(using).filter(pk=job.pk).update(finished_at=now)  # as fail() records it
+        job.finished_at = now
+        job.discard_error = error  # lets enqueue report FAILED at once
+        from dj_queue.operations.claim import after_commit
+
+        after_commit(using, job.backend_alias, "dj_queue_job_failed", job=job, error=error)
         return "discarded"
     BlockedExecution.objects.using(using).create(
         job=job, backend_alias=job.backend_alias, queue_name=job.queue_name, priority=job.priority,

@@ -35,6 +35,8 @@ def test_first_job_of_a_key_runs_and_the_rest_block_per_key():
 def test_discard_records_the_job_as_failed_with_concurrency_limit_discarded():
     results = [build_report.enqueue("daily") for _ in range(3)]
     assert [state(r) for r in results] == ["ready", "ready", "failed"]
+    assert [r.status for r in results] == [TaskResultStatus.READY, TaskResultStatus.READY, TaskResultStatus.FAILED]
+    assert results[2].errors[0].exception_class_path == "dj_queue.exceptions.ConcurrencyLimitDiscarded"
     refreshed = build_report.get_result(results[2].id)
     assert refreshed.status == TaskResultStatus.FAILED
     assert refreshed.errors[0].exception_class_path == "dj_queue.exceptions.ConcurrencyLimitDiscarded"
