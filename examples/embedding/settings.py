@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+from example_app.setup import database as example_database
 
 
 def database() -> dict:
-    """SQLite by default; PostgreSQL or MariaDB/MySQL when DJ_QUEUE_EXAMPLE_DB says so."""
-    kind = os.environ.get("DJ_QUEUE_EXAMPLE_DB", "sqlite")
-    name = os.environ.get("DJ_QUEUE_EXAMPLE_DB_NAME", "dj_queue_examples")
-    if kind == "postgres":
-        return {"ENGINE": "django.db.backends.postgresql", "NAME": name,
-                "USER": os.environ.get("DJ_QUEUE_PG_USER", "postgres"),
-                "PASSWORD": os.environ.get("DJ_QUEUE_PG_PASSWORD", ""),
-                "HOST": os.environ.get("DJ_QUEUE_PG_HOST", "127.0.0.1"),
-                "PORT": os.environ.get("DJ_QUEUE_PG_PORT", "5432")}
-    if kind == "mysql":
-        return {"ENGINE": "django.db.backends.mysql", "NAME": name,
-                "USER": os.environ.get("DJ_QUEUE_MYSQL_USER", "root"),
-                "PASSWORD": os.environ.get("DJ_QUEUE_MYSQL_PASSWORD", ""),
-                "HOST": os.environ.get("DJ_QUEUE_MYSQL_HOST", "127.0.0.1"),
-                "PORT": os.environ.get("DJ_QUEUE_MYSQL_PORT", "3306"),
-                "OPTIONS": {"charset": "utf8mb4"}}
-    if kind != "sqlite":
-        raise SystemExit(f"DJ_QUEUE_EXAMPLE_DB must be sqlite, postgres or mysql, not {kind!r}")
-    path = os.environ.get("DJ_QUEUE_EXAMPLE_SQLITE") or os.path.join(tempfile.gettempdir(), "dj_queue_examples.sqlite3")
-    # A generous timeout: web threads and queue threads (and Gunicorn workers) share one file.
-    return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": {"timeout": 20}}
+    """The examples' database; on SQLite with a generous timeout, since web threads, queue threads
+    (and Gunicorn workers) share one file."""
+    config = example_database()
+    if config["ENGINE"].endswith("sqlite3"):
+        config["OPTIONS"] = {"timeout": 20}
+    return config
 
 
 SECRET_KEY = "dj-queue-embedding-example"
