@@ -14,21 +14,12 @@ from __future__ import annotations
 
 import time
 
-import django
-from django.conf import settings
+from example_app.setup import configure
 
-from example_app.setup import database
-
-settings.configure(
-    INSTALLED_APPS=["dj_queue", "example_app"],
-    DATABASES={"default": database()},
-    TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {
-        "workers": [{"queues": "*", "threads": 3, "polling_interval": 0.1}],
-        "dispatchers": [{"polling_interval": 0.2}],
-    }}},
-    USE_TZ=True,
-)
-django.setup()
+configure({
+    "workers": [{"queues": "*", "threads": 3, "polling_interval": 0.1}],
+    "dispatchers": [{"polling_interval": 0.2}],
+})
 
 from django.core.management import call_command  # noqa: E402
 

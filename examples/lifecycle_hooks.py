@@ -13,26 +13,17 @@ from __future__ import annotations
 import threading
 import time
 
-import django
-from django.conf import settings
+from example_app.setup import configure
 
-from example_app.setup import database
-
-
-settings.configure(
-    INSTALLED_APPS=["dj_queue", "example_app"],
-    DATABASES={"default": database()},
-    DATABASE_ROUTERS=["dj_queue.routers.DjQueueRouter"],
-    TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {
+configure(
+    {
         "mode": "async",
         "workers": [{"queues": "*", "threads": 2, "polling_interval": 0.1}],
         "on_thread_error": "__main__.report_error",
-    }}},
-    USE_TZ=True,
+    },
     # A failing hook is also logged with its traceback at ERROR; kept quiet here for short output.
     LOGGING={"version": 1, "loggers": {"dj_queue": {"level": "CRITICAL"}}},
 )
-django.setup()
 
 from django.core.management import call_command  # noqa: E402
 

@@ -7,21 +7,9 @@ Within a queue, workers claim higher priorities first (-100..100), then older jo
 
 from __future__ import annotations
 
+from example_app.setup import configure
 
-import django
-from django.conf import settings
-
-from example_app.setup import database
-
-
-settings.configure(
-    INSTALLED_APPS=["dj_queue", "example_app"],
-    DATABASES={"default": database()},
-    DATABASE_ROUTERS=["dj_queue.routers.DjQueueRouter"],
-    TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {}}},
-    USE_TZ=True,
-)
-django.setup()
+configure()
 
 from django.core.management import call_command  # noqa: E402
 

@@ -11,27 +11,19 @@ from __future__ import annotations
 
 import time
 
-import django
-from django.conf import settings
 
-from example_app.setup import database
+from example_app.setup import configure
 
 STATIC_KEY, DYNAMIC_KEY = "ping-every-second", "ping-every-2s"
 
-settings.configure(
-    INSTALLED_APPS=["dj_queue", "example_app"],
-    DATABASES={"default": database()},
-    TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {
-        "workers": [{"queues": "*", "threads": 2, "polling_interval": 0.1}],
-        "scheduler": {"dynamic_tasks_enabled": True, "polling_interval": 1},
-        "recurring": {STATIC_KEY: {
-            "task_path": "example_app.tasks.heartbeat_ping", "schedule": "* * * * * *",
-            "kwargs": {"source": "static"}, "description": "every second (6 fields: seconds last)",
-        }},
-    }}},
-    USE_TZ=True,
-)
-django.setup()
+configure({
+    "workers": [{"queues": "*", "threads": 2, "polling_interval": 0.1}],
+    "scheduler": {"dynamic_tasks_enabled": True, "polling_interval": 1},
+    "recurring": {STATIC_KEY: {
+        "task_path": "example_app.tasks.heartbeat_ping", "schedule": "* * * * * *",
+        "kwargs": {"source": "static"}, "description": "every second (6 fields: seconds last)",
+    }},
+})
 
 from django.core.management import call_command  # noqa: E402
 

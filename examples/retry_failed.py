@@ -12,22 +12,13 @@ from __future__ import annotations
 
 import time
 
-import django
-from django.conf import settings
+from example_app.setup import configure
 
-from example_app.setup import database
-
-settings.configure(
-    INSTALLED_APPS=["dj_queue", "example_app"],
-    DATABASES={"default": database()},
-    TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {
-        "workers": [{"queues": "*", "threads": 1, "polling_interval": 0.1}],
-    }}},
-    USE_TZ=True,
+configure(
+    {"workers": [{"queues": "*", "threads": 1, "polling_interval": 0.1}]},
     # The worker logs a failed job at WARNING with its traceback; kept quiet for short output.
     LOGGING={"version": 1, "loggers": {"dj_queue": {"level": "CRITICAL"}}},
 )
-django.setup()
 
 from django.core.management import call_command  # noqa: E402
 

@@ -27,3 +27,19 @@ def database() -> dict:
         raise SystemExit(f"DJ_QUEUE_EXAMPLE_DB must be sqlite, postgres or mysql, not {kind!r}")
     path = os.environ.get("DJ_QUEUE_EXAMPLE_SQLITE") or os.path.join(tempfile.gettempdir(), "dj_queue_examples.sqlite3")
     return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+
+
+def configure(options: dict | None = None, **extra) -> None:
+    """Configure Django for an example: dj_queue on ``database()``, ``OPTIONS`` as given."""
+    import django
+    from django.conf import settings
+
+    settings.configure(
+        INSTALLED_APPS=["dj_queue", "example_app"],
+        DATABASES={"default": database()},
+        DATABASE_ROUTERS=["dj_queue.routers.DjQueueRouter"],
+        TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": options or {}}},
+        USE_TZ=True,
+        **extra,
+    )
+    django.setup()
