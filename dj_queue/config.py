@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from django.core.signals import setting_changed
+
 from dj_queue.exceptions import ConfigurationError
 
 WORKER_DEFAULTS: dict[str, Any] = {"queues": "*", "threads": 3, "processes": 1, "polling_interval": 0.1}
@@ -197,23 +199,43 @@ def settings_options(alias: str) -> dict[str, Any]:
 _runtime_options: dict[str, dict[str, Any]] = {}
 
 
+# Validated options per alias, for the per-job paths (validating the whole mapping each time is
+# too slow). Cleared when TASKS changes or a runtime activates its own options.
+_cache: dict[str, dict[str, Any]] = {}
+
+
 def backend_options(alias: str = "default") -> dict[str, Any]:
     """The validated options of the ``TASKS`` alias ``alias`` (as activated by a runtime, if any)."""
-    if alias in _runtime_options:
-        return copy.deepcopy(_runtime_options[alias])
-    return validate(settings_options(alias), where=f"TASKS[{alias!r}]['OPTIONS']")
+    return copy.deepcopy(cached_options(alias))
+
+
+def cached_options(alias: str = "default") -> dict[str, Any]:
+    """Like ``backend_options`` but shared and cached: read it, never change it."""
+    options = _cache.get(alias)
+    if options is None:
+        if alias in _runtime_options:
+            options = _runtime_options[alias]
+        else:
+            options = validate(settings_options(alias), where=f"TASKS[{alias!r}]['OPTIONS']")
+        _cache[alias] = options
+    return options
+
+
+def _forget_options(*, setting: str, **kwargs: Any) -> None:
+    if setting == "TASKS":
+        _cache.clear()
+
+
+setting_changed.connect(_forget_options, dispatch_uid="dj_queue.config.forget_options")
 
 
 def activate(alias: str, options: dict[str, Any] | None) -> None:
     """Make ``options`` what ``backend_options(alias)`` returns in this process; ``None`` undoes it."""
-    from django.core.signals import setting_changed
-
     if options is None:
         _runtime_options.pop(alias, None)
     else:
         _runtime_options[alias] = {k: v for k, v in options.items() if k != "skip_recurring"}
-    # Caches keyed by backend alias listen for TASKS changes.
-    setting_changed.send(sender=activate, setting="TASKS", value=None, enter=options is not None)
+    _cache.pop(alias, None)
 
 
 def database_for(backend_alias: str = "default") -> str:

@@ -21,43 +21,24 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 from django.db import DatabaseError, connections, transaction
 from django.db.models import DateTimeField, F, QuerySet, Value
 from django.db.models.functions import Coalesce
-from django.core.signals import setting_changed
 
 if TYPE_CHECKING:
     from dj_queue.models import Job
     from dj_queue.operations.selectors import Selector
 
-_options: dict[str, dict[str, Any]] = {}
-
-
 def backend_option(alias: str, key: str) -> Any:
-    """Return one validated option of the ``TASKS`` alias, cached; defaults for unknown aliases.
+    """One validated option of the ``TASKS`` alias (cached in ``config``); defaults for unknown aliases."""
+    from dj_queue.config import DEFAULTS, cached_options
+    from dj_queue.exceptions import ConfigurationError
 
-    Operations run per job, so validating the whole option mapping each time is too slow.
-    """
-    options = _options.get(alias)
-    if options is None:
-        from dj_queue.config import DEFAULTS, backend_options
-        from dj_queue.exceptions import ConfigurationError
+    try:
+        return cached_options(alias)[key]
+    except ConfigurationError:
+        from django.conf import settings
 
-        try:
-            options = backend_options(alias)
-        except ConfigurationError:
-            from django.conf import settings
-
-            if alias in (getattr(settings, "TASKS", {}) or {}):
-                raise  # a real misconfiguration, not a job left behind by a removed alias
-            options = DEFAULTS
-        _options[alias] = options
-    return options[key]
-
-
-def _forget_options(*, setting: str, **kwargs: Any) -> None:
-    if setting == "TASKS":
-        _options.clear()
-
-
-setting_changed.connect(_forget_options, dispatch_uid="dj_queue.dialects.forget_options")
+        if alias in (getattr(settings, "TASKS", {}) or {}):
+            raise  # a real misconfiguration, not a job left behind by a removed alias
+        return DEFAULTS[key]
 
 
 class Dialect:

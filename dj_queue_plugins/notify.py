@@ -23,7 +23,6 @@ import threading
 from functools import lru_cache
 from typing import Any, Callable, Iterable
 
-from django.core.signals import setting_changed
 from django.db import connections
 
 from dj_queue import hookimpl
@@ -41,9 +40,7 @@ PING_AFTER = 30.0
 # The listener's own connection must not block a worker's shutdown on an unreachable server.
 CONNECT_TIMEOUT = 10
 
-_channels: dict[tuple[str, str], str | None] = {}
-
-
+@lru_cache(maxsize=None)
 def channel_name(backend_alias: str) -> str:
     """The NOTIFY channel of a backend alias: a lower-case identifier well under 63 bytes."""
     safe = re.sub(r"[^a-z0-9_]", "_", backend_alias.lower())
@@ -69,21 +66,11 @@ def queues_in(payload: str) -> list[str]:
 
 def notify_channel(backend_alias: str, using: str) -> str | None:
     """The channel enqueues on ``using`` notify for ``backend_alias``, or None when NOTIFY is off."""
-    key = (backend_alias, using)
-    if key not in _channels:
-        from dj_queue.dialects import backend_option
+    from dj_queue.dialects import backend_option
 
-        applies = connections[using].vendor == "postgresql" and backend_option(backend_alias, "listen_notify")
-        _channels[key] = channel_name(backend_alias) if applies else None
-    return _channels[key]
-
-
-def _forget_channels(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("TASKS", "DATABASES"):
-        _channels.clear()
-
-
-setting_changed.connect(_forget_channels, dispatch_uid="dj_queue_plugins.notify.forget_channels")
+    if connections[using].vendor == "postgresql" and backend_option(backend_alias, "listen_notify"):
+        return channel_name(backend_alias)
+    return None
 
 
 @hookimpl
