@@ -36,8 +36,16 @@ def process_exited(process: Process, *, using: str, reason: str = "") -> int:
     """A supervised process exited unexpectedly: fail its claims and delete its row."""
     detail = f" ({reason})" if reason else ""
     error = ProcessExitError(f"{process.kind} {process.name} (pid {process.pid}) exited unexpectedly{detail}")
-    failed = fail_claims(process.pk, error, using=using)
-    Process.objects.using(using).filter(pk=process.pk).delete()
+    return _fail_and_forget(process, error, using=using)
+
+
+def _fail_and_forget(process: Process, error: BaseException, *, using: str) -> int:
+    """Fail the process's claims and delete its row in one transaction: nobody sees one without the other."""
+    from dj_queue.plugins import get_dialect
+
+    with get_dialect(using).write_transaction(using):
+        failed = fail_claims(process.pk, error, using=using)
+        Process.objects.using(using).filter(pk=process.pk).delete()
     return failed
 
 
@@ -53,8 +61,7 @@ def prune(*, backend_alias: str, using: str, threshold: float, exclude_id: int |
             f"{process.kind} {process.name} (pid {process.pid} on {process.hostname}) stopped "
             f"heartbeating for more than {threshold:g}s and was pruned"
         )
-        count = fail_claims(process.pk, error, using=using)
-        Process.objects.using(using).filter(pk=process.pk).delete()
+        count = _fail_and_forget(process, error, using=using)
         logger.warning("dj_queue: pruned %s; %d claimed job(s) failed", process, count)
     return pruned
 
