@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable
+from typing import Any
 
 logger = logging.getLogger("dj_queue.runtime")
 
@@ -23,17 +23,14 @@ logger = logging.getLogger("dj_queue.runtime")
 class Completions:
     """A thread-safe list of ``(job, return value, running TaskResult)`` waiting to be recorded."""
 
-    def __init__(self, *, backend: Any, on_add: Callable[[], None] | None = None) -> None:
+    def __init__(self, *, backend: Any) -> None:
         self.backend = backend
-        self._on_add = on_add
         self._pending: list[tuple[Any, Any, Any]] = []
         self._lock = threading.Lock()
 
     def add(self, job: Any, value: Any, result: Any) -> None:
         with self._lock:
             self._pending.append((job, value, result))
-        if self._on_add is not None:
-            self._on_add()
 
     def take(self) -> list[tuple[Any, Any, Any]]:
         with self._lock:

@@ -52,7 +52,7 @@ class Worker(Actor):
     def loop(self) -> None:
         self.pool = ThreadPool(self.threads, name=f"dj_queue-worker-{self.pid}", on_error=self.on_error)
         self.waker = self._make_waker()
-        self.completions = Completions(backend=self.backend, on_add=self.waker.notify)
+        self.completions = Completions(backend=self.backend)
         while not self.stopping:
             if 0 < self.pool.idle < self.threads:
                 self.pool.wait_for_idle(COALESCE_SECONDS, count=self.threads)
@@ -104,7 +104,7 @@ class Worker(Actor):
             execute(job, backend=self.backend, process_id=self.process_id, using=self.using,
                     task_modules=self.options.get("task_modules"), completions=self.completions)
         finally:
-            self.waker.notify()  # a thread is free: the loop may claim again
+            self.waker.notify()  # a thread is free and maybe an outcome waits: the loop turns
 
     def drain(self) -> None:
         """Wait up to ``shutdown_timeout`` for running jobs, record their outcomes, hand the rest back."""
