@@ -72,7 +72,7 @@ def enqueue_job(
         if ready:
             announce_ready(backend_alias, using, (queue_name,))
     if not _is_future(job.scheduled_at, now):
-        _notify_after_commit(backend_alias, {queue_name}, using)
+        notify_after_commit(backend_alias, {queue_name}, using)
     return job
 
 
@@ -91,7 +91,7 @@ def enqueue_jobs(specs: Iterable[JobSpec], *, backend_alias: str, using: str) ->
             announce_ready(backend_alias, using, became_ready)
     ready_queues = {job.queue_name for job in jobs if not _is_future(job.scheduled_at, now)}
     if ready_queues:
-        _notify_after_commit(backend_alias, ready_queues, using)
+        notify_after_commit(backend_alias, ready_queues, using)
     return jobs
 
 
@@ -186,7 +186,7 @@ def _insert_batch(jobs: list[Job], specs: list[JobSpec], using: str, now: dateti
     return became_ready | {e.queue_name for e in ready}
 
 
-def _notify_after_commit(backend_alias: str, queue_names: set[str], using: str) -> None:
+def notify_after_commit(backend_alias: str, queue_names: set[str], using: str) -> None:
     from dj_queue.wakeup import notify_enqueued
 
     # robust: the jobs are committed by then; a failed wakeup only costs a polling interval.

@@ -45,10 +45,20 @@ def pause(queue_name: str, *, backend_alias: str, using: str) -> bool:
 
 
 def resume(queue_name: str, *, backend_alias: str, using: str) -> bool:
-    """Let workers claim from ``queue_name`` again. Returns False if it was not paused."""
-    deleted, _ = Pause.objects.using(using).filter(
-        backend_alias=backend_alias, queue_name=queue_name
-    ).delete()
+    """Let workers claim from ``queue_name`` again. Returns False if it was not paused.
+
+    Workers are woken as for an enqueue (NOTIFY at commit, in-process wakers after it), so the
+    waiting jobs start now rather than at the next poll.
+    """
+    from dj_queue.operations.enqueue import announce_ready, notify_after_commit
+
+    with plugins.get_dialect(using).write_transaction(using):
+        deleted, _ = Pause.objects.using(using).filter(
+            backend_alias=backend_alias, queue_name=queue_name
+        ).delete()
+        if deleted:
+            announce_ready(backend_alias, using, [queue_name])
+            notify_after_commit(backend_alias, {queue_name}, using)
     return bool(deleted)
 
 

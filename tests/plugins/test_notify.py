@@ -17,6 +17,7 @@ from django.utils import timezone
 
 import dj_queue
 from dj_queue import plugins, wakeup
+from dj_queue.api import QueueInfo
 from dj_queue.compat import task_backends
 from dj_queue.models import Job, ScheduledExecution
 from dj_queue.operations.dispatch import dispatch_due
@@ -178,6 +179,19 @@ def test_dispatch_and_retry_announce_too(recorder):
     assert retry_failed_jobs([failed.pk], using="default") == 1
     assert recorder.calls == [("default", "default", ["retry"], True)]
 
+
+
+@pytest.mark.django_db(transaction=True)
+def test_resuming_a_paused_queue_announces_it_and_wakes_workers_in_process(recorder, monkeypatch):
+    woken = []
+    monkeypatch.setattr(wakeup, "notify_enqueued", lambda alias, names: woken.append((alias, set(names))))
+    info = QueueInfo("reports")
+    info.pause()
+    assert info.resume() is True
+    assert recorder.calls == [("default", "default", ["reports"], True)]
+    assert woken == [("default", {"reports"})]
+    assert info.resume() is False  # nothing was paused: nobody is woken
+    assert len(recorder.calls) == 1 and len(woken) == 1
 
 # --- PostgreSQL: the sending side --------------------------------------------------------------
 
