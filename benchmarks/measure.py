@@ -1,9 +1,16 @@
 """One database's measurements, run in its own process by ``benchmarks/run.py``.
 
-Prints one JSON object: bulk and single enqueue jobs/s, drain jobs/s of ``--jobs`` no-op jobs
-through ``manage.py dj_queue`` started with ``benchmarks/runtime.yml``, and enqueue->start latency
-percentiles on the idle runtime. On PostgreSQL that latency is with LISTEN/NOTIFY (on by default);
-a second idle runtime with ``listen_notify: false`` gives the polling-only latency beside it.
+Prints one JSON object: bulk and single enqueue jobs/s; for each of ``--rounds`` rounds, the drain
+jobs/s of ``--jobs`` no-op jobs through ``manage.py dj_queue`` started with
+``benchmarks/runtime.yml`` and, on a server database, the raw-driver baseline
+(``benchmarks/baseline.py``) right after it, so slow and fast moments of the machine hit both
+alike; then enqueue->start latency percentiles on the idle runtime. On PostgreSQL that latency is
+with LISTEN/NOTIFY (on by default); a second idle runtime with ``listen_notify: false`` gives the
+polling-only latency beside it.
+
+Every phase starts from empty dj_queue tables (``TRUNCATE`` on a server database), as the
+baseline starts from a new table: dead rows left by an earlier phase would otherwise be measured
+too, and with autovacuum off (as on the development machine) they pile up from run to run.
 """
 
 from __future__ import annotations
@@ -52,11 +59,18 @@ def create_database(vendor: str) -> None:
 
 
 def clear() -> None:
+    """Empty the job tables (not the process registry: a running runtime keeps its rows)."""
+    from django.core.management.color import no_style
+    from django.db import connection
+
     from dj_queue import models
 
-    for model in (models.ReadyExecution, models.ScheduledExecution, models.ClaimedExecution,
-                  models.FailedExecution, models.BlockedExecution, models.Pause, models.Job):
-        model.objects.all().delete()
+    tables = [model._meta.db_table for model in (
+        models.Job, models.ReadyExecution, models.ScheduledExecution, models.ClaimedExecution,
+        models.FailedExecution, models.BlockedExecution, models.RecurringExecution, models.Pause)]
+    with connection.cursor() as cursor:
+        for statement in connection.ops.sql_flush(no_style(), tables, allow_cascade=True):
+            cursor.execute(statement)
 
 
 def timed(fn) -> float:
@@ -92,38 +106,66 @@ def stop_runtime(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
-def measure(jobs: int, singles: int, samples: int) -> dict:
+def measure(jobs: int, singles: int, samples: int, rounds: int) -> dict:
     from benchmarks.bench_app.tasks import noop
-    from dj_queue.models import Job, Pause, Process
+    from dj_queue.models import Process
 
     backend = noop.get_backend()
-    out: dict = {}
+    vendor = os.environ.get("DJ_QUEUE_BENCH_DB", "sqlite")
+    out: dict = {"drains": [], "baselines": []}
     (ROOT / "benchmarks/runtime.log").write_text("")  # each runtime started below appends to it
+    clear()
     out["bulk_enqueue"] = jobs / timed(lambda: backend.enqueue_all([(noop, (), {})] * jobs))
     clear()
     out["single_enqueue"] = singles / timed(lambda: [noop.enqueue() for _ in range(singles)])
-    clear()
+    for _ in range(rounds):
+        out["drains"].append(drain(noop, jobs))
+        if vendor != "sqlite":
+            from django.db import connections
 
-    # Jobs wait in a paused queue until the runtime is up, so the drain times only the runtime.
-    Pause.objects.create(queue_name="bench")
-    backend.enqueue_all([(noop, (), {})] * jobs)
+            from benchmarks import baseline
+
+            connections.close_all()  # the baseline forks; its children must not share this socket
+            out["baselines"].append(baseline.run(vendor, jobs))
+    clear()
     proc = start_runtime()
     try:
         wait_for(lambda: Process.objects.filter(kind="worker").count() >= 2, 60, "2 worker processes")
-        started = time.perf_counter()
-        Pause.objects.all().delete()
-        finished = Job.objects.filter(finished_at__isnull=False)
-        wait_for(lambda: finished.count() >= jobs or proc.poll() is not None, 600, "the drain", 0.02)
-        out["drain"] = jobs / (time.perf_counter() - started)
-        if proc.poll() is not None:
-            raise RuntimeError("the runtime exited during the drain; see benchmarks/runtime.log")
-        clear()
         out["latency_ms"] = latencies(noop, samples)
     finally:
         stop_runtime(proc)
-    if os.environ.get("DJ_QUEUE_BENCH_DB") == "postgres":
+    if vendor == "postgres":
         out["latency_polling_ms"] = polling_latencies(noop, samples)
     return out
+
+
+def drain(noop, jobs: int) -> float:
+    """Jobs/s of one drain: ``jobs`` wait in a paused queue until the runtime is up, then go."""
+    from django.db.models import Max
+    from django.utils import timezone
+
+    from dj_queue.api import QueueInfo
+    from dj_queue.models import Job, Process
+
+    clear()
+    queue = QueueInfo("bench")
+    queue.pause()
+    noop.get_backend().enqueue_all([(noop, (), {})] * jobs)
+    proc = start_runtime()
+    try:
+        wait_for(lambda: Process.objects.filter(kind="worker").count() >= 2, 60, "2 worker processes")
+        resumed_at = timezone.now()
+        queue.resume()
+        finished = Job.objects.filter(finished_at__isnull=False)
+        # Polled gently: the end comes from the jobs' own finished_at, not from when this loop looks.
+        wait_for(lambda: finished.count() >= jobs or proc.poll() is not None, 600, "the drain", 0.1)
+        if proc.poll() is not None:
+            raise RuntimeError("the runtime exited during the drain; see benchmarks/runtime.log")
+        last = finished.aggregate(last=Max("finished_at"))["last"]
+    finally:
+        stop_runtime(proc)
+        wait_for(lambda: not Process.objects.exists(), 30, "the runtime to deregister")
+    return jobs / (last - resumed_at).total_seconds()
 
 
 def polling_latencies(noop, samples: int) -> dict:
@@ -162,6 +204,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--singles", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     vendor = os.environ.get("DJ_QUEUE_BENCH_DB", "sqlite")
     create_database(vendor)
@@ -170,8 +213,11 @@ def main() -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+    from dj_queue.models import Process
+
+    Process.objects.all().delete()  # rows a killed earlier run left behind would count as workers
     clear()
-    print(json.dumps(measure(args.jobs, args.singles, args.samples)))
+    print(json.dumps(measure(args.jobs, args.singles, args.samples, args.rounds)))
 
 
 if __name__ == "__main__":
