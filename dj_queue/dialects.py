@@ -45,6 +45,8 @@ class Dialect:
     """Generic behaviour on top of the ORM; vendor plugins override the parts that pay off."""
 
     vendor = "generic"
+    # True when ``insert_job`` writes a new job in one statement (PostgreSQL).
+    inserts_jobs_in_one_statement = False
 
     def __init__(self, connection: Any) -> None:
         # Only for features and vendor: queries use the calling thread's connection.
@@ -54,6 +56,15 @@ class Dialect:
         return f"<{type(self).__name__} for {self.connection.alias!r}>"
 
     # --- building blocks ------------------------------------------------------------------
+
+    def insert_job(self, *, using: str, job: Any, execution: Any, ready_sql: Sequence[tuple[str, list]]) -> bool:
+        """Write a new ``job`` and its first ``execution`` in one statement that also evaluates
+        the ``ready_sql`` expressions (``dj_queue_jobs_ready_sql``), and set ``job.pk``.
+
+        Returns False, writing nothing, when the dialect has no such statement: the caller then
+        saves both rows through the ORM.
+        """
+        return False
 
     def write_transaction(self, using: str) -> AbstractContextManager:
         """Return a context manager around a read-then-write transaction."""

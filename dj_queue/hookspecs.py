@@ -106,6 +106,18 @@ def dj_queue_jobs_ready(backend_alias: str, using: str, queue_names: list[str]) 
     """
 
 
+@hookspec
+def dj_queue_jobs_ready_sql(backend_alias: str, using: str, queue_names: list[str]) -> tuple[str, list] | None:
+    """The SQL form of ``dj_queue_jobs_ready``: a ``(expression, params)`` doing the same work, or None.
+
+    Optional companion for plugins whose ``dj_queue_jobs_ready`` only runs a statement. A dialect
+    that writes a new ready job in one statement (PostgreSQL) evaluates the expressions inside
+    that statement and then does not call ``dj_queue_jobs_ready``; when some plugin implements
+    ``dj_queue_jobs_ready`` without this companion, the enqueue takes the usual path and calls it.
+    None means there is nothing to do for this write.
+    """
+
+
 @hookspec(firstresult=True)
 def dj_queue_execute(job: Any, call: Any) -> Any:
     """Wrap the execution of one job: call ``call()`` and return its result.

@@ -75,10 +75,19 @@ def notify_channel(backend_alias: str, using: str) -> str | None:
 
 @hookimpl
 def dj_queue_jobs_ready(backend_alias: str, using: str, queue_names: list[str]) -> None:
-    channel = notify_channel(backend_alias, using)
-    if channel is not None:
+    notify = dj_queue_jobs_ready_sql(backend_alias, using, queue_names)
+    if notify is not None:
         with connections[using].cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [channel, payload_for(queue_names)])
+            cursor.execute(f"SELECT {notify[0]}", notify[1])
+
+
+@hookimpl
+def dj_queue_jobs_ready_sql(backend_alias: str, using: str, queue_names: list[str]) -> tuple[str, list] | None:
+    """``pg_notify`` as an expression: a single-statement enqueue carries it in that statement."""
+    channel = notify_channel(backend_alias, using)
+    if channel is None:
+        return None
+    return "pg_notify(%s, %s)", [channel, payload_for(queue_names)]
 
 
 @hookimpl

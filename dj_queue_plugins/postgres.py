@@ -1,4 +1,4 @@
-"""PostgreSQL dialect: claim, finish and dispatch in one statement each.
+"""PostgreSQL dialect: enqueue, claim, finish and dispatch in one statement each.
 
 Commits are the unit of cost on a database server, so each state change is a single statement
 of data-modifying CTEs (lock with SKIP LOCKED, delete from one state table, insert into the next,
@@ -72,6 +72,15 @@ SELECT job_id, %s::varchar, queue_name, priority, %s::timestamptz FROM moved
 """
 
 
+INSERT_JOB_SQL = """
+WITH job AS (INSERT INTO {job} ({job_columns}) VALUES ({job_values}) RETURNING id),
+execution AS (
+    INSERT INTO {execution} ({execution_columns}) SELECT id, {execution_values} FROM job
+)
+SELECT id{ready_sql} FROM job
+"""
+
+
 def _tables() -> dict[str, str]:
     from dj_queue import models
 
@@ -84,6 +93,7 @@ class PostgresDialect(Dialect):
     """PostgreSQL 14+: SKIP LOCKED, jsonb append, single-statement state changes."""
 
     vendor = "postgresql"
+    inserts_jobs_in_one_statement = True
 
     def worker_id_appended(self, worker_id: str) -> Any:
         from django.db.models import F, Func, JSONField, Value
@@ -176,12 +186,44 @@ class PostgresDialect(Dialect):
         jobs.sort(key=lambda job: (-job.priority, job.id))
         return [job_id for job_id in ids if job_id in done], jobs
 
+    def insert_job(self, *, using: str, job: Any, execution: Any, ready_sql: Sequence[tuple[str, list]]) -> bool:
+        """One statement: the job, its execution and the ``dj_queue_jobs_ready_sql`` expressions.
+
+        In autocommit mode that is one round trip and one commit for a whole enqueue; inside a
+        caller's transaction it is part of it (and a NOTIFY waits for its commit).
+        """
+        connection = connections[using]
+        job_fields, job_params = _insert_values(job, connection, skip=())
+        execution_fields, execution_params = _insert_values(execution, connection, skip=("job",))
+        quote = connection.ops.quote_name
+        sql = INSERT_JOB_SQL.format(
+            job=quote(job._meta.db_table), execution=quote(execution._meta.db_table),
+            job_columns=", ".join(quote(f.column) for f in job_fields),
+            job_values=", ".join(["%s"] * len(job_fields)),
+            execution_columns=", ".join(quote(f.column) for f in [execution._meta.get_field("job"), *execution_fields]),
+            execution_values=", ".join(["%s"] * len(execution_fields)),
+            ready_sql="".join(f", ({expression})" for expression, _ in ready_sql),
+        )
+        params = [*job_params, *execution_params, *(p for _, values in ready_sql for p in values)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            job.pk = cursor.fetchone()[0]
+        job._state.adding, job._state.db = False, using
+        execution.job_id = job.pk
+        return True
+
     def dispatch_due(self, *, using: str, backend_alias: str, batch_size: int,
                      now: datetime.datetime) -> int:
         sql = DISPATCH_SQL.format(skip_locked=self._skip_locked(backend_alias), **_tables())
         with connections[using].cursor() as cursor:
             cursor.execute(sql, [backend_alias, now, batch_size, backend_alias, now])
             return cursor.rowcount
+
+
+def _insert_values(obj: Any, connection: Any, skip: Sequence[str]) -> tuple[list, list]:
+    """The concrete fields of a new model instance to INSERT, and their database values."""
+    fields = [f for f in obj._meta.concrete_fields if not f.primary_key and f.name not in skip]
+    return fields, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
 
 
 def _jobs_from_rows(connection: Any, using: str, names: list[str], rows: list) -> list:

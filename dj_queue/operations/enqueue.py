@@ -1,6 +1,7 @@
 """Enqueue: new jobs go straight into ready or scheduled executions.
 
-Single enqueue is the hot path: one transaction with two INSERTs and no SELECT. Bulk enqueue
+Single enqueue is the hot path: one transaction with two INSERTs and no SELECT; on PostgreSQL
+one statement that also carries the NOTIFY (``Dialect.insert_job``). Bulk enqueue
 inserts jobs and then their executions with one statement per batch. Callers validate
 arguments first (the backend does); these functions only write.
 """
@@ -60,6 +61,10 @@ def enqueue_job(
     spec = JobSpec(task_path, queue_name, priority, args, kwargs, run_after,
                    concurrency_key=concurrency_key, concurrency=concurrency)
     job = _new_job(spec, backend_alias, now)
+    if not _gated(job, spec, now) and _insert_in_one_statement(job, backend_alias, using, now):
+        if not _is_future(job.scheduled_at, now):
+            notify_after_commit(backend_alias, {queue_name}, using)
+        return job
     # savepoint=False: inside a caller's transaction a savepoint would add two round trips.
     with transaction.atomic(using=using, savepoint=False):
         job.save(using=using, force_insert=True)
@@ -74,6 +79,20 @@ def enqueue_job(
     if not _is_future(job.scheduled_at, now):
         notify_after_commit(backend_alias, {queue_name}, using)
     return job
+
+
+def _insert_in_one_statement(job: Job, backend_alias: str, using: str, now: datetime) -> bool:
+    """Write the job, its execution and the ready announcement in one statement, if the dialect can."""
+    dialect = plugins.get_dialect(using)
+    if not dialect.inserts_jobs_in_one_statement:
+        return False
+    execution = _execution_for(job, now)
+    ready_sql: list[tuple[str, list]] | None = []
+    if isinstance(execution, ReadyExecution):
+        ready_sql = announcement_sql(backend_alias, using, [job.queue_name])
+    if ready_sql is None:
+        return False
+    return dialect.insert_job(using=using, job=job, execution=execution, ready_sql=ready_sql)
 
 
 def enqueue_jobs(specs: Iterable[JobSpec], *, backend_alias: str, using: str) -> list[Job]:
@@ -159,6 +178,23 @@ def announce_ready(backend_alias: str, using: str, queue_names: Iterable[str]) -
     # Checked per call, not cached: plugins may be registered at runtime.
     if hook.get_hookimpls():
         hook(backend_alias=backend_alias, using=using, queue_names=sorted(set(queue_names)))
+
+
+def announcement_sql(backend_alias: str, using: str, queue_names: Iterable[str]) -> list[tuple[str, list]] | None:
+    """``dj_queue_jobs_ready`` as SQL expressions (``dj_queue_jobs_ready_sql``) for a one-statement write.
+
+    None when a plugin implements ``dj_queue_jobs_ready`` without the SQL companion: it must be
+    called as usual, inside the transaction.
+    """
+    pm = plugins.get_plugin_manager()
+    direct = {id(impl.plugin) for impl in pm.hook.dj_queue_jobs_ready.get_hookimpls()}
+    if not direct:
+        return []
+    companions = pm.hook.dj_queue_jobs_ready_sql
+    if not direct <= {id(impl.plugin) for impl in companions.get_hookimpls()}:
+        return None
+    return [sql for sql in companions(backend_alias=backend_alias, using=using,
+                                      queue_names=sorted(set(queue_names))) if sql]
 
 
 def _insert_batch(jobs: list[Job], specs: list[JobSpec], using: str, now: datetime) -> set[str]:

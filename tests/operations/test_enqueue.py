@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from dj_queue import wakeup
+import dj_queue
+from dj_queue import plugins, wakeup
 from dj_queue.models import Job, ReadyExecution, ScheduledExecution
 from dj_queue.operations import enqueue as enqueue_ops
 from dj_queue.operations.enqueue import BATCH_SIZE, JobSpec, batch_size, enqueue_job, enqueue_jobs
@@ -41,6 +43,7 @@ def test_enqueue_job_writes_the_job_and_its_ready_execution():
     assert ready.created_at == stored.enqueued_at
 
 
+@pytest.mark.applies(settings.DB != "postgres", reason="PostgreSQL enqueues in one statement (below)")
 def test_enqueue_job_is_two_inserts_and_nothing_else():
     with CaptureQueriesContext(connection) as queries:
         one()
@@ -48,8 +51,43 @@ def test_enqueue_job_is_two_inserts_and_nothing_else():
     kinds = [sql.split()[0].upper() for sql in statements]
     assert kinds.count("INSERT") == 2
     assert "SAVEPOINT" not in kinds
-    # The only SELECT allowed is the LISTEN/NOTIFY plugin's pg_notify, inside the same transaction.
-    assert [sql for sql in statements if sql.upper().startswith("SELECT") and "pg_notify" not in sql] == []
+    assert [sql for sql in statements if sql.upper().startswith("SELECT")] == []
+
+
+@pytest.mark.applies(settings.DB == "postgres", reason="the one-statement enqueue is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_on_postgres_an_enqueue_is_one_statement_carrying_its_notify(notified):
+    with CaptureQueriesContext(connection) as queries:
+        job = one()
+    assert len(queries) == 1, [q["sql"] for q in queries]  # no BEGIN or COMMIT either: autocommit
+    assert "pg_notify" in queries[0]["sql"]
+    stored = Job.objects.get(pk=job.pk)
+    assert (stored.args, stored.kwargs, stored.worker_ids, stored.enqueued_at) == ([1, 2], {"k": 1}, [], job.enqueued_at)
+    assert ReadyExecution.objects.get(job_id=job.pk).created_at == job.enqueued_at
+    assert notified == [("default", {"q"})]
+    later = one(run_after=timezone.now() + timedelta(hours=1))
+    assert ScheduledExecution.objects.get(job_id=later.pk).scheduled_at == later.scheduled_at
+    assert notified == [("default", {"q"})]  # a scheduled job wakes nobody
+
+
+@pytest.mark.applies(settings.DB == "postgres", reason="the one-statement enqueue is PostgreSQL's")
+def test_a_jobs_ready_plugin_without_sql_companion_gets_the_usual_transaction():
+    calls = []
+
+    class Direct:
+        @dj_queue.hookimpl
+        def dj_queue_jobs_ready(self, backend_alias, using, queue_names):
+            calls.append(connection.in_atomic_block)
+
+    plugin = Direct()
+    plugins.register(plugin, name="test-direct-jobs-ready")
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            one()
+    finally:
+        plugins.get_plugin_manager().unregister(plugin)
+    assert calls == [True]
+    assert [q["sql"].split()[0].upper() for q in queries].count("INSERT") == 2
 
 
 def test_a_future_run_after_goes_to_scheduled_executions():
