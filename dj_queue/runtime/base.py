@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Callable, Iterator
@@ -29,12 +30,46 @@ def _import_handler(path: str) -> Callable[[BaseException], Any]:
     return import_string(path)
 
 
+# A lasting failure (the database is down) comes back on every poll: its traceback is logged
+# the first time, then at most once per this many seconds with the count of repeats in between.
+REPEAT_LOG_INTERVAL = 60.0
+
+
+class RepeatLimiter:
+    """Decides whether an error is logged: the same error again within the interval is not."""
+
+    def __init__(self, interval: float = REPEAT_LOG_INTERVAL) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._last: tuple[type, str] | None = None
+        self._logged_at = 0.0
+        self._repeats = 0
+
+    def admit(self, exc: BaseException) -> int | None:
+        """None to stay quiet; otherwise how many repeats of this error went unlogged before it."""
+        signature, now = (type(exc), str(exc)), time.monotonic()
+        with self._lock:
+            if signature == self._last and now - self._logged_at < self.interval:
+                self._repeats += 1
+                return None
+            repeats = self._repeats if signature == self._last else 0
+            self._last, self._logged_at, self._repeats = signature, now, 0
+            return repeats
+
+
 def error_reporter(options: dict[str, Any]) -> Callable[[BaseException], None]:
-    """A callable that logs an infrastructure error and hands it to ``on_thread_error``."""
+    """A callable that logs an infrastructure error and hands it to ``on_thread_error``.
+
+    ``on_thread_error`` sees every error; the log gets a repeated one once per minute at most.
+    """
     path = options.get("on_thread_error")
+    limiter = RepeatLimiter()
 
     def report(exc: BaseException) -> None:
-        logger.error("dj_queue: runtime error: %r", exc, exc_info=exc)
+        repeats = limiter.admit(exc)
+        if repeats is not None:
+            again = f" (it happened {repeats} more time(s) since last logged)" if repeats else ""
+            logger.error("dj_queue: runtime error: %r%s", exc, again, exc_info=exc)
         if not path:
             return
         try:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from dj_queue import hookimpl, plugins
 from dj_queue.models import Process
+from dj_queue.runtime import base
 from dj_queue.runtime.base import error_reporter
 from dj_queue.runtime.dispatcher import Dispatcher
 from tests.conftest import wait_until
@@ -27,6 +28,33 @@ def test_error_reporter_logs_and_calls_on_thread_error(caplog):
         report(RuntimeError("infra"))
     assert [str(e) for e in ERRORS] == ["infra"]
     assert "infra" in caplog.text
+
+
+def test_a_repeated_error_is_logged_once_per_interval_but_always_handed_on(caplog, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(base.time, "monotonic", lambda: clock[0])
+    ERRORS.clear()
+    report = error_reporter(options())
+    with caplog.at_level(logging.ERROR, logger="dj_queue"):
+        for _ in range(5):  # the database is down: every poll fails the same way
+            report(ConnectionError("server closed the connection"))
+            clock[0] += 1
+        report(ValueError("something else"))  # a different error is logged at once
+        clock[0] += base.REPEAT_LOG_INTERVAL
+        report(ValueError("something else"))
+    logged = [r.getMessage() for r in caplog.records]
+    assert logged == [
+        "dj_queue: runtime error: ConnectionError('server closed the connection')",
+        "dj_queue: runtime error: ValueError('something else')",
+        "dj_queue: runtime error: ValueError('something else')",
+    ]
+    assert len(ERRORS) == 7
+    caplog.clear()
+    limiter = base.RepeatLimiter(interval=10)
+    assert limiter.admit(OSError("down")) == 0
+    assert [limiter.admit(OSError("down")) for _ in range(3)] == [None, None, None]
+    clock[0] += 10
+    assert limiter.admit(OSError("down")) == 3  # logged again, with the count it skipped
 
 
 def test_a_failing_on_thread_error_is_logged_not_raised(caplog):
