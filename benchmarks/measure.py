@@ -68,9 +68,8 @@ def clear() -> None:
     tables = [model._meta.db_table for model in (
         models.Job, models.ReadyExecution, models.ScheduledExecution, models.ClaimedExecution,
         models.FailedExecution, models.BlockedExecution, models.RecurringExecution, models.Pause)]
-    with connection.cursor() as cursor:
-        for statement in connection.ops.sql_flush(no_style(), tables, allow_cascade=True):
-            cursor.execute(statement)
+    # One transaction: SQLite's deferred foreign keys are then checked once, after every DELETE.
+    connection.ops.execute_sql_flush(connection.ops.sql_flush(no_style(), tables, allow_cascade=True))
 
 
 def timed(fn) -> float:
