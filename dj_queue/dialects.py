@@ -45,8 +45,8 @@ class Dialect:
     """Generic behaviour on top of the ORM; vendor plugins override the parts that pay off."""
 
     vendor = "generic"
-    # True when ``insert_job`` writes a new job in one statement (PostgreSQL).
-    inserts_jobs_in_one_statement = False
+    # True when ``insert_job`` may write a new job in one round trip (PostgreSQL, MySQL).
+    inserts_jobs_in_one_round_trip = False
 
     def __init__(self, connection: Any) -> None:
         # Only for features and vendor: queries use the calling thread's connection.
@@ -291,6 +291,14 @@ class Dialect:
 
 # Per connection object (connections are per thread): the converters a raw Job row needs.
 _job_converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def insert_columns(obj: Any, connection: Any, skip: Sequence[str] = ()) -> tuple[list[str], list]:
+    """Quoted columns of a new model instance's concrete fields (but its primary key and ``skip``),
+    and their database values: what a raw INSERT of it needs."""
+    fields = [f for f in obj._meta.concrete_fields if not f.primary_key and f.name not in skip]
+    return ([connection.ops.quote_name(f.column) for f in fields],
+            [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
 
 
 def job_columns() -> list[str]:

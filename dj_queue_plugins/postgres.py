@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from django.db import connections
 
 from dj_queue import hookimpl
-from dj_queue.dialects import Dialect, backend_option
+from dj_queue.dialects import Dialect, backend_option, insert_columns
 
 CLAIM_SQL = """
 WITH picked AS (
@@ -93,7 +93,7 @@ class PostgresDialect(Dialect):
     """PostgreSQL 14+: SKIP LOCKED, jsonb append, single-statement state changes."""
 
     vendor = "postgresql"
-    inserts_jobs_in_one_statement = True
+    inserts_jobs_in_one_round_trip = True
 
     def worker_id_appended(self, worker_id: str) -> Any:
         from django.db.models import F, Func, JSONField, Value
@@ -193,15 +193,15 @@ class PostgresDialect(Dialect):
         caller's transaction it is part of it (and a NOTIFY waits for its commit).
         """
         connection = connections[using]
-        job_fields, job_params = _insert_values(job, connection, skip=())
-        execution_fields, execution_params = _insert_values(execution, connection, skip=("job",))
+        job_columns, job_params = insert_columns(job, connection)
+        execution_columns, execution_params = insert_columns(execution, connection, skip=("job",))
         quote = connection.ops.quote_name
+        job_column = quote(execution._meta.get_field("job").column)
         sql = INSERT_JOB_SQL.format(
             job=quote(job._meta.db_table), execution=quote(execution._meta.db_table),
-            job_columns=", ".join(quote(f.column) for f in job_fields),
-            job_values=", ".join(["%s"] * len(job_fields)),
-            execution_columns=", ".join(quote(f.column) for f in [execution._meta.get_field("job"), *execution_fields]),
-            execution_values=", ".join(["%s"] * len(execution_fields)),
+            job_columns=", ".join(job_columns), job_values=", ".join(["%s"] * len(job_columns)),
+            execution_columns=", ".join([job_column, *execution_columns]),
+            execution_values=", ".join(["%s"] * len(execution_columns)),
             ready_sql="".join(f", ({expression})" for expression, _ in ready_sql),
         )
         params = [*job_params, *execution_params, *(p for _, values in ready_sql for p in values)]
@@ -218,12 +218,6 @@ class PostgresDialect(Dialect):
         with connections[using].cursor() as cursor:
             cursor.execute(sql, [backend_alias, now, batch_size, backend_alias, now])
             return cursor.rowcount
-
-
-def _insert_values(obj: Any, connection: Any, skip: Sequence[str]) -> tuple[list, list]:
-    """The concrete fields of a new model instance to INSERT, and their database values."""
-    fields = [f for f in obj._meta.concrete_fields if not f.primary_key and f.name not in skip]
-    return fields, [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
 
 
 def _jobs_from_rows(connection: Any, using: str, names: list[str], rows: list) -> list:

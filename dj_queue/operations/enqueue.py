@@ -1,7 +1,8 @@
 """Enqueue: new jobs go straight into ready or scheduled executions.
 
-Single enqueue is the hot path: one transaction with two INSERTs and no SELECT; on PostgreSQL
-one statement that also carries the NOTIFY (``Dialect.insert_job``). Bulk enqueue
+Single enqueue is the hot path: one transaction with two INSERTs and no SELECT, sent in one round
+trip where the dialect can (``Dialect.insert_job``: on PostgreSQL one statement that also carries
+the NOTIFY, on MySQL one multi-statement query). Bulk enqueue
 inserts jobs and then their executions with one statement per batch. Callers validate
 arguments first (the backend does); these functions only write.
 """
@@ -84,7 +85,7 @@ def enqueue_job(
 def _insert_in_one_statement(job: Job, backend_alias: str, using: str, now: datetime) -> bool:
     """Write the job, its execution and the ready announcement in one statement, if the dialect can."""
     dialect = plugins.get_dialect(using)
-    if not dialect.inserts_jobs_in_one_statement:
+    if not dialect.inserts_jobs_in_one_round_trip:
         return False
     execution = _execution_for(job, now)
     ready_sql: list[tuple[str, list]] | None = []

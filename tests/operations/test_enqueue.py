@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -47,11 +47,32 @@ def test_enqueue_job_writes_the_job_and_its_ready_execution():
 def test_enqueue_job_is_two_inserts_and_nothing_else():
     with CaptureQueriesContext(connection) as queries:
         one()
-    statements = [q["sql"] for q in queries]
-    kinds = [sql.split()[0].upper() for sql in statements]
-    assert kinds.count("INSERT") == 2
-    assert "SAVEPOINT" not in kinds
-    assert [sql for sql in statements if sql.upper().startswith("SELECT")] == []
+    sent = "\n".join(q["sql"] for q in queries).upper()
+    assert sent.count("INSERT INTO") == 2
+    assert "SAVEPOINT" not in sent and "SELECT" not in sent
+
+
+@pytest.mark.applies(settings.DB == "mysql", reason="the multi-statement enqueue is MySQL's")
+@pytest.mark.django_db(transaction=True)
+def test_on_mysql_an_enqueue_is_one_round_trip_with_its_own_transaction(notified):
+    with CaptureQueriesContext(connection) as queries:
+        job = one()
+    assert len(queries) == 1
+    assert [part.split()[0] for part in queries[0]["sql"].split(";\n")] == ["BEGIN", "INSERT", "INSERT", "COMMIT"]
+    assert ReadyExecution.objects.get(job_id=job.pk).job.args == [1, 2]
+    assert notified == [("default", {"q"})]
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        inside = one(run_after=timezone.now() + timedelta(hours=1))
+    ours = [q["sql"] for q in queries if "INSERT INTO" in q["sql"]]
+    assert len(ours) == 1 and ours[0].startswith("INSERT")  # no BEGIN of its own: the caller's transaction
+    assert ScheduledExecution.objects.get(job_id=inside.pk).scheduled_at == inside.scheduled_at
+    with pytest.raises(RuntimeError), transaction.atomic():
+        lost = one()
+        raise RuntimeError("rollback")
+    assert not Job.objects.filter(pk=lost.pk).exists()
+    with pytest.raises(DatabaseError):
+        one(priority=1000)  # the job INSERT fails: nothing is left behind, the connection still works
+    assert Job.objects.count() == 2 and ReadyExecution.objects.count() == 1
 
 
 @pytest.mark.applies(settings.DB == "postgres", reason="the one-statement enqueue is PostgreSQL's")
