@@ -10,6 +10,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
+from typing import Any
 
 PROCESSES = 2
 
@@ -69,9 +70,12 @@ def prepare(vendor: str, jobs: int) -> None:
     conn.close()
 
 
-def drain(vendor: str) -> None:
+def drain(vendor: str, ready: Any = None, go: Any = None) -> None:
     conn = connect(vendor)
     cur = conn.cursor()
+    if ready is not None:  # connected: the clock starts once every process is
+        ready.release()
+        go.wait()
     claim = (
         "SELECT id FROM baseline_jobs WHERE state = 0 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
     )
@@ -92,13 +96,22 @@ def drain(vendor: str) -> None:
 
 
 def run(vendor: str, jobs: int = 5000) -> float:
-    """Return the baseline's jobs/s for ``jobs`` rows drained by two processes."""
+    """Return the baseline's jobs/s for ``jobs`` rows drained by two processes.
+
+    Timed from the moment both processes are connected, as dj_queue's drain is timed from the
+    moment its runtime is up.
+    """
     prepare(vendor, jobs)
     ctx = mp.get_context("fork")
-    workers = [ctx.Process(target=drain, args=(vendor,)) for _ in range(PROCESSES)]
-    started = time.perf_counter()
+    ready, go = ctx.Semaphore(0), ctx.Event()
+    workers = [ctx.Process(target=drain, args=(vendor, ready, go)) for _ in range(PROCESSES)]
     for worker in workers:
         worker.start()
+    for _ in workers:
+        if not ready.acquire(timeout=60):
+            raise RuntimeError("a baseline drain process did not connect within 60 s")
+    started = time.perf_counter()
+    go.set()
     for worker in workers:
         worker.join(timeout=600)
         if worker.exitcode != 0:
