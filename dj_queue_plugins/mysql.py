@@ -25,62 +25,13 @@ Needs no import of MySQLdb.
 from __future__ import annotations
 
 import datetime
-import functools
-import json
 from typing import Any, Sequence
 
 from django.db import connections
 
 from dj_queue import hookimpl
-from dj_queue.dialects import Dialect, backend_option, insert_columns, job_columns
-
-MULTI_STATEMENTS = 1 << 16  # the client flag (CLIENT.MULTI_STATEMENTS)
-PICKED = "JSON_TABLE(%s, '$[*]' COLUMNS (id BIGINT PATH '$')) AS picked"
-DELETE_IDS_SQL = f"DELETE target FROM {PICKED} STRAIGHT_JOIN {{table}} AS target ON target.{{pk}} = picked.id"
-
-
-@functools.lru_cache(maxsize=1)
-def _statements() -> dict[str, str]:
-    from dj_queue import models
-
-    tables = {"ready": models.ReadyExecution, "claimed": models.ClaimedExecution, "job": models.Job,
-              "pause": models.Pause}
-    names = {key: f"`{model._meta.db_table}`" for key, model in tables.items()}
-    columns = ", ".join(f"job.`{column}`" for column in job_columns())
-    mine = f"{PICKED} STRAIGHT_JOIN {names['claimed']} AS target ON target.job_id = picked.id " \
-           "WHERE target.process_id <=> %s"
-    stamp = "started_at = COALESCE(started_at, %s), last_attempted_at = %s, " \
-            "worker_ids = JSON_ARRAY_APPEND(worker_ids, '$', %s)"
-    # {{...}} survive this format: filled per call
-    return {
-        "drop": f"DELETE target FROM {mine}",
-        "held": f"SELECT target.job_id FROM {mine} FOR UPDATE",
-        "outcome": "UPDATE {job} FORCE INDEX (PRIMARY) SET finished_at = %s, return_value = %s "
-                   "WHERE id IN ({{ids}})".format(**names),
-        "pick": "SELECT ready.id, {columns} FROM {ready} AS ready STRAIGHT_JOIN {job} AS job ON job.id = ready.job_id"
-                " WHERE ready.backend_alias = %s{{selector}}"
-                " AND ready.queue_name NOT IN (SELECT queue_name FROM {pause} WHERE backend_alias = %s)"
-                " ORDER BY ready.priority DESC, ready.job_id LIMIT %s {{lock}}".format(columns=columns, **names),
-        "unready": DELETE_IDS_SQL.format(table=names["ready"], pk="id"),
-        # VALUES, not INSERT ... SELECT: that would hold the table's AUTO-INC lock to its end
-        "claim": f"INSERT INTO {names['claimed']} (job_id, backend_alias, process_id, created_at) VALUES {{rows}}",
-        "attempt": f"UPDATE {names['job']} FORCE INDEX (PRIMARY) SET {stamp} WHERE id IN ({{ids}})",
-        # one UPDATE for a turn's finished jobs (one shared outcome) and claimed jobs
-        "both": "UPDATE {job} FORCE INDEX (PRIMARY) SET finished_at = IF(id IN ({{done}}), %s, finished_at), "
-                "return_value = IF(id IN ({{done}}), %s, return_value), "
-                "started_at = IF(id IN ({{done}}), started_at, COALESCE(started_at, %s)), "
-                "last_attempted_at = IF(id IN ({{done}}), last_attempted_at, %s), "
-                "worker_ids = IF(id IN ({{done}}), worker_ids, JSON_ARRAY_APPEND(worker_ids, '$', %s)) "
-                "WHERE id IN ({{done}}, {{claimed}})".format(**names),
-    }
-
-
-def _ids(ids: Sequence[int]) -> str:
-    return json.dumps([int(pk) for pk in ids])
-
-
-def _inline(ids: Sequence[int]) -> str:
-    return ", ".join(str(int(pk)) for pk in ids)  # integers only: safe to inline
+from dj_queue.dialects import Dialect, backend_option, insert_columns
+from dj_queue_plugins import mysql_sql
 
 
 class MySQLDialect(Dialect):
@@ -94,9 +45,9 @@ class MySQLDialect(Dialect):
             return 0
         connection = connections[using]
         quote = connection.ops.quote_name
-        sql = DELETE_IDS_SQL.format(table=quote(model._meta.db_table), pk=quote(model._meta.pk.column))
+        sql = mysql_sql.DELETE_IDS_SQL.format(table=quote(model._meta.db_table), pk=quote(model._meta.pk.column))
         with connection.cursor() as cursor:
-            cursor.execute(sql, [_ids(ids)])
+            cursor.execute(sql, [mysql_sql.ids_json(ids)])
             return cursor.rowcount
 
     def worker_id_appended(self, worker_id: str) -> Any:
@@ -111,9 +62,9 @@ class MySQLDialect(Dialect):
         """The job and its execution in one multi-statement query (with its own BEGIN and COMMIT
         unless a transaction is open): one round trip instead of five."""
         connection = connections[using]
-        if ready_sql or not _multi_statements(connection):
+        if ready_sql or not mysql_sql.multi_statements(connection):
             return False  # no SQL form of the announcement here, or one statement per query
-        own = _owns_transaction(using)
+        own = mysql_sql.owns_transaction(using)
         job_columns, job_params = insert_columns(job, connection)
         execution_columns, execution_params = insert_columns(execution, connection, skip=("job",))
         quote = connection.ops.quote_name
@@ -132,10 +83,10 @@ class MySQLDialect(Dialect):
                 if own:
                     cursor.nextset()  # past BEGIN: this result is the job's INSERT
                 job.pk = cursor.lastrowid
-                _drain(cursor)
+                mysql_sql.drain_results(cursor)
             except BaseException:
                 if own:
-                    _rollback(cursor)
+                    mysql_sql.rollback_quietly(cursor)
                 raise
         job._state.adding, job._state.db = False, using
         execution.job_id = job.pk
@@ -157,7 +108,7 @@ class MySQLDialect(Dialect):
 
     def finish_many(self, *, using: str, items: Sequence[tuple[int, Any]], process_id: int | None,
                     now: datetime.datetime) -> list[int]:
-        own = _owns_transaction(using)
+        own = mysql_sql.owns_transaction(using)
         with self.raw_transaction(using) as cursor:
             return self._finish(cursor, using, items, process_id, now, restartable=own)
 
@@ -169,8 +120,8 @@ class MySQLDialect(Dialect):
     def finish_and_claim(self, *, using: str, backend_alias: str, items: Sequence[tuple[int, Any]],
                          selectors: Sequence[Any], limit: int, process_id: int | None, worker_id: str,
                          now: datetime.datetime) -> tuple[list[int], list]:
-        own = _owns_transaction(using)
-        if own and limit and _multi_statements(connections[using]):
+        own = mysql_sql.owns_transaction(using)
+        if own and limit and mysql_sql.multi_statements(connections[using]):
             turn = self._batched_turn(using, backend_alias, items, selectors, limit, process_id, worker_id, now)
             if turn is not None:
                 return turn
@@ -186,27 +137,27 @@ class MySQLDialect(Dialect):
     def _finish(self, cursor: Any, using: str, items: Sequence[tuple[int, Any]], process_id: int | None,
                 now: datetime.datetime, *, restartable: bool) -> list[int]:
         """Drop this process's claims and store outcomes; ``restartable``: first in our own transaction."""
-        sql = _statements()
+        sql = mysql_sql.statements()
         ids = list(dict.fromkeys(job_id for job_id, _ in items))
         held: set[int] | None = None
         if restartable:
-            cursor.execute(sql["drop"], [_ids(ids), process_id])
+            cursor.execute(sql["drop"], [mysql_sql.ids_json(ids), process_id])
             if cursor.rowcount == len(ids):
                 held = set(ids)
             else:  # some claim is gone or another process's: start over and find out which
                 cursor.execute("ROLLBACK")
                 cursor.execute("BEGIN")
         if held is None:
-            cursor.execute(sql["held"], [_ids(ids), process_id])
+            cursor.execute(sql["held"], [mysql_sql.ids_json(ids), process_id])
             held = {row[0] for row in cursor.fetchall()}
             if held:
-                cursor.execute(sql["drop"], [_ids(held), process_id])
+                cursor.execute(sql["drop"], [mysql_sql.ids_json(held), process_id])
         if not held:
             return []
         connection = connections[using]
         when = connection.ops.adapt_datetimefield_value(now)
         for value, job_ids in self.outcomes_by_value(using, items, held).items():
-            cursor.execute(sql["outcome"].format(ids=_inline(job_ids)), [when, value])
+            cursor.execute(sql["outcome"].format(ids=mysql_sql.inline_ids(job_ids)), [when, value])
         return [job_id for job_id in ids if job_id in held]
 
     def _claim(self, cursor: Any, using: str, backend_alias: str, selectors: Sequence[Any], limit: int,
@@ -217,7 +168,7 @@ class MySQLDialect(Dialect):
         jobs = [self.jobs_from_rows(using, rows) for rows in groups]
         for text, params in self._take(using, backend_alias, ready_ids, jobs, process_id, worker_id, now, {}):
             cursor.execute(text, params)
-        return _stamped([job for group in jobs for job in group], worker_id, now)
+        return mysql_sql.stamped([job for group in jobs for job in group], worker_id, now)
 
     def _pick_more(self, cursor: Any, backend_alias: str, selectors: Sequence[Any], limit: int,
                    ready_ids: list[int], groups: list[list]) -> tuple[list[int], list[list]]:
@@ -234,8 +185,8 @@ class MySQLDialect(Dialect):
     def _pick_sql(self, backend_alias: str, selector: Any, limit: int, taken: list[int]) -> tuple[str, list]:
         condition, params = selector.sql("ready.queue_name")
         if taken:  # an earlier, overlapping selector already locked these
-            condition += f" AND ready.id NOT IN ({_inline(taken)})"
-        sql = _statements()["pick"].format(selector=condition, lock=self._lock_clause(backend_alias))
+            condition += f" AND ready.id NOT IN ({mysql_sql.inline_ids(taken)})"
+        sql = mysql_sql.statements()["pick"].format(selector=condition, lock=self._lock_clause(backend_alias))
         return sql, [backend_alias, *params, backend_alias, limit]
 
     def _lock_clause(self, backend_alias: str) -> str:
@@ -250,19 +201,20 @@ class MySQLDialect(Dialect):
         ``finished`` maps a stored outcome to the jobs it belongs to; one shared outcome goes in
         the same UPDATE as the attempts.
         """
-        sql = _statements()
+        sql = mysql_sql.statements()
         job_ids = [job.pk for group in jobs for job in group]
         when = connections[using].ops.adapt_datetimefield_value(now)
-        statements = [(sql["unready"], [_ids(ready_ids)]),
+        statements = [(sql["unready"], [mysql_sql.ids_json(ready_ids)]),
                       (sql["claim"].format(rows=", ".join(f"({int(pk)}, %s, %s, %s)" for pk in job_ids)),
                        [backend_alias, process_id, when] * len(job_ids))] if job_ids else []
         if len(finished) == 1 and job_ids:
             (value, done), = finished.items()
-            both = sql["both"].format(done=_inline(done), claimed=_inline(job_ids))
+            both = sql["both"].format(done=mysql_sql.inline_ids(done), claimed=mysql_sql.inline_ids(job_ids))
             return statements + [(both, [when, value, when, when, worker_id])]
-        statements += [(sql["outcome"].format(ids=_inline(done)), [when, value]) for value, done in finished.items()]
+        statements += [(sql["outcome"].format(ids=mysql_sql.inline_ids(done)), [when, value])
+                       for value, done in finished.items()]
         if job_ids:
-            statements.append((sql["attempt"].format(ids=_inline(job_ids)), [when, when, worker_id]))
+            statements.append((sql["attempt"].format(ids=mysql_sql.inline_ids(job_ids)), [when, when, worker_id]))
         return statements
 
     # --- a worker's turn in two round trips -----------------------------------------------
@@ -285,11 +237,11 @@ class MySQLDialect(Dialect):
                 statements = self._take(using, backend_alias, ready_ids, jobs, process_id, worker_id, now, finished)
                 cursor.execute(";\n".join([text for text, _ in statements] + ["COMMIT"]),
                                [param for _, params in statements for param in params])
-                _drain(cursor)
+                mysql_sql.drain_results(cursor)
             except BaseException:
-                _rollback(cursor)
+                mysql_sql.rollback_quietly(cursor)
                 raise
-        return ids, _stamped([job for group in jobs for job in group], worker_id, now)
+        return ids, mysql_sql.stamped([job for group in jobs for job in group], worker_id, now)
 
     def _begin_and_pick(self, cursor: Any, backend_alias: str, ids: list[int], selector: Any, limit: int,
                         process_id: int | None) -> tuple[list[int] | None, list[list]]:
@@ -298,50 +250,16 @@ class MySQLDialect(Dialect):
         Returns ``(None, [])`` when some claim was not there to drop (the caller rolls back).
         """
         pick, params = self._pick_sql(backend_alias, selector, limit, [])
-        statements = ["BEGIN", _statements()["drop"], pick] if ids else ["BEGIN", pick]
-        cursor.execute(";\n".join(statements), ([_ids(ids), process_id] if ids else []) + params)
+        statements = ["BEGIN", mysql_sql.statements()["drop"], pick] if ids else ["BEGIN", pick]
+        cursor.execute(";\n".join(statements), ([mysql_sql.ids_json(ids), process_id] if ids else []) + params)
         cursor.nextset()  # past BEGIN
         if ids:
             if cursor.rowcount != len(ids):
-                _drain(cursor)
+                mysql_sql.drain_results(cursor)
                 return None, []
             cursor.nextset()
         rows = cursor.fetchall()
         return [row[0] for row in rows], [[row[1:] for row in rows]]
-
-
-def _owns_transaction(using: str) -> bool:
-    connection = connections[using]
-    return not connection.in_atomic_block and connection.get_autocommit()
-
-
-def _multi_statements(connection: Any) -> bool:
-    """Whether the connection takes several statements per query (mysqlclient's default)."""
-    connection.ensure_connection()
-    return bool(getattr(connection.connection, "client_flag", 0) & MULTI_STATEMENTS)
-
-
-def _stamped(jobs: list, worker_id: str, now: datetime.datetime) -> list:
-    """Set on the loaded jobs what the attempt UPDATE wrote."""
-    for job in jobs:
-        job.started_at = job.started_at or now
-        job.last_attempted_at = now
-        job.worker_ids = [*(job.worker_ids or []), worker_id]
-    return jobs
-
-
-def _drain(cursor: Any) -> None:
-    """Read every remaining result of a multi-statement query (a failed statement raises here)."""
-    while cursor.nextset():
-        pass
-
-
-def _rollback(cursor: Any) -> None:
-    for step in (_drain, lambda cursor: cursor.execute("ROLLBACK")):
-        try:
-            step(cursor)
-        except Exception:  # the connection is gone; the server rolls back without us
-            pass
 
 
 @hookimpl

@@ -1,0 +1,98 @@
+"""The MySQL / MariaDB dialect's SQL text and the small helpers that send it.
+
+Split from ``dj_queue_plugins/mysql.py`` (the dialect itself) to keep both readable; not an
+entry point. Needs no import of MySQLdb.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+from typing import Any, Sequence
+
+from django.db import connections
+
+from dj_queue.dialects import job_columns
+
+MULTI_STATEMENTS = 1 << 16  # the client flag (CLIENT.MULTI_STATEMENTS)
+PICKED = "JSON_TABLE(%s, '$[*]' COLUMNS (id BIGINT PATH '$')) AS picked"
+DELETE_IDS_SQL = f"DELETE target FROM {PICKED} STRAIGHT_JOIN {{table}} AS target ON target.{{pk}} = picked.id"
+
+
+@functools.lru_cache(maxsize=1)
+def statements() -> dict[str, str]:
+    from dj_queue import models
+
+    tables = {"ready": models.ReadyExecution, "claimed": models.ClaimedExecution, "job": models.Job,
+              "pause": models.Pause}
+    names = {key: f"`{model._meta.db_table}`" for key, model in tables.items()}
+    columns = ", ".join(f"job.`{column}`" for column in job_columns())
+    mine = f"{PICKED} STRAIGHT_JOIN {names['claimed']} AS target ON target.job_id = picked.id " \
+           "WHERE target.process_id <=> %s"
+    stamp = "started_at = COALESCE(started_at, %s), last_attempted_at = %s, " \
+            "worker_ids = JSON_ARRAY_APPEND(worker_ids, '$', %s)"
+    # {{...}} survive this format: filled per call
+    return {
+        "drop": f"DELETE target FROM {mine}",
+        "held": f"SELECT target.job_id FROM {mine} FOR UPDATE",
+        "outcome": "UPDATE {job} FORCE INDEX (PRIMARY) SET finished_at = %s, return_value = %s "
+                   "WHERE id IN ({{ids}})".format(**names),
+        "pick": "SELECT ready.id, {columns} FROM {ready} AS ready STRAIGHT_JOIN {job} AS job ON job.id = ready.job_id"
+                " WHERE ready.backend_alias = %s{{selector}}"
+                " AND ready.queue_name NOT IN (SELECT queue_name FROM {pause} WHERE backend_alias = %s)"
+                " ORDER BY ready.priority DESC, ready.job_id LIMIT %s {{lock}}".format(columns=columns, **names),
+        "unready": DELETE_IDS_SQL.format(table=names["ready"], pk="id"),
+        # VALUES, not INSERT ... SELECT: that would hold the table's AUTO-INC lock to its end
+        "claim": f"INSERT INTO {names['claimed']} (job_id, backend_alias, process_id, created_at) VALUES {{rows}}",
+        "attempt": f"UPDATE {names['job']} FORCE INDEX (PRIMARY) SET {stamp} WHERE id IN ({{ids}})",
+        # one UPDATE for a turn's finished jobs (one shared outcome) and claimed jobs
+        "both": "UPDATE {job} FORCE INDEX (PRIMARY) SET finished_at = IF(id IN ({{done}}), %s, finished_at), "
+                "return_value = IF(id IN ({{done}}), %s, return_value), "
+                "started_at = IF(id IN ({{done}}), started_at, COALESCE(started_at, %s)), "
+                "last_attempted_at = IF(id IN ({{done}}), last_attempted_at, %s), "
+                "worker_ids = IF(id IN ({{done}}), worker_ids, JSON_ARRAY_APPEND(worker_ids, '$', %s)) "
+                "WHERE id IN ({{done}}, {{claimed}})".format(**names),
+    }
+
+
+def ids_json(ids: Sequence[int]) -> str:
+    return json.dumps([int(pk) for pk in ids])
+
+
+def inline_ids(ids: Sequence[int]) -> str:
+    return ", ".join(str(int(pk)) for pk in ids)  # integers only: safe to inline
+
+
+def owns_transaction(using: str) -> bool:
+    connection = connections[using]
+    return not connection.in_atomic_block and connection.get_autocommit()
+
+
+def multi_statements(connection: Any) -> bool:
+    """Whether the connection takes several statements per query (mysqlclient's default)."""
+    connection.ensure_connection()
+    return bool(getattr(connection.connection, "client_flag", 0) & MULTI_STATEMENTS)
+
+
+def stamped(jobs: list, worker_id: str, now: datetime.datetime) -> list:
+    """Set on the loaded jobs what the attempt UPDATE wrote."""
+    for job in jobs:
+        job.started_at = job.started_at or now
+        job.last_attempted_at = now
+        job.worker_ids = [*(job.worker_ids or []), worker_id]
+    return jobs
+
+
+def drain_results(cursor: Any) -> None:
+    """Read every remaining result of a multi-statement query (a failed statement raises here)."""
+    while cursor.nextset():
+        pass
+
+
+def rollback_quietly(cursor: Any) -> None:
+    for step in (drain_results, lambda cursor: cursor.execute("ROLLBACK")):
+        try:
+            step(cursor)
+        except Exception:  # the connection is gone; the server rolls back without us
+            pass
