@@ -301,6 +301,16 @@ def insert_columns(obj: Any, connection: Any, skip: Sequence[str] = ()) -> tuple
             [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
 
 
+def table_names(quote: str = "") -> dict[str, str]:
+    """The queue tables raw SQL names: ``ready``, ``claimed``, ``job``, ``pause``, ``scheduled``,
+    each wrapped in ``quote`` (a vendor's identifier quote character)."""
+    from dj_queue import models
+
+    tables = {"ready": models.ReadyExecution, "claimed": models.ClaimedExecution, "job": models.Job,
+              "pause": models.Pause, "scheduled": models.ScheduledExecution}
+    return {key: f"{quote}{model._meta.db_table}{quote}" for key, model in tables.items()}
+
+
 def job_columns() -> list[str]:
     """Every concrete column of ``Job``, in field order (what ``jobs_from_rows`` expects)."""
     from dj_queue.models import Job

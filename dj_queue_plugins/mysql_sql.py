@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from django.db import connections
 
-from dj_queue.dialects import job_columns
+from dj_queue.dialects import job_columns, table_names
 
 MULTI_STATEMENTS = 1 << 16  # the client flag (CLIENT.MULTI_STATEMENTS)
 PICKED = "JSON_TABLE(%s, '$[*]' COLUMNS (id BIGINT PATH '$')) AS picked"
@@ -22,11 +22,7 @@ DELETE_IDS_SQL = f"DELETE target FROM {PICKED} STRAIGHT_JOIN {{table}} AS target
 
 @functools.lru_cache(maxsize=1)
 def statements() -> dict[str, str]:
-    from dj_queue import models
-
-    tables = {"ready": models.ReadyExecution, "claimed": models.ClaimedExecution, "job": models.Job,
-              "pause": models.Pause}
-    names = {key: f"`{model._meta.db_table}`" for key, model in tables.items()}
+    names = table_names("`")
     columns = ", ".join(f"job.`{column}`" for column in job_columns())
     mine = f"{PICKED} STRAIGHT_JOIN {names['claimed']} AS target ON target.job_id = picked.id " \
            "WHERE target.process_id <=> %s"

@@ -8,13 +8,14 @@ update the job) that runs as its own transaction in autocommit mode. Needs no im
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 from typing import Any, Sequence
 
 from django.db import connections
 
 from dj_queue import hookimpl
-from dj_queue.dialects import Dialect, backend_option, insert_columns
+from dj_queue.dialects import Dialect, backend_option, insert_columns, table_names
 
 CLAIM_SQL = """
 WITH picked AS (
@@ -81,12 +82,9 @@ SELECT id{ready_sql} FROM job
 """
 
 
+@functools.lru_cache(maxsize=1)
 def _tables() -> dict[str, str]:
-    from dj_queue import models
-
-    names = {"ready": models.ReadyExecution, "claimed": models.ClaimedExecution, "job": models.Job,
-             "pause": models.Pause, "scheduled": models.ScheduledExecution}
-    return {key: model._meta.db_table for key, model in names.items()}
+    return table_names()  # unquoted: every name is a plain lower-case identifier
 
 
 class PostgresDialect(Dialect):

@@ -21,18 +21,14 @@ from django.db import connections, transaction
 from django.db.backends.signals import connection_created
 
 from dj_queue import hookimpl
-from dj_queue.dialects import Dialect, job_columns
+from dj_queue.dialects import Dialect, job_columns, table_names
 
 BUSY_TIMEOUT_MS = 5000
 
 
 @functools.lru_cache(maxsize=1)
 def _statements() -> dict[str, str]:
-    from dj_queue import models
-
-    tables = {"ready": models.ReadyExecution, "claimed": models.ClaimedExecution, "job": models.Job,
-              "pause": models.Pause}
-    names = {key: f'"{model._meta.db_table}"' for key, model in tables.items()}
+    names = table_names('"')
     columns = ", ".join(f'"{column}"' for column in job_columns())
     return {
         "finish": "DELETE FROM {claimed} WHERE job_id IN (SELECT value FROM json_each(%s)) "
