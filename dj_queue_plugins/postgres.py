@@ -17,8 +17,9 @@ from django.db import connections
 from dj_queue import hookimpl
 from dj_queue.dialects import Dialect, backend_option, insert_columns, table_names
 
-CLAIM_SQL = """
-WITH picked AS (
+# The parts of a claim: lock ready rows, move them to claimed, then stamp the attempt on the jobs.
+CLAIM_CTES = """
+picked AS (
     SELECT id, job_id FROM {ready}
     WHERE backend_alias = %s{selector}
       AND queue_name NOT IN (SELECT queue_name FROM {pause} WHERE backend_alias = %s)
@@ -31,30 +32,42 @@ WITH picked AS (
     INSERT INTO {claimed} (job_id, backend_alias, process_id, created_at)
     SELECT job_id, %s::varchar, %s::bigint, %s::timestamptz FROM moved
     RETURNING job_id
-)
+)"""
+CLAIM_UPDATE = """
 UPDATE {job} job
 SET started_at = COALESCE(job.started_at, %s::timestamptz), last_attempted_at = %s::timestamptz,
     worker_ids = job.worker_ids || jsonb_build_array(%s::text)
 FROM claimed WHERE job.id = claimed.job_id
-RETURNING job.*
-"""
+RETURNING job.*"""
+CLAIM_SQL = f"WITH {CLAIM_CTES}{CLAIM_UPDATE}"
 
 FINISH_SQL = """
 WITH gone AS (DELETE FROM {claimed} WHERE job_id = %s AND {process} RETURNING job_id)
 UPDATE {job} job SET finished_at = %s, return_value = %s FROM gone WHERE job.id = gone.job_id
 """
 
-FINISH_MANY_SQL = """
-WITH gone AS (
+# Finishing several jobs: drop this process's claims, store each outcome (JSON text, or NULL).
+FINISH_MANY_CTES = """
+gone AS (
     DELETE FROM {claimed} WHERE job_id = ANY(%s::bigint[]) AND process_id IS NOT DISTINCT FROM %s::bigint
     RETURNING job_id
 ), outcome AS (
     SELECT * FROM unnest(%s::bigint[], %s::text[]) AS outcome(job_id, value)
+), finished AS (
+    UPDATE {job} job SET finished_at = %s::timestamptz, return_value = outcome.value::jsonb
+    FROM gone JOIN outcome ON outcome.job_id = gone.job_id
+    WHERE job.id = gone.job_id
+    RETURNING job.id
+)"""
+FINISH_MANY_SQL = f"WITH {FINISH_MANY_CTES}\nSELECT id FROM finished"
+
+# A worker's turn: the finish and the next claim as one statement (one transaction, one commit,
+# and valid with server-side parameter binding, which refuses several statements per query).
+# One row always comes back: the finished ids, with the claimed jobs' columns (NULL if none).
+TURN_SQL = f"""WITH {FINISH_MANY_CTES}, {CLAIM_CTES}, started AS ({CLAIM_UPDATE}
 )
-UPDATE {job} job SET finished_at = %s, return_value = outcome.value::jsonb
-FROM gone JOIN outcome ON outcome.job_id = gone.job_id
-WHERE job.id = gone.job_id
-RETURNING job.id
+SELECT ARRAY(SELECT id FROM finished) AS dj_queue_finished, started.*
+FROM (SELECT 1) AS one LEFT JOIN started ON true
 """
 
 DISPATCH_SQL = """
@@ -96,7 +109,8 @@ class PostgresDialect(Dialect):
     def worker_id_appended(self, worker_id: str) -> Any:
         from django.db.models import F, Func, JSONField, Value
 
-        array = Func(Value(worker_id), function="jsonb_build_array", output_field=JSONField())
+        # ::text: with server-side binding PostgreSQL cannot infer a variadic argument's type.
+        array = Func(Value(worker_id), template="jsonb_build_array(%(expressions)s::text)", output_field=JSONField())
         return Func(F("worker_ids"), array, template="%(expressions)s", arg_joiner=" || ",
                     output_field=JSONField())
 
@@ -135,8 +149,14 @@ class PostgresDialect(Dialect):
                    worker_id: str, now: datetime.datetime) -> tuple[str, list]:
         condition, selector_params = selector.sql("queue_name")
         sql = CLAIM_SQL.format(selector=condition, skip_locked=self._skip_locked(backend_alias), **_tables())
-        return sql, [backend_alias, *selector_params, backend_alias, limit,
-                     backend_alias, process_id, now, now, now, worker_id]
+        return sql, self._claim_params(backend_alias, selector_params, limit, process_id, worker_id, now)
+
+    @staticmethod
+    def _claim_params(backend_alias: str, selector_params: list, limit: int, process_id: int | None,
+                      worker_id: str, now: datetime.datetime) -> list:
+        """Parameters of ``CLAIM_CTES`` + ``CLAIM_UPDATE``, in order."""
+        return [backend_alias, *selector_params, backend_alias, limit,
+                backend_alias, process_id, now, now, now, worker_id]
 
     def finish(self, *, using: str, job_id: int, process_id: int | None, return_value: Any,
                now: datetime.datetime) -> bool:
@@ -166,21 +186,24 @@ class PostgresDialect(Dialect):
     def finish_and_claim(self, *, using: str, backend_alias: str, items: Sequence[tuple[int, Any]],
                          selectors: Sequence[Any], limit: int, process_id: int | None, worker_id: str,
                          now: datetime.datetime) -> tuple[list[int], list]:
-        """Both statements in one round trip: a multi-statement query is one implicit transaction."""
+        """The finish and the claim as one statement: one round trip, one commit."""
         if len(selectors) != 1 or not items or not limit:
             return super().finish_and_claim(using=using, backend_alias=backend_alias, items=items,
                                             selectors=selectors, limit=limit, process_id=process_id,
                                             worker_id=worker_id, now=now)
         ids = [job_id for job_id, _ in items]
         values = [None if value is None else json.dumps(value) for _, value in items]
-        claim_sql, claim_params = self._claim_sql(backend_alias, selectors[0], limit, process_id, worker_id, now)
+        condition, selector_params = selectors[0].sql("queue_name")
+        sql = TURN_SQL.format(selector=condition, skip_locked=self._skip_locked(backend_alias), **_tables())
         connection = connections[using]
         with connection.cursor() as cursor:
-            cursor.execute(FINISH_MANY_SQL.format(**_tables()) + ";\n" + claim_sql,
-                           [ids, process_id, ids, values, now, *claim_params])
-            done = {row[0] for row in cursor.fetchall()}
-            cursor.nextset()
-            jobs = _jobs_from_rows(connection, using, [col.name for col in cursor.description], cursor.fetchall())
+            cursor.execute(sql, [ids, process_id, ids, values, now,
+                                 *self._claim_params(backend_alias, selector_params, limit, process_id,
+                                                     worker_id, now)])
+            names = [col.name for col in cursor.description][1:]
+            rows = cursor.fetchall()
+        done = set(rows[0][0]) if rows else set()
+        jobs = _jobs_from_rows(connection, using, names, [row[1:] for row in rows if row[1] is not None])
         jobs.sort(key=lambda job: (-job.priority, job.id))
         return [job_id for job_id in ids if job_id in done], jobs
 

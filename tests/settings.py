@@ -64,6 +64,9 @@ if DB == "postgres":
             "HOST": os.environ.get("DJ_QUEUE_PG_HOST", "127.0.0.1"),
             "PORT": os.environ.get("DJ_QUEUE_PG_PORT", "5432"),
             "CONN_MAX_AGE": None,
+            # Django's opt-in server-side parameter binding (one statement per query): the
+            # server-binding test reruns part of the suite with it.
+            "OPTIONS": {"server_side_binding": True} if os.environ.get("DJ_QUEUE_TEST_PG_SERVER_BINDING") else {},
         }
     }
 elif DB == "mysql":

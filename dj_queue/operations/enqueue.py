@@ -62,7 +62,7 @@ def enqueue_job(
     spec = JobSpec(task_path, queue_name, priority, args, kwargs, run_after,
                    concurrency_key=concurrency_key, concurrency=concurrency)
     job = _new_job(spec, backend_alias, now)
-    if not _gated(job, spec, now) and _insert_in_one_statement(job, backend_alias, using, now):
+    if not _gated(job, spec, now) and _insert_in_one_round_trip(job, backend_alias, using, now):
         if not _is_future(job.scheduled_at, now):
             notify_after_commit(backend_alias, {queue_name}, using)
         return job
@@ -82,8 +82,8 @@ def enqueue_job(
     return job
 
 
-def _insert_in_one_statement(job: Job, backend_alias: str, using: str, now: datetime) -> bool:
-    """Write the job, its execution and the ready announcement in one statement, if the dialect can."""
+def _insert_in_one_round_trip(job: Job, backend_alias: str, using: str, now: datetime) -> bool:
+    """Write the job, its execution and the ready announcement in one round trip, if the dialect can."""
     dialect = plugins.get_dialect(using)
     if not dialect.inserts_jobs_in_one_round_trip:
         return False
