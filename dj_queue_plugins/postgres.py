@@ -61,9 +61,10 @@ gone AS (
 )"""
 FINISH_MANY_SQL = f"WITH {FINISH_MANY_CTES}\nSELECT id FROM finished"
 
-# A worker's turn: the finish and the next claim as one statement (one transaction, one commit,
-# and valid with server-side parameter binding, which refuses several statements per query).
-# One row always comes back: the finished ids, with the claimed jobs' columns (NULL if none).
+# A worker's turn, the finish then the next claim: two statements in one query (one implicit
+# transaction) or, where server-side parameter binding refuses several statements per query,
+# one statement returning one row at least: the finished ids with the claimed jobs' columns.
+TWO_STATEMENT_TURN_SQL = f"{FINISH_MANY_SQL};\n{CLAIM_SQL}"
 TURN_SQL = f"""WITH {FINISH_MANY_CTES}, {CLAIM_CTES}, started AS ({CLAIM_UPDATE}
 )
 SELECT ARRAY(SELECT id FROM finished) AS dj_queue_finished, started.*
@@ -186,7 +187,12 @@ class PostgresDialect(Dialect):
     def finish_and_claim(self, *, using: str, backend_alias: str, items: Sequence[tuple[int, Any]],
                          selectors: Sequence[Any], limit: int, process_id: int | None, worker_id: str,
                          now: datetime.datetime) -> tuple[list[int], list]:
-        """The finish and the claim as one statement: one round trip, one commit."""
+        """The finish and the claim in one round trip and one commit.
+
+        Sent as two statements in one query (an implicit transaction), which measured a little
+        cheaper to plan than the single combined statement; with server-side binding, which
+        allows one statement per query, as that single statement.
+        """
         if len(selectors) != 1 or not items or not limit:
             return super().finish_and_claim(using=using, backend_alias=backend_alias, items=items,
                                             selectors=selectors, limit=limit, process_id=process_id,
@@ -194,16 +200,25 @@ class PostgresDialect(Dialect):
         ids = [job_id for job_id, _ in items]
         values = [None if value is None else json.dumps(value) for _, value in items]
         condition, selector_params = selectors[0].sql("queue_name")
-        sql = TURN_SQL.format(selector=condition, skip_locked=self._skip_locked(backend_alias), **_tables())
+        params = [ids, process_id, ids, values, now,
+                  *self._claim_params(backend_alias, selector_params, limit, process_id, worker_id, now)]
         connection = connections[using]
+        one_statement = connection.settings_dict.get("OPTIONS", {}).get("server_side_binding") is True
+        sql = (TURN_SQL if one_statement else TWO_STATEMENT_TURN_SQL).format(
+            selector=condition, skip_locked=self._skip_locked(backend_alias), **_tables())
         with connection.cursor() as cursor:
-            cursor.execute(sql, [ids, process_id, ids, values, now,
-                                 *self._claim_params(backend_alias, selector_params, limit, process_id,
-                                                     worker_id, now)])
-            names = [col.name for col in cursor.description][1:]
-            rows = cursor.fetchall()
-        done = set(rows[0][0]) if rows else set()
-        jobs = _jobs_from_rows(connection, using, names, [row[1:] for row in rows if row[1] is not None])
+            cursor.execute(sql, params)
+            if one_statement:  # one row: the finished ids, then the claimed jobs' columns (or NULLs)
+                names = [col.name for col in cursor.description][1:]
+                rows = cursor.fetchall()
+                done = set(rows[0][0])
+                rows = [row[1:] for row in rows if row[1] is not None]
+            else:
+                done = {row[0] for row in cursor.fetchall()}
+                cursor.nextset()
+                names = [col.name for col in cursor.description]
+                rows = cursor.fetchall()
+        jobs = _jobs_from_rows(connection, using, names, rows)
         jobs.sort(key=lambda job: (-job.priority, job.id))
         return [job_id for job_id in ids if job_id in done], jobs
 
