@@ -24,7 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import yaml
 
@@ -105,9 +107,22 @@ def stop_runtime(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
+@contextmanager
+def running_runtime(config: Path = RUNTIME_CONFIG, extra_env: dict | None = None) -> Iterator[subprocess.Popen]:
+    """A runtime with its 2 worker processes registered; stopped and deregistered on exit."""
+    from dj_queue.models import Process
+
+    proc = start_runtime(config, extra_env)
+    try:
+        wait_for(lambda: Process.objects.filter(kind="worker").count() >= 2, 60, "2 worker processes")
+        yield proc
+    finally:
+        stop_runtime(proc)
+        wait_for(lambda: not Process.objects.exists(), 30, "the runtime to deregister")
+
+
 def measure(jobs: int, singles: int, samples: int, rounds: int) -> dict:
     from benchmarks.bench_app.tasks import noop
-    from dj_queue.models import Process
 
     backend = noop.get_backend()
     vendor = os.environ.get("DJ_QUEUE_BENCH_DB", "sqlite")
@@ -127,12 +142,8 @@ def measure(jobs: int, singles: int, samples: int, rounds: int) -> dict:
             connections.close_all()  # the baseline forks; its children must not share this socket
             out["baselines"].append(baseline.run(vendor, jobs))
     clear()
-    proc = start_runtime()
-    try:
-        wait_for(lambda: Process.objects.filter(kind="worker").count() >= 2, 60, "2 worker processes")
+    with running_runtime():
         out["latency_ms"] = latencies(noop, samples)
-    finally:
-        stop_runtime(proc)
     if vendor == "postgres":
         out["latency_polling_ms"] = polling_latencies(noop, samples)
     return out
@@ -144,15 +155,13 @@ def drain(noop, jobs: int) -> float:
     from django.utils import timezone
 
     from dj_queue.api import QueueInfo
-    from dj_queue.models import Job, Process
+    from dj_queue.models import Job
 
     clear()
     queue = QueueInfo("bench")
     queue.pause()
     noop.get_backend().enqueue_all([(noop, (), {})] * jobs)
-    proc = start_runtime()
-    try:
-        wait_for(lambda: Process.objects.filter(kind="worker").count() >= 2, 60, "2 worker processes")
+    with running_runtime() as proc:
         resumed_at = timezone.now()
         queue.resume()
         finished = Job.objects.filter(finished_at__isnull=False)
@@ -161,27 +170,18 @@ def drain(noop, jobs: int) -> float:
         if proc.poll() is not None:
             raise RuntimeError("the runtime exited during the drain; see benchmarks/runtime.log")
         last = finished.aggregate(last=Max("finished_at"))["last"]
-    finally:
-        stop_runtime(proc)
-        wait_for(lambda: not Process.objects.exists(), 30, "the runtime to deregister")
     return jobs / (last - resumed_at).total_seconds()
 
 
 def polling_latencies(noop, samples: int) -> dict:
     """Latency percentiles of an idle runtime that only polls (``listen_notify: false``)."""
-    from dj_queue.models import Process
-
     config = yaml.safe_load(RUNTIME_CONFIG.read_text())
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "runtime-polling.yml"
         path.write_text(yaml.safe_dump({**config, "listen_notify": False}))
         # Also block the plugin outright: the waker must be core's polling one whatever reads the option.
-        proc = start_runtime(path, {"DJ_QUEUE_DISABLE_PLUGINS": "dj_queue_plugins.notify"})
-        try:
-            wait_for(lambda: Process.objects.filter(kind="worker").count() >= 2, 60, "2 worker processes")
+        with running_runtime(path, {"DJ_QUEUE_DISABLE_PLUGINS": "dj_queue_plugins.notify"}):
             return latencies(noop, samples)
-        finally:
-            stop_runtime(proc)
 
 
 def latencies(noop, samples: int) -> dict:

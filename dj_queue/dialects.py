@@ -57,14 +57,15 @@ class Dialect:
 
     # --- building blocks ------------------------------------------------------------------
 
-    def insert_job(self, *, using: str, job: Any, execution: Any, ready_sql: Sequence[tuple[str, list]]) -> bool:
-        """Write a new ``job`` and its first ``execution`` in one statement that also evaluates
-        the ``ready_sql`` expressions (``dj_queue_jobs_ready_sql``), and set ``job.pk``.
+    def insert_job(self, *, using: str, job: Any, execution: Any,
+                   ready_sql: Sequence[tuple[str, list]]) -> int | None:
+        """Write a new ``job`` and its first ``execution`` in one round trip that also evaluates
+        the ``ready_sql`` expressions (``dj_queue_jobs_ready_sql``); return the new job's id.
 
-        Returns False, writing nothing, when the dialect has no such statement: the caller then
-        saves both rows through the ORM.
+        Returns None, writing nothing, when the dialect cannot: the caller then saves both rows
+        through the ORM.
         """
-        return False
+        return None
 
     def write_transaction(self, using: str) -> AbstractContextManager:
         """Return a context manager around a read-then-write transaction."""
@@ -293,12 +294,27 @@ class Dialect:
 _job_converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def insert_columns(obj: Any, connection: Any, skip: Sequence[str] = ()) -> tuple[list[str], list]:
-    """Quoted columns of a new model instance's concrete fields (but its primary key and ``skip``),
-    and their database values: what a raw INSERT of it needs."""
-    fields = [f for f in obj._meta.concrete_fields if not f.primary_key and f.name not in skip]
-    return ([connection.ops.quote_name(f.column) for f in fields],
-            [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
+def insert_parts(job: Any, execution: Any, connection: Any) -> dict[str, Any]:
+    """What raw INSERTs of a new job and its first execution need, for a dialect's ``insert_job``.
+
+    SQL pieces (``job_table``, ``job_columns``, ``job_values``, and the same for ``execution_``)
+    and the parameters (``job_params``, ``execution_params``). The execution's columns start with
+    its job column, whose value is left out: only the INSERT itself knows the new job id.
+    """
+    quote = connection.ops.quote_name
+    parts: dict[str, Any] = {}
+    for name, obj, skip in (("job", job, ()), ("execution", execution, ("job",))):
+        fields = [f for f in obj._meta.concrete_fields if not f.primary_key and f.name not in skip]
+        columns = [quote(f.column) for f in fields]
+        if skip:
+            columns.insert(0, quote(obj._meta.get_field("job").column))
+        parts.update({
+            f"{name}_table": quote(obj._meta.db_table),
+            f"{name}_columns": ", ".join(columns),
+            f"{name}_values": ", ".join(["%s"] * len(fields)),
+            f"{name}_params": [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields],
+        })
+    return parts
 
 
 def table_names(quote: str = "") -> dict[str, str]:

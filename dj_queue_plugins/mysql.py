@@ -30,7 +30,7 @@ from typing import Any, Sequence
 from django.db import connections
 
 from dj_queue import hookimpl
-from dj_queue.dialects import Dialect, backend_option, insert_columns
+from dj_queue.dialects import Dialect, backend_option, insert_parts
 from dj_queue_plugins import mysql_sql
 
 
@@ -58,39 +58,30 @@ class MySQLDialect(Dialect):
 
     # --- fast paths: raw statements between BEGIN and COMMIT ------------------------------
 
-    def insert_job(self, *, using: str, job: Any, execution: Any, ready_sql: Sequence[tuple[str, list]]) -> bool:
+    def insert_job(self, *, using: str, job: Any, execution: Any,
+                   ready_sql: Sequence[tuple[str, list]]) -> int | None:
         """The job and its execution in one multi-statement query (with its own BEGIN and COMMIT
         unless a transaction is open): one round trip instead of five."""
         connection = connections[using]
         if ready_sql or not mysql_sql.multi_statements(connection):
-            return False  # no SQL form of the announcement here, or one statement per query
+            return None  # no SQL form of the announcement here, or one statement per query
         own = mysql_sql.owns_transaction(using)
-        job_columns, job_params = insert_columns(job, connection)
-        execution_columns, execution_params = insert_columns(execution, connection, skip=("job",))
-        quote = connection.ops.quote_name
-        statements = [
-            f"INSERT INTO {quote(job._meta.db_table)} ({', '.join(job_columns)}) "
-            f"VALUES ({', '.join(['%s'] * len(job_columns))})",
-            f"INSERT INTO {quote(execution._meta.db_table)} "
-            f"({', '.join([quote(execution._meta.get_field('job').column), *execution_columns])}) "
-            f"VALUES (LAST_INSERT_ID(), {', '.join(['%s'] * len(execution_columns))})",
-        ]
+        parts = insert_parts(job, execution, connection)
+        statements = [mysql_sql.INSERT_JOB_SQL.format(**parts)]
         if own:
             statements = ["BEGIN", *statements, "COMMIT"]
         with connection.cursor() as cursor, connection.wrap_database_errors:
             try:
-                cursor.execute(";\n".join(statements), [*job_params, *execution_params])
+                cursor.execute(";\n".join(statements), [*parts["job_params"], *parts["execution_params"]])
                 if own:
                     cursor.nextset()  # past BEGIN: this result is the job's INSERT
-                job.pk = cursor.lastrowid
+                job_id = cursor.lastrowid
                 mysql_sql.drain_results(cursor)
             except BaseException:
                 if own:
                     mysql_sql.rollback_quietly(cursor)
                 raise
-        job._state.adding, job._state.db = False, using
-        execution.job_id = job.pk
-        return True
+        return job_id
 
     def claim(self, *, using: str, backend_alias: str, selectors: Sequence[Any], limit: int,
               process_id: int | None, worker_id: str, now: datetime.datetime) -> list:

@@ -18,6 +18,9 @@ from dj_queue.dialects import job_columns, table_names
 MULTI_STATEMENTS = 1 << 16  # the client flag (CLIENT.MULTI_STATEMENTS)
 PICKED = "JSON_TABLE(%s, '$[*]' COLUMNS (id BIGINT PATH '$')) AS picked"
 DELETE_IDS_SQL = f"DELETE target FROM {PICKED} STRAIGHT_JOIN {{table}} AS target ON target.{{pk}} = picked.id"
+# A single enqueue (``dialects.insert_parts`` fills it): the execution takes the new job's id.
+INSERT_JOB_SQL = ("INSERT INTO {job_table} ({job_columns}) VALUES ({job_values});\n"
+                  "INSERT INTO {execution_table} ({execution_columns}) VALUES (LAST_INSERT_ID(), {execution_values})")
 
 
 @functools.lru_cache(maxsize=1)

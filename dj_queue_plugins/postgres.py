@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from django.db import connections
 
 from dj_queue import hookimpl
-from dj_queue.dialects import Dialect, backend_option, insert_columns, table_names
+from dj_queue.dialects import Dialect, backend_option, insert_parts, table_names
 
 # The parts of a claim: lock ready rows, move them to claimed, then stamp the attempt on the jobs.
 CLAIM_CTES = """
@@ -88,9 +88,9 @@ SELECT job_id, %s::varchar, queue_name, priority, %s::timestamptz FROM moved
 
 
 INSERT_JOB_SQL = """
-WITH job AS (INSERT INTO {job} ({job_columns}) VALUES ({job_values}) RETURNING id),
+WITH job AS (INSERT INTO {job_table} ({job_columns}) VALUES ({job_values}) RETURNING id),
 execution AS (
-    INSERT INTO {execution} ({execution_columns}) SELECT id, {execution_values} FROM job
+    INSERT INTO {execution_table} ({execution_columns}) SELECT id, {execution_values} FROM job
 )
 SELECT id{ready_sql} FROM job
 """
@@ -222,31 +222,20 @@ class PostgresDialect(Dialect):
         jobs.sort(key=lambda job: (-job.priority, job.id))
         return [job_id for job_id in ids if job_id in done], jobs
 
-    def insert_job(self, *, using: str, job: Any, execution: Any, ready_sql: Sequence[tuple[str, list]]) -> bool:
+    def insert_job(self, *, using: str, job: Any, execution: Any,
+                   ready_sql: Sequence[tuple[str, list]]) -> int | None:
         """One statement: the job, its execution and the ``dj_queue_jobs_ready_sql`` expressions.
 
         In autocommit mode that is one round trip and one commit for a whole enqueue; inside a
         caller's transaction it is part of it (and a NOTIFY waits for its commit).
         """
         connection = connections[using]
-        job_columns, job_params = insert_columns(job, connection)
-        execution_columns, execution_params = insert_columns(execution, connection, skip=("job",))
-        quote = connection.ops.quote_name
-        job_column = quote(execution._meta.get_field("job").column)
-        sql = INSERT_JOB_SQL.format(
-            job=quote(job._meta.db_table), execution=quote(execution._meta.db_table),
-            job_columns=", ".join(job_columns), job_values=", ".join(["%s"] * len(job_columns)),
-            execution_columns=", ".join([job_column, *execution_columns]),
-            execution_values=", ".join(["%s"] * len(execution_columns)),
-            ready_sql="".join(f", ({expression})" for expression, _ in ready_sql),
-        )
-        params = [*job_params, *execution_params, *(p for _, values in ready_sql for p in values)]
+        parts = insert_parts(job, execution, connection)
+        sql = INSERT_JOB_SQL.format(**parts, ready_sql="".join(f", ({expr})" for expr, _ in ready_sql))
+        params = [*parts["job_params"], *parts["execution_params"], *(p for _, values in ready_sql for p in values)]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            job.pk = cursor.fetchone()[0]
-        job._state.adding, job._state.db = False, using
-        execution.job_id = job.pk
-        return True
+            return cursor.fetchone()[0]
 
     def dispatch_due(self, *, using: str, backend_alias: str, batch_size: int,
                      now: datetime.datetime) -> int:

@@ -93,7 +93,11 @@ def _insert_in_one_round_trip(job: Job, backend_alias: str, using: str, now: dat
         ready_sql = announcement_sql(backend_alias, using, [job.queue_name])
     if ready_sql is None:
         return False
-    return dialect.insert_job(using=using, job=job, execution=execution, ready_sql=ready_sql)
+    job_id = dialect.insert_job(using=using, job=job, execution=execution, ready_sql=ready_sql)
+    if job_id is None:
+        return False
+    job.pk, job._state.adding, job._state.db = job_id, False, using  # as save() leaves it
+    return True
 
 
 def enqueue_jobs(specs: Iterable[JobSpec], *, backend_alias: str, using: str) -> list[Job]:

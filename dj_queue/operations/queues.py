@@ -11,6 +11,7 @@ from django.utils import timezone
 from dj_queue import plugins
 
 from dj_queue.models import Job, Pause, ReadyExecution
+from dj_queue.operations.enqueue import announce_ready, notify_after_commit
 
 CLEAR_BATCH = 500
 
@@ -50,8 +51,6 @@ def resume(queue_name: str, *, backend_alias: str, using: str) -> bool:
     Workers are woken as for an enqueue (NOTIFY at commit, in-process wakers after it), so the
     waiting jobs start now rather than at the next poll.
     """
-    from dj_queue.operations.enqueue import announce_ready, notify_after_commit
-
     with plugins.get_dialect(using).write_transaction(using):
         deleted, _ = Pause.objects.using(using).filter(
             backend_alias=backend_alias, queue_name=queue_name
