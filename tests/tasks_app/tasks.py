@@ -123,3 +123,17 @@ def flaky(key: str) -> str:
 def tick() -> None:
     """Fired by the recurring-task tests."""
     return None
+
+
+@task(takes_context=True)
+def sleep_on_first_attempt(context, key: str, seconds: float) -> int:
+    """Record ``<key>:<attempt>``; the first attempt then sleeps (kill and timeout tests)."""
+    import os
+    import time
+
+    from tests.tasks_app.models import SideEffect
+
+    SideEffect.objects.create(key=f"{key}:{context.attempt}", pid=os.getpid())
+    if context.attempt == 1:
+        time.sleep(seconds)
+    return context.attempt
