@@ -112,7 +112,10 @@ def fail(job: Job, error: BaseException, *, process_id: int | None, using: str,
         if not dialect.delete_claim(using, job.pk, process_id):
             return None
         job.errors = [*(job.errors or []), entry]
-        if retry_at is not None:
+        if retry_at is not None and retry_at <= now and not job.concurrency_key:
+            _update(job, using, errors=job.errors)
+            _make_ready(job, using)  # no backoff: straight back to ready, no dispatcher round
+        elif retry_at is not None:
             _schedule_retry(job, retry_at, now, using)
         else:
             _record_failed(job, error, entry, now, using)
