@@ -203,14 +203,18 @@ def wait_for_cancel(context, key: str, seconds: float = 30) -> str:
 
 @task(takes_context=True)
 @exactly_once
-def write_exactly_once(context, key: str, seconds: float = 0) -> int:
-    """Write a row in the job's transaction; the first attempt then sleeps (a kill lands there)."""
+def write_exactly_once(context, key: str, seconds: float = 0, marker: str = "") -> int:
+    """Write a row in the job's transaction; the first attempt then touches ``marker`` (a file: the
+    row is invisible until the job completes) and sleeps, so a kill lands mid-body."""
     import os
     import time
+    from pathlib import Path
 
     from tests.tasks_app.models import SideEffect
 
     SideEffect.objects.create(key=key, pid=os.getpid())
     if context.attempt == 1 and seconds:
+        if marker:
+            Path(marker).touch()
         time.sleep(seconds)
     return context.attempt
