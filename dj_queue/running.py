@@ -25,8 +25,9 @@ TIMEOUT, CANCEL = "timeout", "cancel"
 class Attempt:
     """One running attempt of a job in this process."""
 
-    def __init__(self, job: Any, *, timeout: float | None) -> None:
+    def __init__(self, job: Any, *, timeout: float | None, policy: Any = None) -> None:
         self.job = job
+        self.policy = policy
         self.timeout = timeout
         self.started = time.monotonic()
         self.deadline = None if timeout is None else self.started + timeout
@@ -97,8 +98,8 @@ def _is_cancellation(error: BaseException) -> bool:
     return isinstance(error, (asyncio.CancelledError, JobCancelledError))
 
 
-def start(job: Any, *, timeout: float | None) -> Attempt:
-    attempt = Attempt(job, timeout=timeout)
+def start(job: Any, *, timeout: float | None, policy: Any = None) -> Attempt:
+    attempt = Attempt(job, timeout=timeout, policy=policy)
     with _lock:
         _attempts[job.pk] = attempt
     return attempt

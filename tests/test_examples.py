@@ -63,6 +63,20 @@ EXPECTED = {
         r"^traceback kept: True$", r"^retried: True$", r"^status: SUCCESSFUL, attempts: 2, same id: \d+$",
         r"^return value: 'charged order 7 on attempt 2'$",
     ],
+    "retries.py": [
+        r"^charge_card: SUCCESSFUL, attempts: 3, return value: 'charged order 7 on attempt 3'$",
+        r"^  attempt 1 failed with example_app\.tasks\.GatewayBusy\n  attempt 2 failed with example_app\.tasks\.GatewayBusy$",
+        r"^charge_bad_card: FAILED, attempts: 1, error: builtins\.ValueError$",
+    ],
+    "timeouts.py": [
+        r"^crunch_numbers: FAILED, error: dj_queue\.exceptions\.JobTimeoutError$",
+        r"^both jobs done within 10 s: True$", r"^next job on the same thread: SUCCESSFUL$",
+    ],
+    "cancel.py": [
+        r"^cancel a scheduled job: cancelled$", r"^  its result: FAILED, error: dj_queue\.exceptions\.JobCancelledError$",
+        r"^cancel a running job: requested$",
+        r"^cancel it again: NotCancellableError: job \d+ already finished \(FAILED\); only waiting or running jobs can be cancelled$",
+    ],
     "prune.py": [
         r"^dj_queue_prune \(backend 'default'\) removed finished jobs: 3$",
         r"^after --older-than 1d: finished jobs 1, failed jobs 2, recurring executions 3$",

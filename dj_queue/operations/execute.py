@@ -76,7 +76,7 @@ def execute(job: Job, *, backend: Any, process_id: int | None, using: str,
     if policy.delivery == "at_most_once" and policy.exactly_once is None:
         if not _with_retry(lambda: _mark_started(job, process_id, using)):
             return False  # the claim is gone: another process owns the job now
-    attempt = running.start(job, timeout=policy.timeout)
+    attempt = running.start(job, timeout=policy.timeout, policy=policy)
     try:
         return _run(job, task, policy, attempt, backend=backend, process_id=process_id, using=using,
                     completions=completions)

@@ -22,8 +22,6 @@ from dj_queue import running
 from dj_queue.exceptions import JobCancelledError, JobTimeoutError
 from dj_queue.models import Job
 from dj_queue.operations.completion import fail
-from dj_queue.operations.execute import policy_of
-from dj_queue.resolution import resolve_task
 from dj_queue.runtime.base import check_connections, close_connections, quiet_queries
 
 logger = logging.getLogger("dj_queue.runtime")
@@ -95,7 +93,7 @@ class Watchdog:
         running.end(attempt)
         timed_out = attempt.interrupted == running.TIMEOUT
         error = attempt.translate(JobTimeoutError() if timed_out else JobCancelledError())
-        policy = policy_of(job, resolve_task(job.task_path, worker.options.get("task_modules"))) if timed_out else None
+        policy = attempt.policy if timed_out else None
         fail(job, error, process_id=worker.process_id, using=worker.using, traceback_text="", policy=policy,
              worker_id=worker.name)
         logger.error("dj_queue: job %s (%s) ignored its %s for %gs; its thread was retired%s", job.pk,

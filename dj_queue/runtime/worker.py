@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any
 
-from dj_queue import plugins
+from dj_queue import plugins, running
 from dj_queue.compat import task_backends
 from dj_queue.models import Job
 from dj_queue.runtime.base import Actor, check_connections
@@ -150,10 +150,26 @@ class Worker(Actor):
                          "mark them failed", self.name, len(self.completions))
 
     def _release(self, job_ids: list[int]) -> None:
-        from dj_queue.operations.claim import release
+        """Hand jobs still running at the shutdown deadline back to ready.
 
+        Under ``at_most_once`` a started job may not run twice: it ends FAILED instead.
+        """
+        from dj_queue.exceptions import ProcessExitError
+        from dj_queue.operations.claim import release
+        from dj_queue.operations.completion import fail
+
+        once = [a for a in map(running.get, job_ids)
+                if a is not None and a.policy is not None and a.policy.delivery == "at_most_once"
+                and a.policy.exactly_once is None]
         try:
-            count = release(job_ids=job_ids, process_id=self.process_id, using=self.using)
-            logger.warning("dj_queue: %s released %d unfinished job(s) at shutdown", self.name, count)
+            for attempt in once:
+                fail(attempt.job, ProcessExitError(
+                    f"{self.name} stopped before job {attempt.job.pk} finished (shutdown_timeout "
+                    f"{self.options['shutdown_timeout']}s); at most once: not run again"),
+                    process_id=self.process_id, using=self.using, traceback_text="", worker_id=self.name)
+            rest = [job_id for job_id in job_ids if job_id not in {a.job.pk for a in once}]
+            count = release(job_ids=rest, process_id=self.process_id, using=self.using)
+            logger.warning("dj_queue: %s released %d unfinished job(s) at shutdown%s", self.name, count,
+                           f", failed {len(once)} at-most-once job(s)" if once else "")
         except Exception as exc:
             self.on_error(exc)

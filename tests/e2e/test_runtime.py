@@ -106,6 +106,18 @@ def test_sigterm_deadline_sends_a_running_job_back_to_ready(start_runtime):
     assert not Process.objects.exists()
 
 
+def test_sigterm_deadline_fails_a_started_at_most_once_job(start_runtime):
+    runtime = start_runtime("fork", {"shutdown_timeout": 0.5, "delivery": "at_most_once"})
+    stuck = tasks.sleep_on_first_attempt.enqueue("stuck-once", 60)
+    wait_until(lambda: SideEffect.objects.filter(key="stuck-once:1").exists(), timeout=30, message="job started")
+    runtime.signal(signal.SIGTERM)
+    assert runtime.wait(20) == 0, runtime.log()
+    failure = FailedExecution.objects.get(job_id=int(stuck.id))
+    assert failure.exception_class == "dj_queue.exceptions.ProcessExitError"
+    assert failure.message.endswith("(shutdown_timeout 0.5s); at most once: not run again")
+    assert not ReadyExecution.objects.exists() and not ClaimedExecution.objects.exists()
+
+
 def _kill_worker_running(runtime, key: str) -> Process:
     wait_until(lambda: SideEffect.objects.filter(key=f"{key}:1").exists(), timeout=30, message="job started")
     victim = Process.objects.get(kind="worker")
