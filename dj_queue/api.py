@@ -1,4 +1,4 @@
-"""Public helpers for application code: queue control and enqueue-on-commit."""
+"""Public helpers for application code: queue control, queue depths and enqueue-on-commit."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from dj_queue.config import backend_options, database_for
 from dj_queue.exceptions import EnqueueError
 from dj_queue.operations import queues, recurring
 
-__all__ = ["QueueInfo", "enqueue_on_commit", "schedule_recurring_task", "unschedule_recurring_task"]
+__all__ = [
+    "QueueInfo", "enqueue_on_commit", "queue_depths", "schedule_recurring_task", "unschedule_recurring_task",
+]
 
 
 class QueueInfo:
@@ -56,6 +58,18 @@ class QueueInfo:
 
     def __repr__(self) -> str:
         return f"QueueInfo({self.name!r}, backend_alias={self.backend_alias!r})"
+
+
+def queue_depths(backend_alias: str = "default") -> list[dict[str, Any]]:
+    """Every queue of the backend with jobs in a live state, or paused, in one call.
+
+    >>> queue_depths()
+    [{"name": "default", "ready": 12, "scheduled": 0, "blocked": 0, "claimed": 4, "failed": 1,
+      "latency_seconds": 0.8, "paused": False}]
+
+    Sorted by name; ``latency_seconds`` is the age of the oldest ready job (0.0 when none).
+    """
+    return queues.queue_depths(backend_alias=backend_alias, using=database_for(backend_alias))
 
 
 def enqueue_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
