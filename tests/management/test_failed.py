@@ -67,7 +67,8 @@ def test_list_applies_each_filter(jobs, args, expected):
     if expected:
         assert listed_ids(out) == {jobs[name] for name in expected}
         n = len(expected)
-        assert out.splitlines()[-1] == f"{n} failed job{'' if n == 1 else 's'} of backend {backend!r} match"
+        wording = "1 failed job" if n == 1 else f"{n} failed jobs"
+        assert out.splitlines()[-1] == f"{wording} of backend {backend!r} {'matches' if n == 1 else 'match'}"
     else:
         assert out == f"no failed jobs of backend {backend!r} match\n"
 

@@ -92,7 +92,8 @@ class Command(BaseCommand):
         self.stdout.write("\n".join(table(header, [failed_row(f) for f in shown])))
         total = selected.count() if len(shown) == limit else len(shown)
         more = f", showing the newest {len(shown)}" if total > len(shown) else ""
-        self.stdout.write(f"{jobs_text(total)} of backend {alias!r} match{more}")
+        verb = "matches" if total == 1 else "match"
+        self.stdout.write(f"{jobs_text(total)} of backend {alias!r} {verb}{more}")
 
     def act(self, action: str, selected: QuerySet, alias: str, using: str, dry_run: bool) -> None:
         ids = sorted(selected.values_list("job_id", flat=True))
