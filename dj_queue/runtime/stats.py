@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from django.utils import timezone
@@ -18,6 +18,10 @@ from django.utils import timezone
 from dj_queue.operations import queues
 
 logger = logging.getLogger("dj_queue.stats")
+
+# The throughput window ends this long before "now": a worker stamps ``finished_at`` just before
+# its transaction commits, so the newest second is left for the next line rather than missed.
+SETTLE = timedelta(seconds=1)
 
 
 def stats_line(queue: dict[str, Any], backend_alias: str) -> str:
@@ -75,7 +79,7 @@ class StatsLogger:
         return figures
 
     def collect(self) -> list[dict[str, Any]]:
-        until = timezone.now()
+        until = max(timezone.now() - SETTLE, self.since)
         minutes = max((until - self.since).total_seconds(), 1e-3) / 60
         depths = {q["name"]: q for q in queues.queue_depths(backend_alias=self.backend_alias, using=self.using)}
         done = queues.finished_counts(backend_alias=self.backend_alias, using=self.using, since=self.since,

@@ -23,7 +23,7 @@ def _logger(every: float = 60.0, **kwargs) -> StatsLogger:
 
 def test_one_line_per_queue_with_depths_throughput_and_latency(caplog):
     reporter = _logger()
-    reporter.since = timezone.now() - timedelta(minutes=2)  # a two-minute interval
+    reporter.since = timezone.now() - timedelta(minutes=2, seconds=1)  # two minutes, once the last second settles
     for _ in range(3):
         make_job("ready", queue="default")
     old = make_job("ready", queue="default")
@@ -32,6 +32,7 @@ def test_one_line_per_queue_with_depths_throughput_and_latency(caplog):
     for state in ("finished",) * 4 + ("failed",):
         make_job(state, queue="default")
     make_job("finished", queue="reports")  # finished only: still gets a line for its throughput
+    Job.objects.filter(finished_at__isnull=False).update(finished_at=timezone.now() - timedelta(seconds=30))
     before = make_job("finished", queue="reports")
     Job.objects.filter(pk=before.pk).update(finished_at=timezone.now() - timedelta(minutes=5))
     QueueInfo("emails").pause()
@@ -53,13 +54,18 @@ def test_one_line_per_queue_with_depths_throughput_and_latency(caplog):
     assert caplog.records[0].dj_queue_stats["finished_1m"] == pytest.approx(2.0, rel=1e-2)  # structured copy for log processors
 
 
-def test_the_next_line_counts_only_jobs_finished_since_the_last(caplog):
+def test_the_next_line_counts_only_jobs_finished_since_the_last(caplog, monkeypatch):
     reporter = _logger()
     reporter.since = timezone.now() - timedelta(minutes=1)
-    make_job("finished", queue="default")
+    counted = make_job("finished", queue="default")
+    Job.objects.filter(pk=counted.pk).update(finished_at=timezone.now() - timedelta(seconds=5))
+    settling = make_job("finished", queue="default")  # finished this very moment: left for the next line
     first = reporter.log()
-    assert first[0]["finished_1m"] > 0
-    assert reporter.log() == []  # the job was counted once; nothing else is queued
+    assert first[0]["finished_1m"] == pytest.approx(1.0, rel=0.2)
+    monkeypatch.setattr(stats, "SETTLE", timedelta(0))  # as if a second had passed
+    assert reporter.log()[0]["finished_1m"] > 0  # the settling job, now
+    assert Job.objects.filter(pk=settling.pk).exists()
+    assert reporter.log() == []  # each job was counted once; nothing else is queued
     with caplog.at_level(logging.INFO, logger="dj_queue.stats"):
         reporter.log()
     assert caplog.messages == ["dj_queue stats: backend 'default' has no waiting, running or failed jobs and none "
