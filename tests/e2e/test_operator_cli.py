@@ -101,8 +101,9 @@ def test_no_fresh_process_keeps_exit_code_1():
     assert "unhealthy: no dj_queue process of backend 'default' heartbeated in the last 300s" in result.stderr
 
 
-def test_stats_every_logs_throughput_and_depth_per_queue(start_runtime):
-    runtime = start_runtime("async", WORK_ONLY, args=["--stats-every", "0.5"])
+@pytest.mark.parametrize("mode", ["async", "fork"])
+def test_stats_every_logs_throughput_and_depth_per_queue(start_runtime, mode):
+    runtime = start_runtime(mode, WORK_ONLY, args=["--stats-every", "0.5"])
     jobs = [tasks.add.using(queue_name="work").enqueue(i, i) for i in range(5)]
     tasks.add.using(queue_name="parked").enqueue(1, 1)
     wait_until(lambda: not ReadyExecution.objects.filter(queue_name="work").exists()

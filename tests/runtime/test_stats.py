@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from dj_queue.api import QueueInfo
@@ -106,3 +107,9 @@ def test_stats_line_format():
              "failed_1m": 0.04, "latency_seconds": 0.84, "paused": False}
     assert stats_line(queue, "default") == ("dj_queue stats queue=q ready=1 scheduled=2 blocked=3 claimed=4 failed=5 "
                                            "finished_1m=6.2 failed_1m=0.0 latency=0.8s paused=no backend=default")
+
+
+def test_the_command_refuses_a_non_positive_interval():
+    with pytest.raises(CommandError) as excinfo:
+        call_command("dj_queue", "--stats-every", "0")
+    assert str(excinfo.value) == "--stats-every must be a positive number of seconds"
