@@ -16,6 +16,7 @@ from typing import Any, Callable
 from django.utils import timezone
 
 from dj_queue.operations import queues
+from dj_queue.runtime.base import check_connections
 
 logger = logging.getLogger("dj_queue.stats")
 
@@ -67,6 +68,7 @@ class StatsLogger:
             if self.on_error is None:
                 raise
             self.on_error(exc)
+            check_connections()
 
     def log(self) -> list[dict[str, Any]]:
         """Log one line per queue now and start the next interval; returns the figures logged."""
@@ -92,5 +94,6 @@ class StatsLogger:
         for name in sorted(depths):
             counts = done.get(name, {"finished": 0, "failed": 0})
             figures.append({**depths[name], "finished_1m": counts["finished"] / minutes,
-                            "failed_1m": counts["failed"] / minutes})
+                            "failed_1m": counts["failed"] / minutes, "finished_in_interval": counts["finished"],
+                            "failed_in_interval": counts["failed"], "interval_seconds": round(minutes * 60, 3)})
         return figures

@@ -52,7 +52,11 @@ def test_one_line_per_queue_with_depths_throughput_and_latency(caplog):
         "dj_queue stats queue=reports ready=0 scheduled=0 blocked=0 claimed=0 failed=0 finished_1m=0.5 "
         "failed_1m=0.0 latency=0.0s paused=no backend=default",
     ]
-    assert caplog.records[0].dj_queue_stats["finished_1m"] == pytest.approx(2.0, rel=1e-2)  # structured copy for log processors
+    # the figures travel with the record too, for structured log handlers
+    structured = caplog.records[0].dj_queue_stats
+    assert structured["finished_1m"] == pytest.approx(2.0, rel=1e-2)
+    assert (structured["finished_in_interval"], structured["failed_in_interval"]) == (4, 1)
+    assert structured["interval_seconds"] == pytest.approx(120, abs=2)
 
 
 def test_the_next_line_counts_only_jobs_finished_since_the_last(caplog, monkeypatch):
