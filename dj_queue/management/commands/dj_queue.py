@@ -132,7 +132,7 @@ class Command(BaseCommand):
             supervisor.stats = StatsLogger(backend_alias=opts["backend"], using=loaded.options["database_alias"],
                                            every=opts["stats_every"], on_error=supervisor.on_error)
         restore_logging = ensure_visible(opts["verbosity"])
-        restore_stats = stats_visible() if supervisor.stats is not None else (lambda: None)
+        restore_stats = stats_visible() if opts["stats_every"] is not None else (lambda: None)
         config.activate(opts["backend"], loaded.options)
         try:
             logger.info("%s", startup_line(loaded, backend_alias=opts["backend"],
