@@ -18,6 +18,7 @@ from dj_queue.models import Job
 from dj_queue.runtime.base import Actor, check_connections
 from dj_queue.runtime.completions import Completions
 from dj_queue.runtime.pool import ThreadPool
+from dj_queue.runtime.watchdog import Watchdog
 
 logger = logging.getLogger("dj_queue.runtime")
 
@@ -38,6 +39,9 @@ class Worker(Actor):
         self.pool: ThreadPool | None = None
         self.completions: Completions | None = None
         self.waker: Any = None
+        self.watchdog: Watchdog | None = None
+        # Set when a job's thread had to be abandoned: in fork mode this process is then replaced.
+        self.recycle_requested = False
         self._backend: Any = None
 
     def metadata(self) -> dict[str, Any]:
@@ -53,6 +57,8 @@ class Worker(Actor):
         self.pool = ThreadPool(self.threads, name=f"dj_queue-worker-{self.pid}", on_error=self.on_error)
         self.waker = self._make_waker()
         self.completions = Completions(backend=self.backend)
+        self.watchdog = Watchdog(self)
+        self.watchdog.start()
         while not self.stopping:
             if 0 < self.pool.idle < self.threads:
                 self.pool.wait_for_idle(COALESCE_SECONDS, count=self.threads)
@@ -67,6 +73,11 @@ class Worker(Actor):
     def wake(self) -> None:
         if self.waker is not None:
             self.waker.notify()
+
+    def request_recycle(self) -> None:
+        """Stop gracefully so the supervisor replaces this process (a thread is stuck in a job)."""
+        self.recycle_requested = True
+        self.stop()
 
     def _make_waker(self) -> Any:
         # The worker itself, not the backend: the waker then follows this runtime's own options
@@ -110,6 +121,8 @@ class Worker(Actor):
         """Wait up to ``shutdown_timeout`` for running jobs, record their outcomes, hand the rest back."""
         if self.pool is not None:
             remaining = self.pool.shutdown(float(self.options["shutdown_timeout"]))
+            if self.watchdog is not None:
+                self.watchdog.stop()
             self._flush()
             if remaining:
                 self._release(remaining)

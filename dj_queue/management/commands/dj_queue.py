@@ -17,7 +17,7 @@ from typing import Any, Callable
 from django.core.management.base import BaseCommand, CommandError
 
 from dj_queue import config
-from dj_queue.config import MODES, LoadedOptions, resolve_options
+from dj_queue.config import DELIVERIES, MODES, LoadedOptions, resolve_options
 from dj_queue.exceptions import ConfigurationError
 from dj_queue.runtime.base import quiet_queries
 from dj_queue.runtime.stats import StatsLogger, stats_visible
@@ -106,12 +106,15 @@ class Command(BaseCommand):
                             help="do not run the scheduler (env DJ_QUEUE_SKIP_RECURRING)")
         parser.add_argument("--stats-every", type=float, metavar="SECONDS",
                             help="log one stats line per queue every SECONDS (logger dj_queue.stats)")
+        parser.add_argument("--delivery", choices=DELIVERIES,
+                            help="what happens to jobs of a worker that died (option delivery)")
 
     def load(self, opts: dict[str, Any]) -> LoadedOptions:
         """The effective configuration for these command options (and the environment)."""
         try:
             return resolve_options(opts["backend"], config_path=opts["config_path"], mode=opts["mode"],
-                                   skip_recurring=opts["skip_recurring"] or None)
+                                   skip_recurring=opts["skip_recurring"] or None,
+                                   flags={"delivery": opts.get("delivery")})
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from None
 
