@@ -1,4 +1,4 @@
-"""Public helpers for application code: queue control, enqueue-on-commit, failure handling.
+"""Public helpers for application code: queue control and depths, enqueue-on-commit, failure handling.
 
 Failure handling per task: ``retry``, ``timeout``, ``delivery``, ``exactly_once`` (decorators,
 see ``dj_queue.policies``); ``cancel`` a job and, inside a running task, ``cancel_requested``.
@@ -28,6 +28,7 @@ __all__ = [
     "delivery",
     "enqueue_on_commit",
     "exactly_once",
+    "queue_depths",
     "retry",
     "schedule_recurring_task",
     "timeout",
@@ -76,6 +77,18 @@ class QueueInfo:
 
     def __repr__(self) -> str:
         return f"QueueInfo({self.name!r}, backend_alias={self.backend_alias!r})"
+
+
+def queue_depths(backend_alias: str = "default") -> list[dict[str, Any]]:
+    """Every queue of the backend with jobs in a live state, or paused, in one call.
+
+    >>> queue_depths()
+    [{"name": "default", "ready": 12, "scheduled": 0, "blocked": 0, "claimed": 4, "failed": 1,
+      "latency_seconds": 0.8, "paused": False}]
+
+    Sorted by name; ``latency_seconds`` is the age of the oldest ready job (0.0 when none).
+    """
+    return queues.queue_depths(backend_alias=backend_alias, using=database_for(backend_alias))
 
 
 def enqueue_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:

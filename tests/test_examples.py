@@ -77,6 +77,17 @@ EXPECTED = {
         r"^cancel a running job: requested$",
         r"^cancel it again: NotCancellableError: job \d+ already finished \(FAILED\); only waiting or running jobs can be cancelled$",
     ],
+    "operator_cli.py": [
+        r"^queue default: ready 3, failed 2, paused False$", r"^queue reports: ready 1, failed 0, paused True$",
+        r"^default +3 +0 +0 +0 +2 +\d+\.\ds +no$", r"^reports +1 +0 +0 +0 +0 +\d+\.\ds +yes$",
+        r"^live processes: [1-9]$", r"^worker +worker-\S+ +\S+ +\d+ +\d+\.\ds ago$",
+        r"^ *\d+ +[\d-]+ [\d:]+ +default +example_app\.tasks\.send_welcome_email +smtplib\.SMTPServerDisconnected "
+        r"+connection lost$",
+        r"^1 failed job of backend 'default' matches$", r"^would retry 1 failed job of backend 'default': \d+$",
+        r"^retried 1 failed job of backend 'default'$", r"^discarded 1 failed job of backend 'default'$",
+        r"^healthy: [1-9] process\(es\) of backend 'default' heartbeated in the last 300s; largest backlog 4 ready",
+        r"^exit 2: unhealthy: queue 'default' of backend 'default' has 4 ready jobs \(max 3\)$",
+    ],
     "prune.py": [
         r"^dj_queue_prune \(backend 'default'\) removed finished jobs: 3$",
         r"^after --older-than 1d: finished jobs 1, failed jobs 2, recurring executions 3$",

@@ -106,6 +106,7 @@ class Slot:
 class Supervisor:
     kind = "supervisor"
     mode = "base"
+    stats: Any = None  # a runtime.stats.StatsLogger when ``dj_queue --stats-every`` asks for one
 
     def __init__(self, *, options: dict[str, Any], backend_alias: str = "default", only_work: bool = False,
                  only_dispatch: bool = False, skip_recurring: bool | None = None,
@@ -175,6 +176,8 @@ class Supervisor:
             self.check_slots()
             if time.monotonic() >= self._next_maintenance:
                 self.maintain()
+            if self.stats is not None:
+                self.stats.maybe_log()
 
     def shutdown(self) -> None:
         self.stopped = True
