@@ -21,7 +21,7 @@ from dj_queue.config import DELIVERIES, MODES, LoadedOptions, resolve_options
 from dj_queue.exceptions import ConfigurationError
 from dj_queue.runtime.base import quiet_queries
 from dj_queue.runtime.stats import StatsLogger, stats_visible
-from dj_queue.runtime.supervisor import build_supervisor
+from dj_queue.runtime.modes import build_supervisor
 
 logger = logging.getLogger("dj_queue")
 
