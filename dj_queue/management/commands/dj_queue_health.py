@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from dj_queue.config import backend_options
 from dj_queue.exceptions import ConfigurationError
+from dj_queue.management.base import QueueCommand
 from dj_queue.operations.processes import fresh_count
 
 
-class Command(BaseCommand):
+class Command(QueueCommand):
     help = "Exit 0 when dj_queue processes of a backend heartbeated recently, 1 otherwise."
+    example = "python manage.py dj_queue_health --max-age 120 --backend default"
 
     def add_arguments(self, parser):
         parser.add_argument("--backend", default="default", help="TASKS alias (default: default)")
