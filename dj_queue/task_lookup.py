@@ -19,6 +19,7 @@ from dj_queue.resolution import is_allowed, resolve_task
 from dj_queue.serialization import describe_type
 
 _MISSING = object()
+NAME_CUTOFF, MODULE_CUTOFF = 0.6, 0.5
 
 
 def task_path_problem(task_path: object, task_modules: Iterable[str] | None = None) -> str | None:
@@ -30,8 +31,8 @@ def task_path_problem(task_path: object, task_modules: Iterable[str] | None = No
         return None
     except TaskResolutionError:
         pass
-    close = difflib.get_close_matches(task_path, known_task_paths(task_modules, also=task_path), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    close = nearest(task_path, known_task_paths(task_modules, also=task_path))
+    hint = f"; did you mean {close!r}?" if close else ""
     return f"task_path {task_path!r} does not resolve: {_reason(task_path, task_modules)}{hint}"
 
 
@@ -44,11 +45,29 @@ def known_task_paths(task_modules: Iterable[str] | None = None, *, also: str = "
         names.append(also.rpartition(".")[0])
     found: list[str] = []
     for name in dict.fromkeys(names):
-        module = _import_quietly(name)
+        # The path may come from a database row: never import outside the allowlist.
+        module = _import_quietly(name) if is_allowed(name, task_modules) else None
         for attr, value in vars(module).items() if module is not None else ():
             if isinstance(value, Task):
                 found.append(f"{name}.{attr}")
     return found
+
+
+def nearest(task_path: str, candidates: list[str]) -> str | None:
+    """The candidate most like ``task_path``: a close task name first, then a close module."""
+    module, _, name = task_path.rpartition(".")
+    best, best_score = None, (0.0, 0.0)
+    for candidate in candidates:
+        other_module, _, other_name = candidate.rpartition(".")
+        # Scored apart: compared whole, paths sharing a long module prefix all look alike.
+        score = (_likeness(name, other_name), _likeness(module, other_module))
+        if score[0] >= NAME_CUTOFF and score[1] >= MODULE_CUTOFF and score > best_score and candidate != task_path:
+            best, best_score = candidate, score
+    return best
+
+
+def _likeness(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b).ratio()
 
 
 def _import_quietly(name: str):
