@@ -52,8 +52,6 @@ class DjQueueBackend(BaseTaskBackend):
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)  # assigns ``self.options``: validated by the setter below
-        if "_options" not in self.__dict__:  # a base class (a backport release) that does not assign it
-            self.options = params.get("OPTIONS") or {}
         self.params = params
 
     @property
