@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.db import connection
 from django.test import override_settings
 
 from dj_queue.checks import backend_checks, check_dj_queue, valid_schedule
@@ -191,12 +192,15 @@ def test_migrate_is_not_blocked_by_an_option_typo():
             "error dj_queue.E003, and the dj_queue runtime does not start until it is fixed.") in err.getvalue()
 
 
+@pytest.mark.django_db
 def test_manage_py_check_in_a_subprocess_prints_the_error_and_no_traceback(tmp_path):
     (tmp_path / "typo_settings.py").write_text(
         "from tests.settings import *  # noqa: F401,F403\n"
         "TASKS = {'default': {**TASKS['default'], 'OPTIONS': {'shutdown_timout': 3}}}\n"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "typo_settings",
+    # The test database: on MySQL some of Django's own checks connect.
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "typo_settings", "DJ_QUEUE_TEST_DB": settings.DB,
+           "DJ_QUEUE_TEST_DB_NAME": str(connection.settings_dict["NAME"]),
            "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])}
     check = subprocess.run([sys.executable, "-m", "django", "check"], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=120)
