@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from dj_queue.fields import OrderedJSONField
+
 PRIORITY_MIN = -100
 PRIORITY_MAX = 100
 
@@ -22,11 +24,11 @@ class Job(models.Model):
     queue_name = models.CharField(max_length=100, default="default")
     task_path = models.CharField(max_length=255)
     priority = models.SmallIntegerField(default=0)
-    args = models.JSONField(default=list)
-    kwargs = models.JSONField(default=dict)
+    args = OrderedJSONField(default=list)
+    kwargs = OrderedJSONField(default=dict)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     concurrency_key = models.CharField(max_length=255, null=True, blank=True)
-    return_value = models.JSONField(null=True, blank=True)
+    return_value = OrderedJSONField(null=True, blank=True)
     worker_ids = models.JSONField(default=list)
     enqueued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

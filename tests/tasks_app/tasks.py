@@ -123,3 +123,15 @@ def flaky(key: str) -> str:
 def tick() -> None:
     """Fired by the recurring-task tests."""
     return None
+
+
+@task
+def unsorted_keys() -> dict:
+    """Keys in no sorted order, nested too: they must come back in this order."""
+    return {"b": 1, "a": 2, "c": {"z": 1, "y": 2}}
+
+
+@task
+def echo(*args, **kwargs) -> list:
+    """Its arguments as the function received them (key order included)."""
+    return [list(args), kwargs]
