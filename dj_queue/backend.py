@@ -27,6 +27,7 @@ from dj_queue.models import Job
 from dj_queue.models.jobs import PRIORITY_MAX, PRIORITY_MIN
 from dj_queue.operations.enqueue import JobSpec, enqueue_job, enqueue_jobs
 from dj_queue.policies import check_exactly_once, policy_for
+from dj_queue.resolution import enqueue_refusal, remember_task
 from dj_queue.results import to_task_result
 from dj_queue.serialization import SerializationError, describe_type, ensure_json_roundtrip, payload_size
 
@@ -55,6 +56,8 @@ class DjQueueBackend(BaseTaskBackend):
         super().__init__(alias, params)  # assigns ``self.options``: validated by the setter below
         self.params = params
         self._policies_checked: set[str] = set()
+        # Tasks known to resolve in a worker, by (path, function): checked once per task.
+        self._resolvable: set[tuple[str, Any]] = set()
 
     @property
     def options(self) -> dict[str, Any]:
@@ -80,8 +83,13 @@ class DjQueueBackend(BaseTaskBackend):
         return self.options["database_alias"]
 
     def validate_task(self, task: Task) -> None:
-        """Apply Django's checks, then dj_queue's own limits (``EnqueueError``)."""
+        """Apply Django's checks, then dj_queue's own limits (``EnqueueError``).
+
+        Django calls this for every ``Task`` it creates, so it also notes tasks defined while
+        Django starts: workers find those (see ``dj_queue.resolution``).
+        """
         super().validate_task(task)
+        remember_task(task)
         if len(task.queue_name) > _QUEUE_NAME_MAX:
             raise EnqueueError(
                 f"dj_queue: queue name {task.queue_name!r} is longer than {_QUEUE_NAME_MAX} characters"
@@ -96,6 +104,7 @@ class DjQueueBackend(BaseTaskBackend):
     def enqueue(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> TaskResult:
         """Write the job now and return its result (status READY, real id)."""
         self.validate_task(task)
+        self._check_resolvable(task)
         spec = self._spec(task, args, kwargs)
         job = enqueue_job(
             backend_alias=self.alias, using=self.using, task_path=spec.task_path,
@@ -117,6 +126,7 @@ class DjQueueBackend(BaseTaskBackend):
         for task, _, _ in calls:
             if id(task) not in validated:  # a bulk usually repeats one task object
                 self.validate_task(task)
+                self._check_resolvable(task)
                 validated.add(id(task))
         specs = [self._spec(task, args, kwargs) for task, args, kwargs in calls]
         jobs = enqueue_jobs(specs, backend_alias=self.alias, using=self.using)
@@ -129,7 +139,8 @@ class DjQueueBackend(BaseTaskBackend):
         return await sync_to_async(self.enqueue_all, thread_sensitive=True)(list(calls))
 
     def validate_arguments(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
-        """Raise ``EnqueueError`` now for arguments ``enqueue`` would refuse (JSON, size, concurrency key)."""
+        """Raise ``EnqueueError`` now for a call ``enqueue`` would refuse (task path, JSON, size, concurrency key)."""
+        self._check_resolvable(task)
         self._spec(task, args, kwargs)
 
     def get_result(self, result_id: str) -> TaskResult:
@@ -151,6 +162,16 @@ class DjQueueBackend(BaseTaskBackend):
             return jobs.get(pk=int(text), backend_alias=self.alias)
         except Job.DoesNotExist:
             raise TaskResultDoesNotExist(result_id) from None
+
+    def _check_resolvable(self, task: Task) -> None:
+        """Refuse now a task whose path a worker would refuse to resolve, rather than fail it later."""
+        key = (task.module_path, task.func)
+        if key in self._resolvable:
+            return
+        reason = enqueue_refusal(task, self.options.get("task_modules"))
+        if reason is not None:
+            raise EnqueueError(f"dj_queue: cannot enqueue {task.module_path}: {reason}")
+        self._resolvable.add(key)
 
     def _spec(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> JobSpec:
         """Check the call's arguments against the JSON contract and the payload cap."""

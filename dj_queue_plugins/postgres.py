@@ -47,7 +47,8 @@ WITH gone AS (DELETE FROM {claimed} WHERE job_id = %s AND {process} RETURNING jo
 UPDATE {job} job SET finished_at = %s, return_value = %s FROM gone WHERE job.id = gone.job_id
 """
 
-# Finishing several jobs: drop this process's claims, store each outcome (JSON text, or NULL).
+# Finishing several jobs: drop this process's claims, store each outcome (JSON text, or NULL;
+# the column is text, see dj_queue.fields, so no cast: jsonb would reorder keys).
 FINISH_MANY_CTES = """
 gone AS (
     DELETE FROM {claimed} WHERE job_id = ANY(%s::bigint[]) AND process_id IS NOT DISTINCT FROM %s::bigint
@@ -55,7 +56,7 @@ gone AS (
 ), outcome AS (
     SELECT * FROM unnest(%s::bigint[], %s::text[]) AS outcome(job_id, value)
 ), finished AS (
-    UPDATE {job} job SET finished_at = %s::timestamptz, return_value = outcome.value::jsonb
+    UPDATE {job} job SET finished_at = %s::timestamptz, return_value = outcome.value
     FROM gone JOIN outcome ON outcome.job_id = gone.job_id
     WHERE job.id = gone.job_id
     RETURNING job.id

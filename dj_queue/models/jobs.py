@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dj_queue.exceptions import UndiscardableError
+from dj_queue.fields import OrderedJSONField
 
 PRIORITY_MIN = -100
 PRIORITY_MAX = 100
@@ -27,11 +28,11 @@ class Job(models.Model):
     queue_name = models.CharField(max_length=100, default="default")
     task_path = models.CharField(max_length=255)
     priority = models.SmallIntegerField(default=0)
-    args = models.JSONField(default=list)
-    kwargs = models.JSONField(default=dict)
+    args = OrderedJSONField(default=list)
+    kwargs = OrderedJSONField(default=dict)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     concurrency_key = models.CharField(max_length=255, null=True, blank=True)
-    return_value = models.JSONField(null=True, blank=True)
+    return_value = OrderedJSONField(null=True, blank=True)
     worker_ids = models.JSONField(default=list)
     enqueued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

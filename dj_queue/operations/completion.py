@@ -103,7 +103,8 @@ def finish_rows(dialect: Any, *, using: str, items: list[tuple[int, Any]], proce
     groups: dict[str, tuple[Any, list[int]]] = {}
     for job_id, value in items:
         if job_id in held:
-            groups.setdefault(json.dumps(value, sort_keys=True), (value, []))[1].append(job_id)
+            # Unsorted keys: values differing only in key order are stored as each task returned them.
+            groups.setdefault(json.dumps(value), (value, []))[1].append(job_id)
     for value, job_ids in groups.values():
         Job.objects.using(using).filter(id__in=job_ids).update(finished_at=now, return_value=value)
     return [job_id for job_id in ids if job_id in held]
