@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils import timezone
 
 from dj_queue import plugins
+from dj_queue.wakeup import notify_enqueued
 
 
 def dispatch_due(*, backend_alias: str, using: str, batch_size: int = 500) -> int:
@@ -27,6 +29,7 @@ def dispatch_due(*, backend_alias: str, using: str, batch_size: int = 500) -> in
         # The dialect does not say which queues it filled; an empty list means "any queue". On
         # PostgreSQL the promotion was one autocommit statement, so this is a statement of its own.
         announce_ready(backend_alias, using, [])
+        wake_after_commit(backend_alias, None, using)
     if moved < batch_size:
         moved += dispatch_gated(backend_alias=backend_alias, using=using, batch_size=batch_size - moved, now=now)
     return moved
@@ -54,4 +57,11 @@ def dispatch_gated(*, backend_alias: str, using: str, batch_size: int, now) -> i
                 became_ready.add(job.queue_name)
         if became_ready:
             announce_ready(backend_alias, using, became_ready)
+            wake_after_commit(backend_alias, became_ready, using)
     return len(rows)
+
+
+def wake_after_commit(backend_alias: str, queue_names: set[str] | None, using: str) -> None:
+    """Wake workers of other processes too (a dispatcher is its own process in fork mode)."""
+    # None: the dialect did not say which queues it filled, so every worker turns once.
+    transaction.on_commit(lambda: notify_enqueued(backend_alias, queue_names), using=using, robust=True)
