@@ -136,6 +136,7 @@ class LocalWaker(InProcessWaker):
         except OSError:
             sock.close()
             poke.close()
+            _unlink(self.path)  # bound but unusable: leave no stale name behind
             raise
         self._sock, self._poke = sock, poke
         self._poller = select.poll()
@@ -185,10 +186,7 @@ class LocalWaker(InProcessWaker):
             return
         # A forked child holds a copy of its parent's waker: only the owner removes the socket.
         if os.getpid() == self._owner:
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
+            _unlink(self.path)
         self._poller.unregister(sock.fileno())
         sock.close()
         self._poke.close()
@@ -243,14 +241,17 @@ def _send(sender: socket.socket, target: str) -> int:
         sender.sendto(PING, target)
         return 1
     except ConnectionRefusedError:
-        # Nothing is bound to the name any more: its worker died without removing it.
-        try:
-            os.unlink(target)
-        except OSError:
-            pass
+        _unlink(target)  # nothing is bound to the name any more: its worker died without removing it
     except OSError:
         pass  # gone meanwhile (ENOENT) or its queue is full (EAGAIN, ENOBUFS): a wake-up is pending
     return 0
+
+
+def _unlink(path: str | Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass  # already gone
 
 
 def _options(backend: Any, alias: str) -> dict[str, Any]:
