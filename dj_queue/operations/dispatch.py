@@ -10,7 +10,7 @@ from django.utils import timezone
 from dj_queue import plugins
 from dj_queue.models import Job, ReadyExecution, ScheduledExecution
 from dj_queue.operations.concurrency import place, settings_for_job
-from dj_queue.operations.events import announce_ready
+from dj_queue.operations.events import announce_ready, notify_after_commit
 
 
 def dispatch_due(*, backend_alias: str, using: str, batch_size: int = 500) -> int:
@@ -32,6 +32,7 @@ def dispatch_due(*, backend_alias: str, using: str, batch_size: int = 500) -> in
         # The dialect does not say which queues it filled; an empty list means "any queue". On
         # PostgreSQL the promotion was one autocommit statement, so this is a statement of its own.
         announce_ready(backend_alias, using, [])
+        notify_after_commit(backend_alias, None, using)
     if moved < batch_size:
         moved += dispatch_gated(backend_alias=backend_alias, using=using, batch_size=batch_size - moved, now=now)
     return moved
@@ -74,4 +75,5 @@ def dispatch_gated(*, backend_alias: str, using: str, batch_size: int, now) -> i
                 became_ready.add(job.queue_name)
         if became_ready:
             announce_ready(backend_alias, using, became_ready)
+            notify_after_commit(backend_alias, became_ready, using)
     return len(rows)

@@ -71,6 +71,8 @@ def announcement_sql(backend_alias: str, using: str, queue_names: Iterable[str])
                                       queue_names=sorted(set(queue_names))) if sql]
 
 
-def notify_after_commit(backend_alias: str, queue_names: set[str], using: str) -> None:
+def notify_after_commit(backend_alias: str, queue_names: set[str] | None, using: str) -> None:
+    """Wake workers of ``queue_names`` (None: every queue) in this process and, through
+    ``dj_queue_jobs_enqueued``, other processes, once the transaction commits."""
     # robust: the jobs are committed by then; a failed wakeup only costs a polling interval.
     transaction.on_commit(lambda: wakeup.notify_enqueued(backend_alias, queue_names), using=using, robust=True)
