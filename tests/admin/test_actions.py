@@ -40,7 +40,7 @@ def test_pause_resume_and_clear(admin_client):
     post(admin_client, op="resume", queue="mail")
     assert not Pause.objects.exists()
     response = post(admin_client, op="clear", queue="mail")
-    assert [str(m) for m in get_messages(response.wsgi_request)][-1] == "Discarded 1 ready jobs of queue 'mail'."
+    assert [str(m) for m in get_messages(response.wsgi_request)][-1] == "Discarded 1 ready job of queue 'mail'."
     assert not ReadyExecution.objects.exists() and FailedExecution.objects.count() == 1
 
 
