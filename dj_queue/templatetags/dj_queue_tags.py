@@ -26,18 +26,22 @@ PREVIEW_CHARS = 80
 
 @register.filter
 def age(value: timedelta | None) -> str:
-    """``timedelta`` -> "3d 4h", "2h 5m", "4m 10s", "12.3s"; "—" for nothing."""
+    """``timedelta`` -> "12 s", "4 min 10 s", "2 h 5 min", "3 d 4 h"; "—" for nothing."""
     if value is None or value == "":
         return "—"
-    seconds = max(value.total_seconds(), 0.0)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
+    return duration(max(value, timedelta(0)))
+
+
+def duration(value: timedelta) -> str:
+    seconds = int(abs(value.total_seconds()))
+    minutes, secs = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)
     if days:
-        return f"{days}d {hours}h"
-    return f"{hours}h {minutes}m" if hours else f"{minutes}m {secs}s"
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 @register.filter
@@ -48,19 +52,8 @@ def since(value: datetime | None) -> str:
 
 def relative(value: timedelta) -> str:
     """A signed ``timedelta`` as "12 s ago", "in 4 min 10 s", "3 h 5 min ago", "2 d 4 h ago"."""
-    seconds = int(abs(value.total_seconds()))
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        text = f"{days} d {hours} h"
-    elif hours:
-        text = f"{hours} h {minutes} min"
-    elif minutes:
-        text = f"{minutes} min {secs} s"
-    else:
-        text = f"{secs} s"
-    return f"in {text}" if value.total_seconds() < 0 and seconds else f"{text} ago"
+    text = duration(value)
+    return f"in {text}" if value.total_seconds() <= -1 else f"{text} ago"
 
 
 @register.filter

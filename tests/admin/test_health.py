@@ -46,7 +46,7 @@ def test_banner_names_queues_with_ready_jobs_and_no_live_worker(admin_client):
 
     assert 'data-unserved="mail"' in text and "which has 2 ready jobs" in text
     assert 'data-unserved="billing"' not in text and 'data-unserved="later"' not in text
-    assert "no worker is alive at all" not in text
+    assert "No worker is alive" not in text
 
 
 def test_banner_when_no_worker_runs_at_all_and_paused_queues_are_not_reported(admin_client):
@@ -56,8 +56,8 @@ def test_banner_when_no_worker_runs_at_all_and_paused_queues_are_not_reported(ad
 
     text = banner(admin_client)
 
-    assert 'data-unserved="mail"' in text and "which has 1 ready job (no worker is alive at all" in text
-    assert 'data-unserved="held"' not in text
+    assert "No worker is alive (is <code>manage.py dj_queue</code> running?)" in text
+    assert 'data-unserved="mail">mail</a> (1).' in text and 'data-unserved="held"' not in text
 
 
 def test_banner_names_stale_processes_by_the_alive_threshold(admin_client, settings):
