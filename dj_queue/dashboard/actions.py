@@ -18,7 +18,9 @@ from dj_queue.operations import jobs as job_ops
 from dj_queue.operations import queues as queue_ops
 from dj_queue.operations import recurring as recurring_ops
 
-DISCARDABLE = ("ready", "scheduled", "blocked", "failed")
+# Waiting and running jobs are cancelled (their record kept), not deleted; clear() still
+# discards a queue's ready jobs, as QueueInfo.clear() does.
+DISCARDABLE = ("failed",)
 CANCELLABLE = ("ready", "scheduled", "blocked", "claimed")
 STATE_WORDS = {"claimed": "running"}
 # Jobs named one by one on a confirmation page; more are counted, not listed.
