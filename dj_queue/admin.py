@@ -11,6 +11,8 @@ recurring tasks); the other tables are internal bookkeeping, kept reachable from
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
@@ -34,7 +36,7 @@ from dj_queue.models import (
     ScheduledExecution,
     Semaphore,
 )
-from dj_queue.templatetags.dj_queue_tags import preview
+from dj_queue.templatetags.dj_queue_tags import preview, when
 
 # Which permission each custom action needs (see docs/dashboard.md).
 ACTION_PERMISSIONS = {
@@ -47,6 +49,21 @@ ACTION_PERMISSIONS = {
 }
 
 
+# Date-time columns shown with seconds, time zone and age, as on the dashboard.
+MOMENTS = ("enqueued_at", "finished_at", "created_at", "updated_at", "scheduled_at", "expires_at",
+           "last_heartbeat_at", "run_at")
+
+
+@functools.cache
+def _moment(model: type, name: str):
+    @admin.display(description=model._meta.get_field(name).verbose_name, ordering=name)
+    def show(obj) -> str:
+        return when(getattr(obj, name))
+
+    show.__name__ = name
+    return show
+
+
 class QueueAdmin(admin.ModelAdmin):
     """Read-only and cheap on big tables: no full count, no per-row queries."""
 
@@ -54,6 +71,10 @@ class QueueAdmin(admin.ModelAdmin):
     list_per_page = 50
     actions = []
     on_index = False  # internal table: left off the admin index
+
+    def get_list_display(self, request: HttpRequest):
+        return [_moment(self.model, name) if name in MOMENTS else name
+                for name in super().get_list_display(request)]
 
     def get_model_perms(self, request: HttpRequest) -> dict[str, bool]:
         # The index skips a model whose permissions are all False; its changelist stays served.

@@ -94,7 +94,7 @@ def jobs(request: HttpRequest, site: AdminSite, state: str) -> HttpResponse:
     table = Table(request, "jobs", columns, rows, default=default, per_page=50)
     table.rows = [(row, None) if state == "finished" else (row.job, row) for row in table.page.object_list]
     return TemplateResponse(request, "dj_queue/jobs.html", _context(
-        request, site, backend, f"{state.capitalize()} jobs" + (f" in queue {queue!r}" if queue else ""),
+        request, site, backend, f"{'running' if state == 'claimed' else state} jobs".capitalize() + (f" in queue {queue!r}" if queue else ""),
         state=state, queue=queue, table=table, can=_permissions(request),
         actions=[ACTIONS[name] for name in STATE_ACTIONS[state]],
     ))

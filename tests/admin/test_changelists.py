@@ -184,3 +184,12 @@ def test_actions_appear_with_their_permission(staff_client):
     make_job("failed")
     actions = dict(client.get("/admin/dj_queue/failedexecution/").context["action_form"].fields["action"].choices)
     assert "retry_failed" in actions and "discard_executions" not in actions
+
+
+@pytest.mark.parametrize("model", ["job", "readyexecution", "failedexecution"])
+def test_changelist_times_carry_seconds_zone_and_age(admin_client, model):
+    job = make_job("failed" if model == "failedexecution" else "ready")
+    html = admin_client.get(f"/admin/dj_queue/{model}/").content.decode()
+    rows = apps.get_model("dj_queue", model).objects
+    shown = job.enqueued_at if model == "job" else rows.get(job=job).created_at
+    assert f'{shown:%Y-%m-%d %H:%M}:' in html and ' UTC</time> <span class="djq-ago">(' in html
