@@ -7,7 +7,7 @@ confirmation page) and runs through ``dj_queue.operations``, never around it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 from dj_queue.compat import TaskResultDoesNotExist
 from dj_queue.dashboard.backends import Backend
@@ -179,19 +179,19 @@ def _cancel(t: Target) -> str:
     return text[0].upper() + text[1:] + "."
 
 
-def _cancellable_ids(t: Target):
+def _cancellable_ids(t: Target) -> Iterator[int]:
     """The selected ids still in the target state, or, for "all", every one batch by batch."""
     if not t.everything:
         yield from _state_job_ids(t)
         return
     rows = state_rows(t.backend, t.state, t.queue or None).filter(job__cancel_requested_at__isnull=True)
-    seen: set[int] = set()
+    rows = rows.order_by("job_id")
+    last = 0
     while True:
-        batch = [i for i in rows.order_by("job_id").values_list("job_id", flat=True)[:job_ops.BATCH]
-                 if i not in seen]
+        batch = list(rows.filter(job_id__gt=last).values_list("job_id", flat=True)[:job_ops.BATCH])
         if not batch:
             return
-        seen.update(batch)
+        last = batch[-1]
         yield from batch
 
 

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from dj_queue.compat import TaskResultDoesNotExist
-from dj_queue.dashboard.actions import LISTED, enqueue_copy, plural, write_transaction
+from dj_queue.dashboard.actions import LISTED, STATE_WORDS, enqueue_copy, plural, write_transaction
 from dj_queue.exceptions import NotCancellableError, UndiscardableError
 from dj_queue.models import ClaimedExecution, FailedExecution, Job
 from dj_queue.operations import jobs as job_ops
@@ -52,6 +52,14 @@ def _jobs_of(queryset: QuerySet) -> QuerySet | None:
     if any(f.name == "job" for f in queryset.model._meta.fields):
         return Job.objects.using(queryset.db).filter(pk__in=queryset.values("job_id"))
     return None
+
+
+def _jobs_noun(queryset: QuerySet) -> str:
+    """ "jobs" for the Jobs changelist, "ready jobs", "running jobs" ... for an execution table's."""
+    if queryset.model is Job:
+        return "jobs"
+    state = queryset.model._meta.model_name.removesuffix("execution")
+    return f"{STATE_WORDS.get(state, state)} jobs"
 
 
 def _rows(queryset: QuerySet, noun: str) -> str:
@@ -107,9 +115,7 @@ def cancel_jobs(modeladmin, request, queryset):
         message = f"Cancelled {plural(cancelled, 'job')}; asked {plural(requested, 'running job')} to stop."
         return message + (f" Skipped {plural(skipped, 'job')} that already finished." if skipped else "")
 
-    noun = "jobs" if queryset.model is Job else f"{queryset.model._meta.verbose_name.split()[0]} jobs"
-    return confirm_then(modeladmin, request, queryset, f"Cancel {_rows(queryset, noun.replace('claimed', 'running'))}",
-                        run)
+    return confirm_then(modeladmin, request, queryset, f"Cancel {_rows(queryset, _jobs_noun(queryset))}", run)
 
 
 @admin.action(description="Enqueue selected jobs again (as new jobs)", permissions=["enqueue"])

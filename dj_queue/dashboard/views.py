@@ -13,7 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from dj_queue.dashboard import health, queries
-from dj_queue.dashboard.actions import ACTIONS, STATE_ACTIONS, ActionError, Target, perform
+from dj_queue.dashboard.actions import ACTIONS, STATE_ACTIONS, STATE_WORDS, ActionError, Target, perform
 from dj_queue.dashboard.backends import Backend, selected_backend
 from dj_queue.dashboard.history import attempt_rows
 from dj_queue.dashboard.policy import describe_policy
@@ -94,10 +94,15 @@ def jobs(request: HttpRequest, site: AdminSite, state: str) -> HttpResponse:
     table = Table(request, "jobs", columns, rows, default=default, per_page=50)
     table.rows = [(row, None) if state == "finished" else (row.job, row) for row in table.page.object_list]
     return TemplateResponse(request, "dj_queue/jobs.html", _context(
-        request, site, backend, f"{'running' if state == 'claimed' else state} jobs".capitalize() + (f" in queue {queue!r}" if queue else ""),
+        request, site, backend, _jobs_title(state, queue),
         state=state, queue=queue, table=table, can=_permissions(request),
         actions=[ACTIONS[name] for name in STATE_ACTIONS[state]],
     ))
+
+
+def _jobs_title(state: str, queue: str) -> str:
+    title = f"{STATE_WORDS.get(state, state)} jobs".capitalize()
+    return f"{title} in queue {queue!r}" if queue else title
 
 
 def job_detail(request: HttpRequest, site: AdminSite, job_id: int) -> HttpResponse:

@@ -128,7 +128,8 @@ def test_job_changelist_filters_by_lifecycle_and_names_discarded_jobs(admin_clie
         exception_class="dj_queue.exceptions.ConcurrencyLimitDiscarded")
 
     def listed(value):
-        return [job.pk for job in admin_client.get("/admin/dj_queue/job/", {"lifecycle": value}).context["cl"].result_list]
+        changelist = admin_client.get("/admin/dj_queue/job/", {"lifecycle": value}).context["cl"]
+        return [job.pk for job in changelist.result_list]
 
     assert (listed("retrying"), listed("rescued"), listed("cancelled")) == ([retrying.pk], [rescued.pk], [cancelled.pk])
     cl = admin_client.get("/admin/dj_queue/job/").context["cl"]

@@ -18,7 +18,8 @@ PERMISSIONS = {
 }
 REQUESTS = {
     "pause": {"queue": "q"}, "resume": {"queue": "q"}, "clear": {"queue": "q"},
-    "discard": {"state": "failed", "ids": "1"}, "cancel": {"state": "ready", "ids": "1"}, "retry": {"state": "failed", "ids": "1"},
+    "discard": {"state": "failed", "ids": "1"}, "cancel": {"state": "ready", "ids": "1"},
+    "retry": {"state": "failed", "ids": "1"},
     "enqueue_again": {"state": "finished", "ids": "1"}, "unschedule": {"key": "k"},
 }
 

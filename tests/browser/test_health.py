@@ -40,7 +40,8 @@ def test_banner_when_no_worker_serves_ready_jobs_and_a_process_is_stale(operator
 
     assert banner.is_displayed()
     text = banner.text
-    assert "No worker is alive (is manage.py dj_queue running?) and ready jobs are waiting in default (1), high (1)." in text
+    assert ("No worker is alive (is manage.py dj_queue running?) and ready jobs are waiting in "
+            "default (1), high (1).") in text
     assert "1 process stopped sending heartbeats" in text and "worker worker-7f3a on web-2" in text
     assert "2 h 0 min ago" in text
     color = operator.browser.execute_script(
