@@ -1,8 +1,7 @@
 """The dashboard in a real browser: the red banner when no worker runs, every queue action
 usable at phone width (390 px), and cancelling a running job.
 
-``DJ_QUEUE_SCREENSHOTS=1`` also saves docs/images/dashboard-alert.png, docs/images/phone.png and
-docs/images/cancelled-job.png.
+``DJ_QUEUE_SCREENSHOTS=1`` also saves docs/images/dashboard-alert.png and docs/images/phone.png.
 """
 
 from __future__ import annotations
