@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from dj_queue.models import FailedExecution, Job, Pause, Process
+from dj_queue.models import FailedExecution, Job, Pause, Process, ReadyExecution
 from tests.browser.test_dashboard import DASHBOARD, Operator
 from tests.conftest import wait_until
 from tests.tasks_app import tasks
@@ -73,6 +73,24 @@ def test_every_queue_action_is_visible_inside_a_phone_screen(operator):
         overflow = browser.execute_script("return document.documentElement.scrollWidth")
         assert overflow <= width, f"the page scrolls sideways: {overflow} > {width}"
         operator.screenshot("phone.png", width=PHONE[0])
+
+        # The other pages fit too: job lists and a failed job with a long message and traceback.
+        failed = tasks.fail.using(queue_name="reports").enqueue("x" * 300)
+        ReadyExecution.objects.filter(job_id=int(failed.id)).delete()
+        Job.objects.filter(pk=int(failed.id)).update(finished_at=timezone.now(), worker_ids=["worker-1"])
+        FailedExecution.objects.create(job_id=int(failed.id), exception_class="builtins.ValueError",
+                                       message="x" * 300, traceback="Traceback (most recent call last):\n"
+                                       '  File "/srv/app/shop/tasks.py", line 1, in f\n    ' + "y" * 300 + "\n")
+        for path in ("/admin/dj_queue/dashboard/jobs/ready/", "/admin/dj_queue/dashboard/jobs/failed/",
+                     f"/admin/dj_queue/dashboard/job/{failed.id}/"):
+            operator.open(path)
+            operator.find("#content")
+            overflow = browser.execute_script("return document.documentElement.scrollWidth")
+            widest = browser.execute_script(
+                "return Array.from(document.querySelectorAll('body *')).filter(e => "
+                "e.scrollWidth > window.innerWidth + 1).slice(-2).map(e => e.outerHTML.slice(0, 100))")
+            assert overflow <= width, f"{path} scrolls sideways: {overflow} > {width}: {widest}"
+        operator.open(DASHBOARD)
 
         # And a button works there: pause a queue from the phone.
         message = operator.act('tr[data-queue="high"] button[data-op="pause"]')
