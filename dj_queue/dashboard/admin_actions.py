@@ -80,7 +80,7 @@ def retry_failed(modeladmin, request, queryset):
 
 @admin.action(description="Discard selected jobs", permissions=["discard"])
 def discard_executions(modeladmin, request, queryset):
-    """Discard the jobs of the selected ready, scheduled, blocked or failed executions."""
+    """Discard (delete) the jobs of the selected failed executions."""
     def run(qs: QuerySet) -> str:
         return f"Discarded {plural(job_ops.discard_in_batches(qs, using=qs.db), 'job')}."
 
