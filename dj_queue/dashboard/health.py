@@ -1,5 +1,5 @@
-"""What an operator must see first: queues nobody serves, processes that stopped beating, and
-the retrying / rescued / cancelled jobs of the new lifecycle.
+"""What an operator must see first: queues nobody serves, due jobs nobody dispatches, processes
+that stopped beating, and the retrying / rescued / cancelled jobs of the new lifecycle.
 
 A process is *stale* when its last heartbeat is older than ``process_alive_threshold`` (default
 300 s), measured on the database clock: the same rule the runtime uses to prune a dead process
@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from dj_queue.dashboard.backends import Backend
-from dj_queue.models import Job, Process
+from dj_queue.models import Job, Process, ScheduledExecution
 from dj_queue.wakeup import matches
 
 CANCELLED_CLASS = "dj_queue.exceptions.JobCancelledError"
@@ -32,10 +33,12 @@ class Health:
     stale: list[Process] = field(default_factory=list)
     stale_count: int = 0
     live_workers: int = 0
+    # Scheduled jobs (retries among them) already due while no dispatcher is alive to promote them.
+    due_undispatched: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.unserved and not self.stale_count
+        return not self.unserved and not self.stale_count and not self.due_undispatched
 
 
 def failure_kind(exception_class: str | None) -> str:
@@ -53,20 +56,24 @@ def stale_processes(processes: QuerySet, backend: Backend) -> QuerySet:
 
 
 def health(backend: Backend, processes: QuerySet, queues: list) -> Health:
-    """Queues with ready jobs that no live worker serves (paused ones excepted), and stale processes.
+    """Queues with ready jobs that no live worker serves (paused ones excepted), due scheduled jobs
+    without a live dispatcher, and stale processes.
 
-    Two queries whatever the size of the tables (live workers' queue selectors, the first few stale
-    processes), three when more processes are stale than the banner names.
+    Two queries whatever the size of the tables (live workers' and dispatchers' rows, the first few
+    stale processes); one more when no dispatcher is alive, or when more processes are stale than
+    the banner names.
     """
     threshold = timedelta(seconds=backend.alive_threshold)
-    selectors = [
-        (metadata or {}).get("queues") for metadata in
-        processes.filter(kind=Process.Kind.WORKER, heartbeat_age__lte=threshold).values_list("metadata", flat=True)
-    ]
+    live = processes.filter(kind__in=[Process.Kind.WORKER, Process.Kind.DISPATCHER], heartbeat_age__lte=threshold)
+    live = list(live.values_list("kind", "metadata"))
+    selectors = [(metadata or {}).get("queues") for kind, metadata in live if kind == Process.Kind.WORKER]
     stale = stale_processes(processes, backend).order_by("last_heartbeat_at", "pk")
     named = list(stale[:NAMED])
     report = Health(stale=named, stale_count=stale.count() if len(named) == NAMED else len(named),
                     live_workers=len(selectors))
+    if not any(kind == Process.Kind.DISPATCHER for kind, _ in live):
+        report.due_undispatched = ScheduledExecution.objects.using(backend.using).filter(
+            backend_alias=backend.alias, scheduled_at__lte=timezone.now()).count()
     report.unserved = [
         (row.name, row.ready) for row in sorted(queues, key=lambda r: r.name)
         if row.ready and not row.paused and not any(matches(s or ["*"], row.name) for s in selectors)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from dj_queue.models import Pause, Process
+from dj_queue.models import Pause, Process, ScheduledExecution
 from tests.factories import make_job
 
 pytestmark = pytest.mark.django_db
@@ -58,6 +58,19 @@ def test_banner_when_no_worker_runs_at_all_and_paused_queues_are_not_reported(ad
 
     assert "No worker is alive (is <code>manage.py dj_queue</code> running?)" in text
     assert 'data-unserved="mail">mail</a> (1).' in text and 'data-unserved="held"' not in text
+
+
+def test_banner_when_scheduled_jobs_are_due_and_no_dispatcher_is_alive(admin_client):
+    due = make_job("scheduled")
+    ScheduledExecution.objects.filter(job=due).update(scheduled_at=timezone.now() - timedelta(minutes=5))
+    make_job("scheduled")  # due in an hour: not stuck yet
+    worker("w1", ["*"])
+
+    assert admin_client.get(URL).context["health"].due_undispatched == 1
+    assert ("1 scheduled job (retries among them) is due and no dispatcher is alive to move it to ready."
+            in banner(admin_client))
+    Process.objects.create(kind="dispatcher", name="d1", pid=2)
+    assert banner(admin_client) == ""
 
 
 def test_banner_names_stale_processes_by_the_alive_threshold(admin_client, settings):
