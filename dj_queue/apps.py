@@ -6,7 +6,7 @@ from django.apps import AppConfig
 class DjQueueConfig(AppConfig):
     name = "dj_queue"
     label = "dj_queue"
-    verbose_name = "dj_queue"
+    verbose_name = "Task queue"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
