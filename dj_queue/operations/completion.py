@@ -173,22 +173,25 @@ def fail_unclaimed(job: Job, error: BaseException, *, using: str) -> None:
     after_commit(using, job.backend_alias, "dj_queue_job_failed", job=job, error=error)
 
 
-def rescue(job: Job, error: BaseException, *, process_id: int | None, using: str, policy: Policy,
-           started: bool) -> str | None:
+def rescue(job: Job, error: BaseException, *, process_id: int | None, using: str, policy: Policy) -> str | None:
     """A job claimed by ``process_id``, which died: back to ready, or FAILED; return which.
 
-    A job that never ``started`` always goes back to ready, with nothing recorded. One that may
-    have started counts a crash: under ``at_least_once`` (or ``exactly_once``, whose transaction
-    rolled back) it runs again until the crash limit, under ``at_most_once`` it ends FAILED.
-    Returns None when the claim is gone (another recoverer handled it).
+    A job that never started always goes back to ready, with nothing recorded; under
+    ``at_most_once`` the start mark on its claim tells, read with the claim locked so a worker
+    writing it at this moment is either seen or refused. A job that may have started counts a
+    crash: under ``at_least_once`` (or ``exactly_once``, whose transaction rolled back) it runs
+    again until the crash limit, under ``at_most_once`` it ends FAILED. Returns None when the
+    claim is gone (another recoverer handled it).
     """
     dialect = plugins.get_dialect(using)
     now = timezone.now()
-    again = not started or policy.delivery == "at_least_once" or policy.exactly_once is not None
     with dialect.write_transaction(using):
-        if not dialect.delete_claim(using, job.pk, process_id):
+        claims = ClaimedExecution.objects.using(using).filter(job_id=job.pk, process_id=process_id)
+        held = dialect.lock(claims, job.backend_alias, skip_locked=False).values_list("started_at").first()
+        if held is None or not dialect.delete_claim(using, job.pk, process_id):
             return None
-        if not started:
+        again = policy.delivery == "at_least_once" or policy.exactly_once is not None
+        if not again and held[0] is None:
             # The attempt never began: forget the worker id the claim appended.
             job.worker_ids = list(job.worker_ids or [])[:-1]
             _update(job, using, worker_ids=job.worker_ids)

@@ -73,9 +73,6 @@ def execute(job: Job, *, backend: Any, process_id: int | None, using: str,
         _record_failure(job, exc, process_id=process_id, using=using, policy=None)
         return False
     policy = policy_of(job, task)
-    if policy.delivery == "at_most_once" and policy.exactly_once is None:
-        if not _with_retry(lambda: _mark_started(job, process_id, using)):
-            return False  # the claim is gone: another process owns the job now
     attempt = running.start(job, timeout=policy.timeout, policy=policy)
     try:
         return _run(job, task, policy, attempt, backend=backend, process_id=process_id, using=using,
@@ -101,6 +98,13 @@ def _run(job: Job, task: Any, policy: Policy, attempt: running.Attempt, *, backe
         shown = task
     result = to_task_result(job, backend, status=TaskResultStatus.RUNNING, task=shown, errors=errors_of(job, None))
     task_started.send(sender=type(backend), task_result=result)
+    # The at-most-once start mark goes last, right before the body, so a worker killed after
+    # writing it has (almost surely) begun the job: see docs/reliability.md.
+    if policy.delivery == "at_most_once" and policy.exactly_once is None:
+        if not _with_retry(lambda: _mark_started(job, process_id, using)):
+            logger.warning("dj_queue: job %s (%s) lost its claim before it started; not running it",
+                           job.pk, job.task_path)
+            return False  # the claim is gone: another process owns the job now
     try:
         call = _CallOnce(lambda: attempt.run(lambda: _call_task(task, result, job, attempt)))
         if policy.exactly_once is not None:

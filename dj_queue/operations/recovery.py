@@ -26,21 +26,17 @@ def rescue_claims(process_id: int | None, error: BaseException, *, using: str,
     claims = ClaimedExecution.objects.using(using).filter(process_id=process_id)
     if backend_alias is not None:
         claims = claims.filter(backend_alias=backend_alias)
-    started = dict(claims.values_list("job_id", "started_at"))
-    return _rescue(Job.objects.using(using).filter(pk__in=list(started)).order_by("pk"),
-                   lambda job: (process_id, error), started, using=using)
+    job_ids = list(claims.values_list("job_id", flat=True))
+    return _rescue(Job.objects.using(using).filter(pk__in=job_ids).order_by("pk"),
+                   lambda job: (process_id, error), using=using)
 
 
-def _rescue(jobs, cause, started: dict, *, using: str) -> int:
+def _rescue(jobs, cause, *, using: str) -> int:
     """Rescue ``jobs``; ``cause(job)`` gives the claim's process id and the error to record."""
     handled = 0
     for job in jobs:
         process_id, error = cause(job)
-        policy = policy_for_job(job)
-        # Only at_most_once writes a start mark; without one a job may have started.
-        may_have_started = policy.delivery != "at_most_once" or started.get(job.pk) is not None
-        outcome = rescue(job, error, process_id=process_id, using=using, policy=policy,
-                         started=may_have_started)
+        outcome = rescue(job, error, process_id=process_id, using=using, policy=policy_for_job(job))
         if outcome is not None:
             handled += 1
             logger.warning("dj_queue: job %s (%s) %s: %s", job.pk, job.task_path,
@@ -84,11 +80,11 @@ def fail_orphaned_claims(*, backend_alias: str, using: str) -> int:
     """Rescue claims whose process row no longer exists (``ProcessMissingError``)."""
     live = Process.objects.using(using).values("pk")
     orphans = ClaimedExecution.objects.using(using).filter(backend_alias=backend_alias)
-    rows = list(orphans.exclude(process_id__in=live).values_list("job_id", "process_id", "started_at"))
-    rows += list(orphans.filter(process_id__isnull=True).values_list("job_id", "process_id", "started_at"))
+    rows = list(orphans.exclude(process_id__in=live).values_list("job_id", "process_id"))
+    rows += list(orphans.filter(process_id__isnull=True).values_list("job_id", "process_id"))
     if not rows:
         return 0
-    holders = {job_id: process_id for job_id, process_id, _ in rows}
+    holders = dict(rows)
 
     def cause(job: Job) -> tuple[int | None, BaseException]:
         process_id = holders[job.pk]
@@ -96,7 +92,7 @@ def fail_orphaned_claims(*, backend_alias: str, using: str) -> int:
             f"job {job.pk} was claimed by process {process_id}, which no longer exists")
 
     jobs = Job.objects.using(using).filter(pk__in=list(holders)).order_by("pk")
-    handled = _rescue(jobs, cause, {job_id: started for job_id, _, started in rows}, using=using)
+    handled = _rescue(jobs, cause, using=using)
     if handled:
         logger.warning("dj_queue: %d claimed job(s) without a process rescued", handled)
     return handled

@@ -58,7 +58,7 @@ def actor_specs(options: dict[str, Any], *, mode: str, only_work: bool = False, 
         for worker in options["workers"]:
             copies = 1 if mode == "async" else max(1, int(worker["processes"]))
             settings = {k: v for k, v in worker.items() if k != "processes"}
-            specs += [ActorSpec("worker", len(specs), Worker, settings) for _ in range(copies)]
+            specs += [ActorSpec("worker", len(specs) + copy, Worker, settings) for copy in range(copies)]
     if not only_work:
         for dispatcher in options["dispatchers"]:
             specs.append(ActorSpec("dispatcher", len(specs), Dispatcher, dict(dispatcher)))
