@@ -20,9 +20,20 @@ def faults_text(result: dict[str, Any]) -> str:
     events = result["events"]
     stops = sum(1 for e in events if e["action"] == "SIGSTOP")
     restarts = [e for e in events if e["action"] == "db-restart"]
-    parts = [f"{result['kills']} kills", f"{stops} stop"]
+    idle = sum(1 for e in events if e["action"] == "SIGKILL" and not e["pid"])
+    kills = f"{result['kills']} kills" + (f" ({idle} times no worker was alive)" if idle else "")
+    parts = [kills, f"{stops} stop"]
     parts += [f"db restart at {e['at']:g}s ({e['detail']})" for e in restarts]
     return ", ".join(parts)
+
+
+def events_text(events: list[dict[str, Any]]) -> str:
+    """``2.03: SIGKILL 32480, 8.01: SIGKILL none, ...`` in time order; ``none``: no live worker then."""
+    shown = []
+    for e in sorted(events, key=lambda e: e["at"]):
+        target = f" {e['pid']}" if e["pid"] else (" none" if e["action"] == "SIGKILL" else "")
+        shown.append(f"{e['at']:g}: {e['action']}{target}")
+    return ", ".join(shown)
 
 
 def delivery_label(result: dict[str, Any]) -> str:
@@ -55,6 +66,7 @@ def text_report(result: dict[str, Any]) -> str:
         lines += [f"    - {v}" for v in result["violations"]]
     else:
         lines.append("  invariants                all hold")
+    lines.append(f"  faults (s: signal pid)    {events_text(result['events'])}")
     lines.append(f"  files                     {result['workdir']}")
     return "\n".join(lines)
 
