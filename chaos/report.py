@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def short_class(path: str) -> str:
     return path.rsplit(".", 1)[-1]
 
@@ -21,8 +25,8 @@ def faults_text(result: dict[str, Any]) -> str:
     stops = sum(1 for e in events if e["action"] == "SIGSTOP")
     restarts = [e for e in events if e["action"] == "db-restart"]
     idle = sum(1 for e in events if e["action"] == "SIGKILL" and not e["pid"])
-    kills = f"{result['kills']} kills" + (f" ({idle} times no worker was alive)" if idle else "")
-    parts = [kills, f"{stops} stop"]
+    kills = plural(result["kills"], "kill") + (f" (no live worker to kill {plural(idle, 'time')})" if idle else "")
+    parts = [kills, plural(stops, "stop")]
     parts += [f"db restart at {e['at']:g}s ({e['detail']})" for e in restarts]
     return ", ".join(parts)
 
