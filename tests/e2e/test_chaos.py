@@ -27,7 +27,7 @@ pytestmark = [
 # back after a growing backoff, so the faults usually last the whole 12 s. The CI run never
 # restarts a database server.
 SHORT = Plan(jobs=400, job_seconds=0.1, kill_every=1.5, duration=12, stop_one=True, stop_at=2.0,
-             restart_db=False, recovery_window=20, heartbeat=0.5, alive_threshold=3, seed=10)
+             restart_db=False, recovery_window=20, heartbeat=0.5, alive_threshold=5, seed=10)
 
 
 def _run(delivery: str, tmp_path) -> dict:
