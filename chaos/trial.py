@@ -198,10 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     prepare_database(vendor)
     try:
         report = run_trial(plan, Path(args.workdir), server=server)
+    except Exception as exc:  # reported as this run's error; the other runs go on
+        report = {"error": str(exc)}
     finally:
         servers.ensure_running(server)
-    print(json.dumps(report))
-    return 0
+    print(json.dumps({"db": vendor, "delivery": plan.expected_delivery, "delivery_passed": plan.delivery is not None,
+                      **report}))
+    return 1 if "error" in report else 0
 
 
 if __name__ == "__main__":
