@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 DELIVERIES = ("at_least_once", "at_most_once")
-# How a failure from hitting the crash limit is recognised: its message says so.
+# How a failure from hitting the crash limit is recognised: its class or message says so.
 CRASH_LIMIT = re.compile(r"crash[ _-]?limit", re.IGNORECASE)
 SAMPLE = 10  # ids listed per finding
 
@@ -83,7 +83,7 @@ def tally(job_ids: list[int], ledger: dict[int, list[int]], faulted: set[int]) -
         "succeeded": len(states["successful"]),
         "failed": dict(Counter(cls for cls, _ in failed.values()).most_common()),
         "failed_total": len(failed),
-        "crash_limited": sorted(job_id for job_id, (_, msg) in failed.items() if CRASH_LIMIT.search(msg)),
+        "crash_limited": sorted(job_id for job_id, (cls, msg) in failed.items() if CRASH_LIMIT.search(f"{cls} {msg}")),
         "failed_never_started": never_started,
         "succeeded_never_ran": sorted(job_id for job_id in states["successful"] if job_id not in ledger),
         "lost": sum(len(ids) for ids in lost.values()),

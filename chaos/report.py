@@ -32,11 +32,13 @@ def faults_text(result: dict[str, Any]) -> str:
 
 
 def events_text(events: list[dict[str, Any]]) -> str:
-    """``2.03: SIGKILL 32480, 8.01: SIGKILL none, ...`` in time order; ``none``: no live worker then."""
+    """``2.03: SIGKILL 32480, 2.54: SIGSTOP 32483, ...`` in time order, without the kill ticks that
+    found no live worker (``faults_text`` counts those)."""
     shown = []
     for e in sorted(events, key=lambda e: e["at"]):
-        target = f" {e['pid']}" if e["pid"] else (" none" if e["action"] == "SIGKILL" else "")
-        shown.append(f"{e['at']:g}: {e['action']}{target}")
+        if e["action"] == "SIGKILL" and not e["pid"]:
+            continue
+        shown.append(f"{e['at']:g}: {e['action']}" + (f" {e['pid']}" if e["pid"] else ""))
     return ", ".join(shown)
 
 
