@@ -73,10 +73,11 @@ class Workers:
             rows = Process.objects.filter(hostname=self.hostname, pid__in=pids).values_list("pid", "kind")
             self._kinds.update(dict(rows))
         except Exception:  # the database is restarting: ask again on the next tick
-            _drop_connection()
+            drop_connection()
 
 
-def _drop_connection() -> None:
+def drop_connection() -> None:
+    """Close this thread's connection after an error (the server may be restarting)."""
     from django.db import connection
 
     try:

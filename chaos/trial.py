@@ -53,7 +53,8 @@ class Plan:
         return self.delivery or "at_least_once"
 
 
-def run_trial(plan: Plan, workdir: Path, *, server: servers.Server, env: dict[str, str] | None = None) -> dict[str, Any]:
+def run_trial(plan: Plan, workdir: Path, *, server: servers.Server,
+              env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``plan`` against the current database; return its figures and the invariants they break."""
     from dj_queue.compat import task_backends
 
@@ -144,7 +145,7 @@ def _unfinished(job_ids: list[int]) -> dict[str, int] | None:
     try:
         return accounting.unfinished(job_ids[0], job_ids[-1])
     except Exception:
-        faults._drop_connection()
+        faults.drop_connection()
         return None
 
 
