@@ -1,5 +1,6 @@
-"""The short chaos run on the test database: real worker processes SIGKILLed every 1.5 s for about
-15 s and one SIGSTOPped past the heartbeat threshold, under each delivery guarantee.
+"""The short chaos run on the test database: real worker processes SIGKILLed every 1.5 s for up to
+12 s and one SIGSTOPped past the heartbeat threshold, under each delivery guarantee; and the
+accounting those runs are judged by.
 
 The full run (thousands of jobs, a database restart) is ``make chaos``; see docs/reliability.md.
 """
@@ -45,9 +46,9 @@ def test_no_job_is_lost_when_workers_are_killed_and_stopped(delivery, tmp_path):
 
     assert figures["lost"] == 0, (figures["lost_by_state"], log)
     assert figures["stuck"] == 0, log
-    assert figures["failed_never_started"] == [], log
-    assert figures["succeeded_never_ran"] == [], log
-    assert figures["ran_twice_unexplained"] == [], log
+    assert figures["failed_never_started"] == [], (figures["failed_never_started"], log)
+    assert figures["succeeded_never_ran"] == [], (figures["succeeded_never_ran"], log)
+    assert figures["ran_twice_unexplained"] == [], (figures["ran_twice_unexplained"], log)
     if delivery == "at_least_once":
         assert figures["succeeded"] + len(figures["crash_limited"]) == figures["jobs"], (figures["failed"], log)
     else:
