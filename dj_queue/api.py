@@ -1,4 +1,8 @@
-"""Public helpers for application code: queue control and enqueue-on-commit."""
+"""Public helpers for application code: queue control and depths, enqueue-on-commit, failure handling.
+
+Failure handling per task: ``retry``, ``timeout``, ``delivery``, ``exactly_once`` (decorators,
+see ``dj_queue.policies``); ``cancel`` a job and, inside a running task, ``cancel_requested``.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,29 @@ from typing import Any
 
 from django.db import transaction
 
-from dj_queue.compat import Task
+from dj_queue import running
+from dj_queue.compat import Task, TaskResultDoesNotExist
+from dj_queue.concurrency import concurrency
 from dj_queue.config import backend_options, database_for
 from dj_queue.exceptions import EnqueueError
-from dj_queue.operations import queues, recurring
+from dj_queue.models import Job
+from dj_queue.operations import jobs, queues, recurring
+from dj_queue.policies import delivery, exactly_once, retry, timeout
 
-__all__ = ["QueueInfo", "enqueue_on_commit", "schedule_recurring_task", "unschedule_recurring_task"]
+__all__ = [
+    "QueueInfo",
+    "cancel",
+    "cancel_requested",
+    "concurrency",
+    "delivery",
+    "enqueue_on_commit",
+    "exactly_once",
+    "queue_depths",
+    "retry",
+    "schedule_recurring_task",
+    "timeout",
+    "unschedule_recurring_task",
+]
 
 
 class QueueInfo:
@@ -58,6 +79,18 @@ class QueueInfo:
         return f"QueueInfo({self.name!r}, backend_alias={self.backend_alias!r})"
 
 
+def queue_depths(backend_alias: str = "default") -> list[dict[str, Any]]:
+    """Every queue of the backend with jobs in a live state, or paused, in one call.
+
+    >>> queue_depths()
+    [{"name": "default", "ready": 12, "scheduled": 0, "blocked": 0, "claimed": 4, "failed": 1,
+      "latency_seconds": 0.8, "paused": False}]
+
+    Sorted by name; ``latency_seconds`` is the age of the oldest ready job (0.0 when none).
+    """
+    return queues.queue_depths(backend_alias=backend_alias, using=database_for(backend_alias))
+
+
 def enqueue_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
     """Enqueue ``task(*args, **kwargs)`` when the surrounding transaction commits.
 
@@ -100,3 +133,34 @@ def schedule_recurring_task(*, key: str, task_path: str, schedule: str, args: li
 def unschedule_recurring_task(key: str, *, backend_alias: str = "default") -> int:
     """Remove a dynamic recurring task; returns how many were removed (0 for static keys)."""
     return recurring.unschedule_dynamic(key, backend_alias=backend_alias, using=database_for(backend_alias))
+
+
+def cancel(job_id: int | str, *, backend_alias: str = "default") -> str:
+    """Cancel a job and keep its record; return ``"cancelled"`` or ``"requested"``.
+
+    A ready, scheduled or blocked job ends FAILED at once with ``JobCancelledError`` (its
+    ``get_result`` keeps working, its concurrency slot is given back). A running job is asked to
+    stop: a coroutine task is cancelled, a sync task sees ``cancel_requested(context)`` and is
+    interrupted after ``timeout_grace`` seconds at worst; it ends FAILED with ``JobCancelledError``.
+    Raises ``TaskResultDoesNotExist`` for an unknown id and ``NotCancellableError`` for a job that
+    already finished.
+    """
+    try:
+        pk = int(job_id)
+    except (TypeError, ValueError):
+        raise TaskResultDoesNotExist(str(job_id)) from None
+    return jobs.cancel(pk, backend_alias=backend_alias, using=database_for(backend_alias))
+
+
+def cancel_requested(context_or_job_id: Any) -> bool:
+    """True when ``cancel()`` asked the running job to stop: poll it from long sync tasks.
+
+    Takes the task's ``TaskContext`` (``@task(takes_context=True)``) or a job id.
+    """
+    result = getattr(context_or_job_id, "task_result", None)
+    job_id = int(result.id if result is not None else context_or_job_id)
+    attempt = running.get(job_id)
+    if attempt is not None:  # the worker's watchdog reads requests for its running jobs every second
+        return attempt.cancel_requested
+    backend = getattr(result, "backend", None) or "default"
+    return Job.objects.using(database_for(backend)).filter(pk=job_id, cancel_requested_at__isnull=False).exists()

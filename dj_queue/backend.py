@@ -27,6 +27,7 @@ from dj_queue.exceptions import ConfigurationError, EnqueueError
 from dj_queue.models import Job
 from dj_queue.models.jobs import PRIORITY_MAX, PRIORITY_MIN
 from dj_queue.operations.enqueue import JobSpec, enqueue_job, enqueue_jobs
+from dj_queue.policies import check_exactly_once, policy_for
 from dj_queue.results import to_task_result
 from dj_queue.serialization import SerializationError, ensure_json_roundtrip, payload_size
 
@@ -61,6 +62,7 @@ class DjQueueBackend(BaseTaskBackend):
         except ConfigurationError as exc:
             raise ImproperlyConfigured(str(exc)) from None
         self.using: str = self.options["database_alias"]
+        self._policies_checked: set[str] = set()
 
     def validate_task(self, task: Task) -> None:
         """Apply Django's checks, then dj_queue's own limits (``EnqueueError``)."""
@@ -146,12 +148,20 @@ class DjQueueBackend(BaseTaskBackend):
                 f"dj_queue: cannot enqueue {task.module_path}: arguments take {size} bytes as JSON, "
                 f"more than max_payload_bytes ({limit})"
             )
+        self._check_policy(task)
         settings = concurrency_settings(task)
         key = resolve_key(task, settings, args, kwargs) if settings else None
         return JobSpec(
             task.module_path, task.queue_name, task.priority, args, kwargs, task.run_after, size,
             concurrency_key=key, concurrency=settings,
         )
+
+    def _check_policy(self, task: Task) -> None:
+        """``EnqueueError`` now for retry / timeout / delivery settings the worker would reject."""
+        if task.module_path in self._policies_checked:
+            return
+        check_exactly_once(task, policy_for(task, self.options), self.using)
+        self._policies_checked.add(task.module_path)
 
     @staticmethod
     def _unpack(index: int, call: Any) -> tuple[Task, Sequence[Any], dict[str, Any]]:

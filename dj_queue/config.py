@@ -27,6 +27,9 @@ DISPATCHER_DEFAULTS: dict[str, Any] = {
     "concurrency_maintenance_interval": 600,
 }
 SCHEDULER_DEFAULTS: dict[str, Any] = {"dynamic_tasks_enabled": False, "polling_interval": 5}
+# No retries by default, as Django's own backends: a task opts in with ``@retry``.
+RETRY_DEFAULTS: dict[str, Any] = {"max_attempts": 1, "backoff": None, "retry_on": None}
+DELIVERIES = ("at_least_once", "at_most_once")
 
 DEFAULTS: dict[str, Any] = {
     "mode": "fork",
@@ -50,12 +53,18 @@ DEFAULTS: dict[str, Any] = {
     "max_payload_bytes": 1048576,
     "task_modules": None,
     "plugins": {},
+    "retry": RETRY_DEFAULTS,
+    "timeout": None,
+    "timeout_grace": 5,
+    "delivery": "at_least_once",
+    "crash_limit": 3,
 }
 # Defaults of the entries of list options (``workers``) and of mapping options (``scheduler``).
 SECTIONS: dict[str, dict[str, Any]] = {
     "workers": WORKER_DEFAULTS,
     "dispatchers": DISPATCHER_DEFAULTS,
     "scheduler": SCHEDULER_DEFAULTS,
+    "retry": RETRY_DEFAULTS,
 }
 
 MODES = ("fork", "async")
@@ -92,11 +101,20 @@ TYPES: dict[str, tuple] = {
     "concurrency_maintenance": (bool,),
     "concurrency_maintenance_interval": _NUMBER,
     "dynamic_tasks_enabled": (bool,),
+    "retry": (dict,),
+    "max_attempts": (int,),
+    "backoff": (*_NUMBER, str, _NULL),
+    "retry_on": (list, tuple, _NULL),
+    "timeout": (*_NUMBER, _NULL),
+    "timeout_grace": _NUMBER,
+    "delivery": (str,),
+    "crash_limit": (int,),
 }
 # A zero thread count or interval would stall or spin the runtime; a negative age means nothing.
 POSITIVE = {"threads", "processes", "batch_size", "polling_interval", "concurrency_maintenance_interval",
-            "process_heartbeat_interval", "process_alive_threshold", "max_payload_bytes"}
-NON_NEGATIVE = {"shutdown_timeout", "clear_finished_jobs_after", "clear_failed_jobs_after",
+            "process_heartbeat_interval", "process_alive_threshold", "max_payload_bytes", "max_attempts",
+            "timeout", "crash_limit"}
+NON_NEGATIVE = {"shutdown_timeout", "timeout_grace", "backoff", "clear_finished_jobs_after", "clear_failed_jobs_after",
                 "clear_recurring_executions_after"}
 
 ENV_CONFIG, ENV_MODE, ENV_SKIP_RECURRING = "DJ_QUEUE_CONFIG", "DJ_QUEUE_MODE", "DJ_QUEUE_SKIP_RECURRING"
@@ -158,6 +176,9 @@ def _check_mapping(values: Any, valid: Mapping[str, Any], where: _Where) -> None
                 _check_mapping(entry, SECTIONS[key], inner)
     if values.get("mode", MODES[0]) not in MODES:
         raise where.at("mode").error(f"mode must be one of {', '.join(MODES)}, got {values['mode']!r}")
+    if values.get("delivery", DELIVERIES[0]) not in DELIVERIES:
+        raise where.at("delivery").error(
+            f"delivery must be one of {', '.join(DELIVERIES)}, got {values['delivery']!r}")
 
 
 def check(options: Any, where: str = "OPTIONS") -> None:
@@ -172,6 +193,7 @@ def validate(options: dict[str, Any], where: str = "OPTIONS") -> dict[str, Any]:
     merged["workers"] = [{**WORKER_DEFAULTS, **w} for w in merged["workers"]]
     merged["dispatchers"] = [{**DISPATCHER_DEFAULTS, **d} for d in merged["dispatchers"]]
     merged["scheduler"] = {**SCHEDULER_DEFAULTS, **merged["scheduler"]}
+    merged["retry"] = {**RETRY_DEFAULTS, **merged["retry"]}
     for worker in merged["workers"]:
         worker["queues"] = normalize_queues(worker["queues"])
     return merged
@@ -331,10 +353,12 @@ def _skip_layer(skip_recurring: bool | None, environ: Mapping[str, str]) -> tupl
 
 
 def resolve_options(alias: str = "default", *, config_path: str | Path | None = None, mode: str | None = None,
-                    skip_recurring: bool | None = None, environ: Mapping[str, str] | None = None) -> LoadedOptions:
+                    skip_recurring: bool | None = None, environ: Mapping[str, str] | None = None,
+                    flags: Mapping[str, Any] | None = None) -> LoadedOptions:
     """Settings < YAML file < environment < arguments (CLI flags), validated, with the sources used.
 
-    ``environ`` defaults to ``os.environ``; an empty variable counts as unset.
+    ``environ`` defaults to ``os.environ``; an empty variable counts as unset. ``flags`` are other
+    option keys given on the command line (``--delivery``), applied last; ``None`` values are unset.
     """
     environ = os.environ if environ is None else environ
     settings_where = f"TASKS[{alias!r}]['OPTIONS']"
@@ -343,8 +367,11 @@ def resolve_options(alias: str = "default", *, config_path: str | Path | None = 
     yaml_layer, yaml_sources = _yaml_layer(config_path, environ)
     mode_layer, mode_sources = _mode_layer(mode, environ)
     skip, skip_sources = _skip_layer(skip_recurring, environ)
-    sources = (f"settings {settings_where}", *yaml_sources, *mode_sources, *skip_sources)
-    options = validate(merge(merge(raw, yaml_layer), mode_layer), where=" + ".join(sources))
+    flag_layer = {key: value for key, value in (flags or {}).items() if value is not None}
+    flag_sources = [f"flag --{key.replace('_', '-')}={value}" for key, value in flag_layer.items()]
+    check(flag_layer, "command-line flags")
+    sources = (f"settings {settings_where}", *yaml_sources, *mode_sources, *skip_sources, *flag_sources)
+    options = validate(merge(merge(merge(raw, yaml_layer), mode_layer), flag_layer), where=" + ".join(sources))
     options["skip_recurring"] = skip
     return LoadedOptions(options, sources)
 

@@ -34,6 +34,18 @@ class ProcessMissingError(Exception):
     """The job was claimed by a process whose row no longer exists."""
 
 
+class JobTimeoutError(Exception):
+    """The job's attempt ran past its deadline (``@timeout`` or ``OPTIONS["timeout"]``)."""
+
+
+class JobCancelledError(Exception):
+    """The job was cancelled (``dj_queue.api.cancel``) before or while it ran."""
+
+
+class NotCancellableError(Exception):
+    """``cancel()`` was asked for a job that already finished."""
+
+
 class ConcurrencyLimitDiscarded(Exception):
     """The job was dropped because its concurrency key was at its limit (``on_conflict='discard'``)."""
 

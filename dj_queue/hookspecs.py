@@ -92,7 +92,17 @@ def dj_queue_jobs_claimed(process: Any, jobs: list) -> None:
 
 @hookspec
 def dj_queue_job_failed(job: Any, error: BaseException) -> None:
-    """Called after a job was recorded as failed (task error or recovery), with its exception."""
+    """Called after a job was recorded as FAILED for good (its last attempt, a cancellation, recovery)."""
+
+
+@hookspec
+def dj_queue_job_retried(job: Any, error: BaseException, run_at: Any) -> None:
+    """Called after a failed attempt was scheduled to run again at ``run_at`` (an aware datetime)."""
+
+
+@hookspec
+def dj_queue_job_rescued(job: Any, error: BaseException) -> None:
+    """Called after a job held by a dead process went back to ready, with the recorded crash error."""
 
 
 @hookspec

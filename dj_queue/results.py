@@ -32,7 +32,7 @@ def to_task_result(
     if status is None:
         status = _status_of(job, failed)
     if errors is None:
-        errors = [error_of(failed)] if failed is not None else []
+        errors = errors_of(job, failed)
     result = TaskResult(
         task=task if task is not None else task_for(job, backend),
         id=str(job.pk),
@@ -50,6 +50,14 @@ def to_task_result(
     # TaskResult is frozen; Django's own backends set the return value the same way.
     object.__setattr__(result, "_return_value", job.return_value)
     return result
+
+
+def errors_of(job: Job, failed: FailedExecution | None) -> list[TaskError]:
+    """One ``TaskError`` per failed attempt (rows from before attempt history: the last failure)."""
+    if job.errors:
+        return [TaskError(exception_class_path=e["exception_class"], traceback=e["traceback"] or e["message"])
+                for e in job.errors]
+    return [error_of(failed)] if failed is not None else []
 
 
 def error_of(failed: FailedExecution) -> TaskError:

@@ -63,6 +63,31 @@ EXPECTED = {
         r"^traceback kept: True$", r"^retried: True$", r"^status: SUCCESSFUL, attempts: 2, same id: \d+$",
         r"^return value: 'charged order 7 on attempt 2'$",
     ],
+    "retries.py": [
+        r"^charge_card: SUCCESSFUL, attempts: 3, return value: 'charged order 7 on attempt 3'$",
+        r"^  attempt 1 failed with example_app\.tasks\.GatewayBusy\n  attempt 2 failed with example_app\.tasks\.GatewayBusy$",
+        r"^charge_bad_card: FAILED, attempts: 1, error: builtins\.ValueError$",
+    ],
+    "timeouts.py": [
+        r"^crunch_numbers: FAILED, error: dj_queue\.exceptions\.JobTimeoutError$",
+        r"^both jobs done within 10 s: True$", r"^next job on the same thread: SUCCESSFUL$",
+    ],
+    "cancel.py": [
+        r"^cancel a scheduled job: cancelled$", r"^  its result: FAILED, error: dj_queue\.exceptions\.JobCancelledError$",
+        r"^cancel a running job: requested$",
+        r"^cancel it again: NotCancellableError: job \d+ already finished \(FAILED\); only waiting or running jobs can be cancelled$",
+    ],
+    "operator_cli.py": [
+        r"^queue default: ready 3, failed 2, paused False$", r"^queue reports: ready 1, failed 0, paused True$",
+        r"^default +3 +0 +0 +0 +2 +\d+\.\ds +no$", r"^reports +1 +0 +0 +0 +0 +\d+\.\ds +yes$",
+        r"^live processes: [1-9]$", r"^worker +worker-\S+ +\S+ +\d+ +\d+\.\ds ago$",
+        r"^ *\d+ +[\d-]+ [\d:]+ +default +example_app\.tasks\.send_welcome_email +smtplib\.SMTPServerDisconnected "
+        r"+connection lost$",
+        r"^1 failed job of backend 'default' matches$", r"^would retry 1 failed job of backend 'default': \d+$",
+        r"^retried 1 failed job of backend 'default'$", r"^discarded 1 failed job of backend 'default'$",
+        r"^healthy: [1-9] process\(es\) of backend 'default' heartbeated in the last 300s; largest backlog 4 ready",
+        r"^exit 2: unhealthy: queue 'default' of backend 'default' has 4 ready jobs \(max 3\)$",
+    ],
     "prune.py": [
         r"^dj_queue_prune \(backend 'default'\) removed finished jobs: 3$",
         r"^after --older-than 1d: finished jobs 1, failed jobs 2, recurring executions 3$",

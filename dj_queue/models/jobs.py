@@ -32,6 +32,13 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     last_attempted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # One entry per failed attempt ({"exception_class", "message", "traceback", "worker_id",
+    # "failed_at"}), in order: retried, rescued, timed out and the final failure alike.
+    errors = models.JSONField(default=list, blank=True)
+    # Times a process died while holding this job; past the crash limit the job ends FAILED.
+    crashes = models.PositiveSmallIntegerField(default=0)
+    # Set by cancel() on a running job; the worker running it sees it and ends the attempt.
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "dj_queue_job"
@@ -129,6 +136,9 @@ class ClaimedExecution(Execution):
 
     job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="claimed_execution")
     process_id = models.BigIntegerField(null=True, blank=True)
+    # Written before the task body runs, only under ``delivery="at_most_once"``: it tells a job
+    # that may have run from one that never started when its process dies.
+    started_at = models.DateTimeField(null=True, blank=True)
 
     @classmethod
     def discard_all_in_batches(cls, queryset: models.QuerySet | None = None) -> int:

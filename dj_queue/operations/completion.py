@@ -1,19 +1,30 @@
-"""Claimed -> finished or failed: the end of an attempt."""
+"""The end of an attempt: claimed -> finished, failed, scheduled for a retry, or rescued.
+
+Each function is one transaction and needs the claim: a job whose claim is gone (its process was
+pruned, another recoverer got there first) is left alone, so an outcome is never recorded twice.
+Every failed attempt appends one entry to ``Job.errors``; the last failure also stays in a
+``FailedExecution`` row an operator can retry or discard.
+"""
 
 from __future__ import annotations
 
-import traceback as tb
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
 from dj_queue import plugins
 from dj_queue.dialects import backend_option
+from dj_queue.failures import error_entry, exception_path, format_traceback  # noqa: F401 (re-exported)
 from dj_queue.operations.claim import after_commit
 from dj_queue.operations.concurrency import release as release_slot
 
 if TYPE_CHECKING:
     from dj_queue.models import Job
+    from dj_queue.policies import Policy
+
+# What ``fail`` and ``rescue`` did with a job.
+FAILED, RETRYING, READY = "failed", "retrying", "ready"
 
 
 def finish(job: Job, return_value: object, *, process_id: int | None, using: str) -> bool:
@@ -83,68 +94,125 @@ def settle(by_id: dict[int, tuple[Job, object]], done: list[int], now, *, using:
 
 
 def fail(job: Job, error: BaseException, *, process_id: int | None, using: str,
-         traceback_text: str | None = None, require_claim: bool = True) -> bool:
-    """Record a failed attempt: drop the claim, keep the error as a failed execution.
+         traceback_text: str | None = None, policy: Policy | None = None, worker_id: str = "") -> str | None:
+    """Record a failed attempt of a job ``process_id`` holds; return ``"retrying"`` or ``"failed"``.
 
-    With ``require_claim`` (the default) only a claim held by ``process_id`` counts, and ``False``
-    is returned, changing nothing, when there is none. Without it (recovery) a claim held by any
-    process is dropped, and a job already failed is left alone. ``dj_queue_job_failed`` fires
-    after commit.
+    With a ``policy`` that allows another attempt for this error, the job is scheduled again after
+    the policy's backoff (``dj_queue_job_retried`` fires); otherwise it ends FAILED
+    (``dj_queue_job_failed``). Returns None, changing nothing, when the claim is gone.
     """
-    from dj_queue.models import ClaimedExecution, FailedExecution, Job
-
     dialect = plugins.get_dialect(using)
     now = timezone.now()
+    entry = error_entry(error, now, traceback_text=traceback_text, worker_id=worker_id)
+    attempt = len(job.worker_ids or []) or 1
+    retry_at = None
+    if policy is not None and policy.should_retry(error, attempt):
+        retry_at = now + timedelta(seconds=policy.delay(attempt))
     with dialect.write_transaction(using):
-        if require_claim:
-            gone = dialect.delete_claim(using, job.pk, process_id)
+        if not dialect.delete_claim(using, job.pk, process_id):
+            return None
+        job.errors = [*(job.errors or []), entry]
+        if retry_at is not None and retry_at <= now and not job.concurrency_key:
+            _update(job, using, errors=job.errors)
+            _make_ready(job, using)  # no backoff: straight back to ready, no dispatcher round
+        elif retry_at is not None:
+            _schedule_retry(job, retry_at, now, using)
         else:
-            gone = ClaimedExecution.objects.using(using).filter(job_id=job.pk).delete()[0]
-        if not gone and (require_claim or _already_failed(job, using)):
-            return False
-        FailedExecution.objects.using(using).create(
-            job_id=job.pk, backend_alias=job.backend_alias, created_at=now,
-            exception_class=exception_path(error), message=str(error),
-            traceback=traceback_text if traceback_text is not None else format_traceback(error),
-        )
-        Job.objects.using(using).filter(id=job.pk).update(finished_at=now)
+            _record_failed(job, error, entry, now, using)
         if job.concurrency_key:
             release_slot(job, using=using)
-    job.finished_at = now
+    if retry_at is not None:
+        after_commit(using, job.backend_alias, "dj_queue_job_retried", job=job, error=error, run_at=retry_at)
+        return RETRYING
     after_commit(using, job.backend_alias, "dj_queue_job_failed", job=job, error=error)
-    return True
+    return FAILED
 
 
 def fail_unclaimed(job: Job, error: BaseException, *, using: str) -> None:
     """Record a job that never ran (e.g. discarded by a concurrency limit) as failed.
 
-    The caller makes sure the job is in no other state; ``dj_queue_job_failed`` fires after commit.
+    The caller makes sure the job is in no other state, inside its own transaction or not;
+    ``dj_queue_job_failed`` fires after commit.
     """
-    from dj_queue.models import FailedExecution, Job
-
     now = timezone.now()
     with plugins.get_dialect(using).write_transaction(using):
-        FailedExecution.objects.using(using).create(
-            job_id=job.pk, backend_alias=job.backend_alias, created_at=now,
-            exception_class=exception_path(error), message=str(error), traceback=format_traceback(error),
-        )
-        Job.objects.using(using).filter(id=job.pk).update(finished_at=now)
-    job.finished_at = now
+        job.errors = [*(job.errors or []), error_entry(error, now)]
+        _record_failed(job, error, job.errors[-1], now, using)
     after_commit(using, job.backend_alias, "dj_queue_job_failed", job=job, error=error)
 
 
-def _already_failed(job: Job, using: str) -> bool:
+def rescue(job: Job, error: BaseException, *, process_id: int | None, using: str, policy: Policy,
+           started: bool) -> str | None:
+    """A job claimed by ``process_id``, which died: back to ready, or FAILED; return which.
+
+    A job that never ``started`` always goes back to ready, with nothing recorded. One that may
+    have started counts a crash: under ``at_least_once`` (or ``exactly_once``, whose transaction
+    rolled back) it runs again until the crash limit, under ``at_most_once`` it ends FAILED.
+    Returns None when the claim is gone (another recoverer handled it).
+    """
+    dialect = plugins.get_dialect(using)
+    now = timezone.now()
+    again = not started or policy.delivery == "at_least_once" or policy.exactly_once is not None
+    with dialect.write_transaction(using):
+        if not dialect.delete_claim(using, job.pk, process_id):
+            return None
+        if not started:
+            # The attempt never began: forget the worker id the claim appended.
+            job.worker_ids = list(job.worker_ids or [])[:-1]
+            _update(job, using, worker_ids=job.worker_ids)
+            _make_ready(job, using)
+            return READY
+        job.crashes += 1
+        if again and job.crashes >= policy.crash_limit:
+            error = type(error)(f"{error} (crash limit of {policy.crash_limit} reached)")
+            again = False
+        job.errors = [*(job.errors or []), error_entry(error, now, traceback_text="")]
+        if again:
+            _update(job, using, errors=job.errors, crashes=job.crashes)
+            _make_ready(job, using)
+        else:
+            _record_failed(job, error, job.errors[-1], now, using, crashes=job.crashes)
+            if job.concurrency_key:
+                release_slot(job, using=using)
+    hook = "dj_queue_job_rescued" if again else "dj_queue_job_failed"
+    after_commit(using, job.backend_alias, hook, job=job, error=error)
+    return READY if again else FAILED
+
+
+def _schedule_retry(job: Job, run_at: datetime, now: datetime, using: str) -> None:
+    from dj_queue.models import ScheduledExecution
+
+    _update(job, using, errors=job.errors)
+    ScheduledExecution.objects.using(using).create(
+        job_id=job.pk, backend_alias=job.backend_alias, queue_name=job.queue_name, priority=job.priority,
+        scheduled_at=run_at, concurrency_key=job.concurrency_key, created_at=now,
+    )
+
+
+def _make_ready(job: Job, using: str) -> None:
+    from dj_queue.models import ReadyExecution
+    from dj_queue.operations.enqueue import announce_ready, notify_after_commit
+
+    ReadyExecution.objects.using(using).create(
+        job_id=job.pk, backend_alias=job.backend_alias, queue_name=job.queue_name, priority=job.priority,
+    )
+    announce_ready(job.backend_alias, using, [job.queue_name])
+    notify_after_commit(job.backend_alias, {job.queue_name}, using)
+
+
+def _record_failed(job: Job, error: BaseException, entry: dict, now: datetime, using: str, **fields: Any) -> None:
+    """The job's final state: a failed execution with this error, finished now."""
     from dj_queue.models import FailedExecution
 
-    return FailedExecution.objects.using(using).filter(job_id=job.pk).exists()
+    FailedExecution.objects.using(using).create(
+        job_id=job.pk, backend_alias=job.backend_alias, created_at=now,
+        exception_class=entry["exception_class"], message=entry["message"], traceback=entry["traceback"],
+    )
+    _update(job, using, finished_at=now, errors=job.errors, **fields)
+    job.finished_at = now
 
 
-def exception_path(error: BaseException) -> str:
-    """``module.QualName`` of the error's class, as Django's ``TaskError`` records it."""
-    cls = type(error)
-    return f"{cls.__module__}.{cls.__qualname__}"[:255]  # the column's length
+def _update(job: Job, using: str, **fields: Any) -> None:
+    from dj_queue.models import Job
 
-
-def format_traceback(error: BaseException) -> str:
-    """The error with its traceback (just the exception line when it was never raised)."""
-    return "".join(tb.format_exception(type(error), error, error.__traceback__))
+    Job.objects.using(using).filter(id=job.pk).update(**fields)

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from dj_queue.concurrency import Concurrency, settings_for
 from dj_queue.exceptions import ConcurrencyLimitDiscarded
+from dj_queue.failures import error_entry
 from dj_queue.models import BlockedExecution, FailedExecution, Job, ReadyExecution, Semaphore
 
 
@@ -60,11 +61,13 @@ def place(job: Job, settings: Concurrency | None, *, using: str) -> str:
             f"concurrency key {job.concurrency_key!r} is at its limit of {settings.limit}; job discarded"
         )
         now = timezone.now()
+        entry = error_entry(error, now, traceback_text="")
         FailedExecution.objects.using(using).create(
-            job=job, backend_alias=job.backend_alias, exception_class=_path(type(error)),
-            message=str(error), traceback="", created_at=now,
+            job=job, backend_alias=job.backend_alias, exception_class=entry["exception_class"],
+            message=entry["message"], traceback="", created_at=now,
         )
-        Job.objects.using(using).filter(pk=job.pk).update(finished_at=now)  # as fail() records it
+        job.errors = [entry]
+        Job.objects.using(using).filter(pk=job.pk).update(finished_at=now, errors=job.errors)  # as fail() does
         job.finished_at = now
         job.discard_error = error  # lets enqueue report FAILED at once
         from dj_queue.operations.claim import after_commit
@@ -77,10 +80,6 @@ def place(job: Job, settings: Concurrency | None, *, using: str) -> str:
         expires_at=timezone.now() + timedelta(seconds=settings.duration),
     )
     return "blocked"
-
-
-def _path(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _make_ready(job: Job, using: str) -> None:

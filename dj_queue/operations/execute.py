@@ -1,25 +1,37 @@
-"""Run one claimed job: resolve its task, call it, then record it finished or failed.
+"""Run one claimed job: resolve its task, call it, then record it finished, retried or failed.
 
-Whatever the task does (raise, return something JSON cannot hold, call ``sys.exit``) fails only
-its own job. The ``task_started`` / ``task_finished`` signals are sent the way Django's own
-backends send them, ``task_finished`` for a failure from inside the exception handler.
+Whatever the task does (raise, return something JSON cannot hold, call ``sys.exit``, run past its
+timeout) ends only its own attempt. Signals follow Django's own backends: ``task_started`` for
+every attempt, ``task_finished`` once the job is SUCCESSFUL or FAILED for good (for a failure from
+inside the exception handler); an attempt that will be retried sends no ``task_finished``.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import traceback
 from typing import Any, Callable
 
-from django.db import DatabaseError
+from asgiref.sync import async_to_sync
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from dj_queue import plugins
-from dj_queue.compat import TaskContext, TaskError, TaskResultStatus, task_finished, task_started
-from dj_queue.exceptions import TaskResolutionError
-from dj_queue.models import Job
+from dj_queue import plugins, running
+from dj_queue.compat import TaskContext, TaskResultStatus, task_finished, task_started
+from dj_queue.config import cached_options
+from dj_queue.exceptions import JobCancelledError, TaskResolutionError
+from dj_queue.models import ClaimedExecution, Job
+from dj_queue.operations.completion import FAILED, fail, finish
+from dj_queue.policies import Policy, policy_for
+from dj_queue.resolution import resolve_task
+from dj_queue.results import errors_of, task_for, to_task_result
+from dj_queue.serialization import ensure_json_roundtrip
 
 logger = logging.getLogger("dj_queue.execute")
+
+# (task path, backend alias) -> Policy: tasks' settings do not change once imported.
+_policies: dict[tuple[str, str], Policy] = {}
 
 
 class _CallOnce:
@@ -54,46 +66,101 @@ def execute(job: Job, *, backend: Any, process_id: int | None, using: str,
     With ``completions`` (a ``runtime.completions.Completions``) a success is recorded in a batch
     with other jobs' instead of in its own transaction.
     """
-    from dj_queue.resolution import resolve_task
-
     try:
         task = resolve_task(job.task_path, task_modules)
     except TaskResolutionError as exc:
         logger.warning("dj_queue: job %s refused: %s", job.pk, exc)
-        _record_failure(job, exc, process_id=process_id, using=using)
+        _record_failure(job, exc, process_id=process_id, using=using, policy=None)
         return False
-    return _run(job, task, backend=backend, process_id=process_id, using=using, completions=completions)
+    policy = policy_of(job, task)
+    if policy.delivery == "at_most_once" and policy.exactly_once is None:
+        if not _with_retry(lambda: _mark_started(job, process_id, using)):
+            return False  # the claim is gone: another process owns the job now
+    attempt = running.start(job, timeout=policy.timeout, policy=policy)
+    try:
+        return _run(job, task, policy, attempt, backend=backend, process_id=process_id, using=using,
+                    completions=completions)
+    finally:
+        running.end(attempt)
 
 
-def _run(job: Job, task: Any, *, backend: Any, process_id: int | None, using: str, completions: Any) -> bool:
-    from dj_queue.results import task_for, to_task_result
-    from dj_queue.serialization import ensure_json_roundtrip
+def policy_of(job: Job, task: Any) -> Policy:
+    """The job's policy, computed once per task and backend in this process."""
+    key = (job.task_path, job.backend_alias)
+    policy = _policies.get(key)
+    if policy is None:
+        policy = _policies[key] = policy_for(task, cached_options(job.backend_alias))
+    return policy
 
+
+def _run(job: Job, task: Any, policy: Policy, attempt: running.Attempt, *, backend: Any,
+         process_id: int | None, using: str, completions: Any) -> bool:
     try:  # the task as enqueued (its queue and priority), for signal receivers
         shown = task_for(job, backend)
     except TaskResolutionError:
         shown = task
-    result = to_task_result(job, backend, status=TaskResultStatus.RUNNING, task=shown)
+    result = to_task_result(job, backend, status=TaskResultStatus.RUNNING, task=shown, errors=errors_of(job, None))
     task_started.send(sender=type(backend), task_result=result)
     try:
-        call = _CallOnce(lambda: _call_task(task, result, job))
-        value = plugins.get_plugin_manager().hook.dj_queue_execute(job=job, call=call)
-        if value is None:
-            value = call()
-        value = ensure_json_roundtrip(value, f"the return value of {job.task_path}")
-    except BaseException as exc:  # SystemExit included: it fails only this job
-        _record_failure(job, exc, process_id=process_id, using=using)
-        _set(result, status=TaskResultStatus.FAILED, finished_at=timezone.now())
-        result.errors.append(TaskError(exception_class_path=_class_path(exc), traceback=_format(exc)))
-        task_finished.send(sender=type(backend), task_result=result)
-        return False
+        call = _CallOnce(lambda: attempt.run(lambda: _call_task(task, result, job, attempt)))
+        if policy.exactly_once is not None:
+            return _run_exactly_once(job, call, result, attempt, backend=backend, process_id=process_id,
+                                     using=using)
+        value = _outcome(job, call, attempt)
+    except BaseException as exc:  # SystemExit included: it fails only this attempt
+        return _failed(job, attempt.translate(exc), result, policy, backend=backend, process_id=process_id,
+                       using=using)
     if completions is not None:  # recorded in a batch; the worker loop announces it
         completions.add(job, value, result)
         return True
-    if not _with_retry(lambda: _finish(job, value, process_id=process_id, using=using)):
+    if not _with_retry(lambda: finish(job, value, process_id=process_id, using=using)):
         return False
     announce_finished(job, value, result, backend=backend)
     return True
+
+
+def _outcome(job: Job, call: _CallOnce, attempt: running.Attempt) -> Any:
+    value = plugins.get_plugin_manager().hook.dj_queue_execute(job=job, call=call)
+    if value is None:
+        value = call()
+    value = ensure_json_roundtrip(value, f"the return value of {job.task_path}")
+    if attempt.cancel_requested:  # the task saw the request and returned early
+        raise JobCancelledError(f"job {job.pk} ({job.task_path}) was cancelled while running")
+    return value
+
+
+def _run_exactly_once(job: Job, call: _CallOnce, result: Any, attempt: running.Attempt, *, backend: Any,
+                      process_id: int | None, using: str) -> bool:
+    """The body and the job's completion in one transaction: both happen, or neither does."""
+
+    class _ClaimLost(Exception):
+        pass
+
+    try:
+        with plugins.get_dialect(using).write_transaction(using):
+            value = _outcome(job, call, attempt)
+            if not finish(job, value, process_id=process_id, using=using):
+                raise _ClaimLost  # rolls the body's writes back with it
+    except _ClaimLost:
+        logger.warning("dj_queue: job %s lost its claim while running; its writes were rolled back", job.pk)
+        return False
+    announce_finished(job, value, result, backend=backend)
+    return True
+
+
+def _failed(job: Job, error: BaseException, result: Any, policy: Policy, *, backend: Any,
+            process_id: int | None, using: str) -> bool:
+    final_policy = None if isinstance(error, JobCancelledError) else policy
+    outcome = _record_failure(job, error, process_id=process_id, using=using, policy=final_policy)
+    if outcome != FAILED:  # retrying, or the claim was lost: the job is not finished
+        if outcome is not None:
+            logger.warning("dj_queue: job %s (%s) attempt %d failed with %r; retrying", job.pk,
+                           job.task_path, len(job.worker_ids or []), error)
+        return False
+    _set(result, status=TaskResultStatus.FAILED, finished_at=job.finished_at or timezone.now(),
+         errors=errors_of(job, None))
+    task_finished.send(sender=type(backend), task_result=result)
+    return False
 
 
 def announce_finished(job: Job, value: Any, result: Any, *, backend: Any) -> None:
@@ -103,50 +170,64 @@ def announce_finished(job: Job, value: Any, result: Any, *, backend: Any) -> Non
     task_finished.send(sender=type(backend), task_result=result)
 
 
-def _call_task(task: Any, result: Any, job: Job) -> Any:
+def _call_task(task: Any, result: Any, job: Job, attempt: running.Attempt) -> Any:
     args = job.args or []
     if task.takes_context:
         args = [TaskContext(task_result=result), *args]
-    # Task.call runs coroutine functions through async_to_sync.
-    return task.call(*args, **(job.kwargs or {}))
+    kwargs = job.kwargs or {}
+    if inspect.iscoroutinefunction(task.func):
+        return _call_coroutine(task.func, args, kwargs, attempt)
+    return task.call(*args, **kwargs)
 
 
-def _finish(job: Job, value: Any, *, process_id: int | None, using: str) -> bool:
-    from dj_queue.operations.completion import finish
+def _call_coroutine(func: Any, args: list, kwargs: dict, attempt: running.Attempt) -> Any:
+    """Run a coroutine task as ``Task.call`` does (``async_to_sync``), cancellable by the watchdog."""
+    import asyncio
 
-    return finish(job, value, process_id=process_id, using=using)
+    async def main() -> Any:
+        future = asyncio.ensure_future(func(*args, **kwargs))
+        attempt.bind(asyncio.get_running_loop(), future)
+        return await future
+
+    return async_to_sync(main)()
 
 
-def _record_failure(job: Job, exc: BaseException, *, process_id: int | None, using: str) -> bool:
-    from dj_queue.operations.completion import fail
+def _mark_started(job: Job, process_id: int | None, using: str) -> bool:
+    """Write the at-most-once start mark; False when the claim is no longer this process's."""
+    claims = ClaimedExecution.objects.using(using).filter(job_id=job.pk, process_id=process_id)
+    return claims.update(started_at=timezone.now()) == 1
 
+
+def _record_failure(job: Job, exc: BaseException, *, process_id: int | None, using: str,
+                    policy: Policy | None) -> str | None:
     text = _format(exc)
-    return _with_retry(lambda: fail(job, exc, process_id=process_id, using=using, traceback_text=text))
+    worker = job.worker_ids[-1] if job.worker_ids else ""
+    return _with_retry(lambda: fail(job, exc, process_id=process_id, using=using, traceback_text=text,
+                                    policy=policy, worker_id=worker))
 
 
-def _with_retry(fn: Callable[[], bool]) -> bool:
+def _with_retry(fn: Callable[[], Any]) -> Any:
     """Run a completion write, once more on a fresh connection if the first hit a dead one.
 
     Completions are idempotent (they need the claim), so a retry never records twice.
     """
-    from dj_queue.runtime.base import check_connections
-
     try:
         return fn()
     except DatabaseError:
-        check_connections()
+        _drop_broken_connections()
         return fn()
+
+
+def _drop_broken_connections() -> None:
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and not conn.in_atomic_block and not conn.is_usable():
+            conn.close()
 
 
 def _set(result: Any, **values: Any) -> None:
     # TaskResult is frozen; Django's own backends update it in place the same way.
     for name, value in values.items():
         object.__setattr__(result, name, value)
-
-
-def _class_path(exc: BaseException) -> str:
-    cls = type(exc)
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _format(exc: BaseException) -> str:

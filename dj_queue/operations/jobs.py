@@ -1,7 +1,8 @@
-"""Operator actions on single jobs: retry or discard failed jobs, discard waiting jobs.
+"""Operator actions on single jobs: retry or discard failed jobs, cancel or discard waiting jobs.
 
-A retried job keeps its id and arguments; its next attempt appends to ``worker_ids``.
-Discarding deletes the job with its execution row. Running (claimed) jobs cannot be discarded.
+A retried job keeps its id, arguments and error history; its next attempt appends to
+``worker_ids``. Cancelling keeps the job's record (FAILED with ``JobCancelledError``); discarding
+deletes the job with its execution row. Running (claimed) jobs cannot be discarded.
 """
 
 from __future__ import annotations
@@ -12,9 +13,18 @@ from django.utils import timezone
 
 from dj_queue import plugins
 
-from dj_queue.exceptions import UndiscardableError
-from dj_queue.models import ClaimedExecution, FailedExecution, Job, ReadyExecution
-from dj_queue.operations.concurrency import place, settings_for_job
+from dj_queue.compat import TaskResultDoesNotExist
+from dj_queue.exceptions import JobCancelledError, NotCancellableError, UndiscardableError
+from dj_queue.models import (
+    BlockedExecution,
+    ClaimedExecution,
+    FailedExecution,
+    Job,
+    ReadyExecution,
+    ScheduledExecution,
+)
+from dj_queue.operations.completion import fail_unclaimed
+from dj_queue.operations.concurrency import place, release, settings_for_job
 
 BATCH = 500
 
@@ -105,3 +115,36 @@ def discard_in_batches(execution_queryset, *, using: str, batch_size: int = BATC
         if not ids:
             return removed
         removed += discard_jobs(ids, using=using)
+
+
+# What ``cancel`` did: the waiting job ended FAILED, or the running job was asked to stop.
+CANCELLED, REQUESTED = "cancelled", "requested"
+
+
+def cancel(job_id: int, *, backend_alias: str = "default", using: str | None = None) -> str:
+    """Cancel a job, keeping its record; return ``"cancelled"`` or ``"requested"``.
+
+    A ready, scheduled or blocked job ends FAILED at once with ``JobCancelledError`` (its
+    concurrency slot given back, the next blocked job of its key unblocked). A running job gets a
+    cancellation request that the worker running it acts on. ``TaskResultDoesNotExist`` for an
+    unknown id; ``NotCancellableError`` for a job that already finished.
+    """
+    using = _using(backend_alias, using)
+    dialect = plugins.get_dialect(using)
+    with dialect.write_transaction(using):
+        job = dialect.lock(Job.objects.using(using).filter(pk=job_id, backend_alias=backend_alias),
+                           backend_alias, skip_locked=False).first()
+        if job is None:
+            raise TaskResultDoesNotExist(str(job_id))
+        for model in (ReadyExecution, ScheduledExecution, BlockedExecution):
+            if model.objects.using(using).filter(job_id=job_id).delete()[0]:
+                fail_unclaimed(job, JobCancelledError(f"job {job_id} ({job.task_path}) was cancelled"), using=using)
+                if model is ReadyExecution and job.concurrency_key:
+                    release(job, using=using)  # a ready job holds a slot of its key
+                return CANCELLED
+        if ClaimedExecution.objects.using(using).filter(job_id=job_id).exists():
+            Job.objects.using(using).filter(pk=job_id).update(cancel_requested_at=timezone.now())
+            return REQUESTED
+    state = "FAILED" if FailedExecution.objects.using(using).filter(job_id=job_id).exists() else "SUCCESSFUL"
+    raise NotCancellableError(f"job {job_id} already finished ({state}); only waiting or running jobs "
+                              f"can be cancelled")

@@ -13,7 +13,7 @@ import socket
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import DateTimeField, ExpressionWrapper
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F
 from django.db.models.functions import Now
 
 from dj_queue.models import ClaimedExecution, Process
@@ -83,3 +83,18 @@ def fresh_count(*, backend_alias: str | None, using: str, max_age: float) -> int
         qs = qs.filter(backend_alias=backend_alias)
     return qs.count()
 
+
+
+def live(*, backend_alias: str, using: str, threshold: float) -> list[dict[str, Any]]:
+    """Process rows of the backend that heartbeated within ``threshold`` seconds, oldest row first.
+
+    Each entry: ``kind``, ``name``, ``hostname``, ``pid``, ``last_heartbeat_at`` and
+    ``heartbeat_age_seconds``, the age measured on the database clock that wrote the heartbeat.
+    """
+    cutoff = ExpressionWrapper(Now() - timedelta(seconds=threshold), output_field=DateTimeField())
+    age = ExpressionWrapper(Now() - F("last_heartbeat_at"), output_field=DurationField())
+    rows = (Process.objects.using(using).filter(backend_alias=backend_alias, last_heartbeat_at__gte=cutoff)
+            .annotate(age=age).order_by("pk")
+            .values("kind", "name", "hostname", "pid", "last_heartbeat_at", "age"))
+    return [{**{k: v for k, v in row.items() if k != "age"},
+             "heartbeat_age_seconds": round(max(row["age"].total_seconds(), 0.0), 3)} for row in rows]

@@ -1,16 +1,25 @@
-"""Queue-level operations: size, latency, pause, resume and clear."""
+"""Queue-level operations: size, latency, depths of every queue, pause, resume and clear."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError
-from django.db.models import Min
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from dj_queue import plugins
 
-from dj_queue.models import Job, Pause, ReadyExecution
+from dj_queue.models import (
+    BlockedExecution,
+    ClaimedExecution,
+    FailedExecution,
+    Job,
+    Pause,
+    ReadyExecution,
+    ScheduledExecution,
+)
 from dj_queue.operations.enqueue import announce_ready, notify_after_commit
 
 CLEAR_BATCH = 500
@@ -29,6 +38,52 @@ def queue_latency(queue_name: str, *, backend_alias: str, using: str) -> timedel
         backend_alias=backend_alias, queue_name=queue_name
     ).aggregate(oldest=Min("created_at"))["oldest"]
     return max(timezone.now() - oldest, timedelta(0)) if oldest else timedelta(0)
+
+
+def queue_depths(*, backend_alias: str, using: str) -> list[dict[str, Any]]:
+    """Every queue of the backend with a job in a live state, or paused, sorted by name.
+
+    Each entry: ``name``, ``ready``, ``scheduled``, ``blocked``, ``claimed``, ``failed``,
+    ``latency_seconds`` (age of the oldest ready job) and ``paused``. One GROUP BY query per
+    state table, whatever the number of queues.
+    """
+    counts: dict[str, dict[str, Any]] = {}
+
+    def entry(name: str) -> dict[str, Any]:
+        return counts.setdefault(name, {"name": name, "ready": 0, "scheduled": 0, "blocked": 0, "claimed": 0,
+                                        "failed": 0, "latency_seconds": 0.0, "paused": False})
+
+    now = timezone.now()
+    ready = ReadyExecution.objects.using(using).filter(backend_alias=backend_alias)
+    for row in ready.values("queue_name").annotate(n=Count("pk"), oldest=Min("created_at")).order_by():
+        queue = entry(row["queue_name"])
+        queue["ready"] = row["n"]
+        queue["latency_seconds"] = round(max((now - row["oldest"]).total_seconds(), 0.0), 3)
+    for state, model in (("scheduled", ScheduledExecution), ("blocked", BlockedExecution)):
+        rows = model.objects.using(using).filter(backend_alias=backend_alias).values("queue_name")
+        for row in rows.annotate(n=Count("pk")).order_by():
+            entry(row["queue_name"])[state] = row["n"]
+    # Claimed and failed rows carry no queue column: group on the job's.
+    for state, model in (("claimed", ClaimedExecution), ("failed", FailedExecution)):
+        rows = model.objects.using(using).filter(backend_alias=backend_alias).values("job__queue_name")
+        for row in rows.annotate(n=Count("pk")).order_by():
+            entry(row["job__queue_name"])[state] = row["n"]
+    for name in Pause.objects.using(using).filter(backend_alias=backend_alias).values_list("queue_name", flat=True):
+        entry(name)["paused"] = True
+    return [counts[name] for name in sorted(counts)]
+
+
+def finished_counts(*, backend_alias: str, using: str, since: datetime,
+                    until: datetime) -> dict[str, dict[str, int]]:
+    """Jobs per queue whose ``finished_at`` lies in ``[since, until)``: ``{"finished": n, "failed": m}``.
+
+    ``finished`` counts successful jobs only. Jobs deleted on success
+    (``preserve_finished_jobs`` off) are gone and cannot be counted.
+    """
+    rows = (Job.objects.using(using)
+            .filter(backend_alias=backend_alias, finished_at__gte=since, finished_at__lt=until)
+            .values("queue_name").annotate(total=Count("pk"), failed=Count("failed_execution")).order_by())
+    return {row["queue_name"]: {"finished": row["total"] - row["failed"], "failed": row["failed"]} for row in rows}
 
 
 def is_paused(queue_name: str, *, backend_alias: str, using: str) -> bool:

@@ -1,7 +1,9 @@
 """Recovery: claimed work left behind by a process that exited, was pruned or vanished.
 
-Such jobs are never silently re-run: they become failed jobs an operator can inspect and retry,
-with ``ProcessExitError``, ``ProcessPrunedError`` or ``ProcessMissingError``.
+The crash is recorded as an error of that attempt (``ProcessExitError``, ``ProcessPrunedError``
+or ``ProcessMissingError``); what happens next follows the job's delivery guarantee
+(``completion.rescue``): run again under ``at_least_once`` until the crash limit, FAILED under
+``at_most_once``. A job that never started always goes back to ready.
 """
 
 from __future__ import annotations
@@ -11,46 +13,59 @@ import logging
 from dj_queue.exceptions import ProcessExitError, ProcessMissingError, ProcessPrunedError
 from dj_queue.models import ClaimedExecution, Job, Process
 from dj_queue.operations import processes
+from dj_queue.operations.completion import READY, rescue
+from dj_queue.policies import policy_for_job
 
 logger = logging.getLogger("dj_queue.recovery")
 
 
-def fail_claims(process_id: int | None, error: BaseException, *, using: str,
-                backend_alias: str | None = None) -> int:
-    """Fail every job claimed by ``process_id`` with ``error``; return how many failed."""
-    from dj_queue.operations.completion import fail
-
+def rescue_claims(process_id: int | None, error: BaseException, *, using: str,
+                  backend_alias: str | None = None) -> int:
+    """Rescue every job claimed by ``process_id``; return how many claims were handled."""
     claims = ClaimedExecution.objects.using(using).filter(process_id=process_id)
     if backend_alias is not None:
         claims = claims.filter(backend_alias=backend_alias)
-    job_ids = list(claims.values_list("job_id", flat=True))
-    failed = 0
-    for job in Job.objects.using(using).filter(pk__in=job_ids).order_by("pk"):
-        # require_claim: a claim another recoverer already handled is left alone.
-        if fail(job, error, process_id=process_id, using=using, traceback_text=""):
-            failed += 1
-    return failed
+    started = dict(claims.values_list("job_id", "started_at"))
+    return _rescue(Job.objects.using(using).filter(pk__in=list(started)).order_by("pk"),
+                   lambda job: (process_id, error), started, using=using)
+
+
+def _rescue(jobs, cause, started: dict, *, using: str) -> int:
+    """Rescue ``jobs``; ``cause(job)`` gives the claim's process id and the error to record."""
+    handled = 0
+    for job in jobs:
+        process_id, error = cause(job)
+        policy = policy_for_job(job)
+        # Only at_most_once writes a start mark; without one a job may have started.
+        may_have_started = policy.delivery != "at_most_once" or started.get(job.pk) is not None
+        outcome = rescue(job, error, process_id=process_id, using=using, policy=policy,
+                         started=may_have_started)
+        if outcome is not None:
+            handled += 1
+            logger.warning("dj_queue: job %s (%s) %s: %s", job.pk, job.task_path,
+                           "goes back to ready" if outcome == READY else "failed", error)
+    return handled
 
 
 def process_exited(process: Process, *, using: str, reason: str = "") -> int:
-    """A supervised process exited unexpectedly: fail its claims and delete its row."""
+    """A supervised process exited unexpectedly: rescue its claims and delete its row."""
     detail = f" ({reason})" if reason else ""
     error = ProcessExitError(f"{process.kind} {process.name} (pid {process.pid}) exited unexpectedly{detail}")
-    return _fail_and_forget(process, error, using=using)
+    return _rescue_and_forget(process, error, using=using)
 
 
-def _fail_and_forget(process: Process, error: BaseException, *, using: str) -> int:
-    """Fail the process's claims and delete its row in one transaction: nobody sees one without the other."""
+def _rescue_and_forget(process: Process, error: BaseException, *, using: str) -> int:
+    """Rescue the process's claims and delete its row in one transaction: nobody sees one without the other."""
     from dj_queue.plugins import get_dialect
 
     with get_dialect(using).write_transaction(using):
-        failed = fail_claims(process.pk, error, using=using)
+        failed = rescue_claims(process.pk, error, using=using)
         Process.objects.using(using).filter(pk=process.pk).delete()
     return failed
 
 
 def prune(*, backend_alias: str, using: str, threshold: float, exclude_id: int | None = None) -> list[Process]:
-    """Fail the claims of processes whose heartbeat expired and delete their rows.
+    """Rescue the claims of processes whose heartbeat expired and delete their rows.
 
     Returns the pruned processes. ``exclude_id`` spares the caller's own row.
     """
@@ -61,36 +76,34 @@ def prune(*, backend_alias: str, using: str, threshold: float, exclude_id: int |
             f"{process.kind} {process.name} (pid {process.pid} on {process.hostname}) stopped "
             f"heartbeating for more than {threshold:g}s and was pruned"
         )
-        count = _fail_and_forget(process, error, using=using)
-        logger.warning("dj_queue: pruned %s; %d claimed job(s) failed", process, count)
+        count = _rescue_and_forget(process, error, using=using)
+        logger.warning("dj_queue: pruned %s; %d claimed job(s) rescued", process, count)
     return pruned
 
 
 def fail_orphaned_claims(*, backend_alias: str, using: str) -> int:
-    """Fail claims whose process row no longer exists (``ProcessMissingError``)."""
-    from dj_queue.operations.completion import fail
-
+    """Rescue claims whose process row no longer exists (``ProcessMissingError``)."""
     live = Process.objects.using(using).values("pk")
-    orphans = list(
-        ClaimedExecution.objects.using(using).filter(backend_alias=backend_alias)
-        .exclude(process_id__in=live).values_list("job_id", "process_id")
-    )
-    orphans += list(
-        ClaimedExecution.objects.using(using).filter(backend_alias=backend_alias, process_id__isnull=True)
-        .values_list("job_id", "process_id")
-    )
-    failed = 0
-    jobs = Job.objects.using(using).in_bulk([job_id for job_id, _ in orphans])
-    for job_id, process_id in orphans:
-        error = ProcessMissingError(f"job {job_id} was claimed by process {process_id}, which no longer exists")
-        if job_id in jobs and fail(jobs[job_id], error, process_id=process_id, using=using, traceback_text=""):
-            failed += 1
-    if failed:
-        logger.warning("dj_queue: %d claimed job(s) without a process failed", failed)
-    return failed
+    orphans = ClaimedExecution.objects.using(using).filter(backend_alias=backend_alias)
+    rows = list(orphans.exclude(process_id__in=live).values_list("job_id", "process_id", "started_at"))
+    rows += list(orphans.filter(process_id__isnull=True).values_list("job_id", "process_id", "started_at"))
+    if not rows:
+        return 0
+    holders = {job_id: process_id for job_id, process_id, _ in rows}
+
+    def cause(job: Job) -> tuple[int | None, BaseException]:
+        process_id = holders[job.pk]
+        return process_id, ProcessMissingError(
+            f"job {job.pk} was claimed by process {process_id}, which no longer exists")
+
+    jobs = Job.objects.using(using).filter(pk__in=list(holders)).order_by("pk")
+    handled = _rescue(jobs, cause, {job_id: started for job_id, _, started in rows}, using=using)
+    if handled:
+        logger.warning("dj_queue: %d claimed job(s) without a process rescued", handled)
+    return handled
 
 
 def maintain(*, backend_alias: str, using: str, threshold: float, exclude_id: int | None = None) -> None:
-    """One maintenance tick: prune expired processes, then fail orphaned claims."""
+    """One maintenance tick: prune expired processes, then rescue orphaned claims."""
     prune(backend_alias=backend_alias, using=using, threshold=threshold, exclude_id=exclude_id)
     fail_orphaned_claims(backend_alias=backend_alias, using=using)

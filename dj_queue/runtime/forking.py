@@ -1,8 +1,9 @@
 """Fork mode: one child process per actor, forked from a single-threaded supervisor.
 
 Database connections are closed before each fork so no socket (or SQLite handle) is shared;
-the child opens its own lazily. A child that exits unexpectedly has its claimed jobs failed
-with ``ProcessExitError`` and is restarted with backoff.
+the child opens its own lazily. A child that exits unexpectedly has its claimed jobs rescued
+(``ProcessExitError``) and is restarted: at once when it had been running fine or was killed
+from outside, with backoff when it keeps dying at start-up.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from dj_queue.runtime.supervisor import Slot, Supervisor
 logger = logging.getLogger("dj_queue.runtime")
 
 _CHILD_SIGNALS = signals.STOP_SIGNALS + signals.QUIT_SIGNALS
+# A worker that stopped itself to be replaced (a job's thread ignored its deadline).
+RECYCLE_EXIT_CODE = 75
 
 
 class ForkSupervisor(Supervisor):
@@ -50,8 +53,13 @@ class ForkSupervisor(Supervisor):
     def check_slots(self) -> None:
         for slot, status in self._reap():
             reason = _describe(status)
-            self._recover(slot.handle, reason)
-            self.schedule_restart(slot, reason)
+            registered = self._recover(slot.handle, reason)
+            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == RECYCLE_EXIT_CODE:
+                slot.handle, slot.restart_at = None, time.monotonic()
+                logger.warning("dj_queue: %s #%d replaced (a job's thread was stuck)", slot.spec.kind,
+                               slot.spec.index)
+            else:
+                self.schedule_restart(slot, reason, ran_fine=registered or os.WIFSIGNALED(status))
         self.restart_due()
 
     def _reap(self) -> list[tuple[Slot, int]]:
@@ -71,13 +79,16 @@ class ForkSupervisor(Supervisor):
         return (Process.objects.using(self.using)
                 .filter(backend_alias=self.backend_alias, hostname=self.hostname, pid=pid).first())
 
-    def _recover(self, pid: int, reason: str) -> None:
+    def _recover(self, pid: int, reason: str) -> bool:
+        """Rescue the dead child's jobs; True when it had registered (it got past start-up)."""
         try:
             process = self._child_row(pid)
             if process is not None:
                 recovery.process_exited(process, using=self.using, reason=reason)
+            return process is not None
         except Exception as exc:
             self.on_error(exc)
+            return False
 
     def stop_actors(self, timeout: float) -> None:
         live = [slot for slot in self.slots if slot.handle is not None]
@@ -145,7 +156,9 @@ class ForkSupervisor(Supervisor):
                 actor.stop()
             if os.getppid() != parent:  # orphaned: the supervisor died
                 actor.stop()
-        return 1 if failure else 0
+        if failure:
+            return 1
+        return RECYCLE_EXIT_CODE if getattr(actor, "recycle_requested", False) else 0
 
 
 def _run_actor(actor, failure: list) -> None:

@@ -29,11 +29,20 @@ class ThreadPool:
         self._tasks: queue.SimpleQueue = queue.SimpleQueue()
         self._cond = threading.Condition()
         self._in_flight: dict[Hashable, float] = {}
-        self._threads = [
-            threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True) for i in range(self.size)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._name = name
+        self._spawned = 0
+        self._threads: list[threading.Thread] = []
+        # A thread stuck in a job past its deadline is retired: it ends after that job, unseen.
+        self._retired: set[threading.Thread] = set()
+        self._running: dict[Hashable, threading.Thread] = {}
+        for _ in range(self.size):
+            self._spawn()
+
+    def _spawn(self) -> None:
+        thread = threading.Thread(target=self._run, name=f"{self._name}-{self._spawned}", daemon=True)
+        self._spawned += 1
+        self._threads.append(thread)
+        thread.start()
 
     @property
     def idle(self) -> int:
@@ -56,6 +65,29 @@ class ThreadPool:
         with self._cond:
             return self._cond.wait_for(lambda: self.size - len(self._in_flight) >= count, timeout)
 
+    def abandon(self, key: Hashable) -> bool:
+        """Give up on the job ``key``: its thread is retired and a new one takes its place.
+
+        For a job that ignored its deadline: the slot frees at once, the stuck thread ends
+        whenever its job returns. False if ``key`` is no longer running.
+        """
+        with self._cond:
+            thread = self._running.pop(key, None)
+            if thread is None or self._in_flight.pop(key, None) is None:
+                return False
+            self._retired.add(thread)
+            self._threads.remove(thread)
+            self._cond.notify_all()
+        self._spawn()
+        return True
+
+    @property
+    def retired(self) -> int:
+        """Threads retired while stuck in a job that are still running it."""
+        with self._cond:
+            self._retired = {thread for thread in self._retired if thread.is_alive()}
+            return len(self._retired)
+
     def shutdown(self, timeout: float) -> list[Hashable]:
         """Let running work finish for up to ``timeout`` seconds; return the keys still running."""
         for _ in self._threads:
@@ -75,6 +107,8 @@ class ThreadPool:
                 if item is _STOP:
                     return
                 key, fn = item
+                with self._cond:
+                    self._running[key] = threading.current_thread()
                 try:
                     fn()
                 except BaseException as exc:  # a job must never take its thread down
@@ -82,8 +116,13 @@ class ThreadPool:
                     check_connections()
                 finally:
                     with self._cond:
-                        self._in_flight.pop(key, None)
+                        retired = threading.current_thread() in self._retired
+                        if not retired:
+                            self._running.pop(key, None)
+                            self._in_flight.pop(key, None)
                         self._cond.notify_all()
+                if retired:
+                    return
         finally:
             close_connections()
 

@@ -27,7 +27,7 @@ logger = logging.getLogger("dj_queue.runtime")
 
 # Time children get on top of ``shutdown_timeout`` to release their jobs and deregister.
 SHUTDOWN_GRACE = 5.0
-BACKOFF_START, BACKOFF_MAX, BACKOFF_RESET_AFTER = 0.5, 30.0, 60.0
+BACKOFF_START, BACKOFF_MAX, STABLE_AFTER, MIN_UP = 0.5, 30.0, 60.0, 1.0
 
 
 @dataclass
@@ -74,14 +74,20 @@ def actor_specs(options: dict[str, Any], *, mode: str, only_work: bool = False, 
 
 
 class Backoff:
-    """Restart delays: 0.5 s doubling to 30 s, back to the start after a stable minute."""
+    """Restart delays for children that keep dying at start-up: 0.5 s doubling to 30 s.
+
+    A child that had been running fine (up for ``STABLE_AFTER`` seconds, or up for ``MIN_UP`` and
+    registered or killed by a signal from outside: OOM killer, an operator) is replaced at once
+    and the delays start over.
+    """
 
     def __init__(self) -> None:
         self.failures = 0
 
-    def next_delay(self, ran_for: float) -> float:
-        if ran_for >= BACKOFF_RESET_AFTER:
+    def next_delay(self, ran_for: float, *, ran_fine: bool = False) -> float:
+        if ran_for >= STABLE_AFTER or (ran_fine and ran_for >= MIN_UP):
             self.failures = 0
+            return 0.0
         self.failures += 1
         return min(BACKOFF_START * 2 ** (self.failures - 1), BACKOFF_MAX)
 
@@ -100,6 +106,7 @@ class Slot:
 class Supervisor:
     kind = "supervisor"
     mode = "base"
+    stats: Any = None  # a runtime.stats.StatsLogger when ``dj_queue --stats-every`` asks for one
 
     def __init__(self, *, options: dict[str, Any], backend_alias: str = "default", only_work: bool = False,
                  only_dispatch: bool = False, skip_recurring: bool | None = None,
@@ -169,6 +176,8 @@ class Supervisor:
             self.check_slots()
             if time.monotonic() >= self._next_maintenance:
                 self.maintain()
+            if self.stats is not None:
+                self.stats.maybe_log()
 
     def shutdown(self) -> None:
         self.stopped = True
@@ -214,8 +223,8 @@ class Supervisor:
         return slot.spec.build(backend_alias=self.backend_alias, options=self.options,
                                supervisor_id=self.process_id)
 
-    def schedule_restart(self, slot: Slot, reason: str) -> None:
-        delay = slot.backoff.next_delay(time.monotonic() - slot.started_at)
+    def schedule_restart(self, slot: Slot, reason: str, *, ran_fine: bool = False) -> None:
+        delay = slot.backoff.next_delay(time.monotonic() - slot.started_at, ran_fine=ran_fine)
         slot.restart_at = time.monotonic() + delay
         slot.handle = None
         logger.error("dj_queue: %s #%d %s; restarting in %.1fs", slot.spec.kind, slot.spec.index, reason, delay)

@@ -60,7 +60,7 @@ class AsyncSupervisor(Supervisor):
                 continue
             reason = f"crashed: {thread.error!r}" if thread.error else "stopped unexpectedly"
             self._recover(thread.actor, reason)
-            self.schedule_restart(slot, reason)
+            self.schedule_restart(slot, reason, ran_fine=thread.actor.process_id is not None)
         self.restart_due()
 
     def _recover(self, actor: Actor, reason: str) -> None:

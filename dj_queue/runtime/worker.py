@@ -12,12 +12,13 @@ import logging
 import time
 from typing import Any
 
-from dj_queue import plugins
+from dj_queue import plugins, running
 from dj_queue.compat import task_backends
 from dj_queue.models import Job
 from dj_queue.runtime.base import Actor, check_connections
 from dj_queue.runtime.completions import Completions
 from dj_queue.runtime.pool import ThreadPool
+from dj_queue.runtime.watchdog import Watchdog
 
 logger = logging.getLogger("dj_queue.runtime")
 
@@ -38,6 +39,9 @@ class Worker(Actor):
         self.pool: ThreadPool | None = None
         self.completions: Completions | None = None
         self.waker: Any = None
+        self.watchdog: Watchdog | None = None
+        # Set when a job's thread had to be abandoned: in fork mode this process is then replaced.
+        self.recycle_requested = False
         self._backend: Any = None
 
     def metadata(self) -> dict[str, Any]:
@@ -53,6 +57,8 @@ class Worker(Actor):
         self.pool = ThreadPool(self.threads, name=f"dj_queue-worker-{self.pid}", on_error=self.on_error)
         self.waker = self._make_waker()
         self.completions = Completions(backend=self.backend)
+        self.watchdog = Watchdog(self)
+        self.watchdog.start()
         while not self.stopping:
             if 0 < self.pool.idle < self.threads:
                 self.pool.wait_for_idle(COALESCE_SECONDS, count=self.threads)
@@ -67,6 +73,11 @@ class Worker(Actor):
     def wake(self) -> None:
         if self.waker is not None:
             self.waker.notify()
+
+    def request_recycle(self) -> None:
+        """Stop gracefully so the supervisor replaces this process (a thread is stuck in a job)."""
+        self.recycle_requested = True
+        self.stop()
 
     def _make_waker(self) -> Any:
         # The worker itself, not the backend: the waker then follows this runtime's own options
@@ -110,6 +121,8 @@ class Worker(Actor):
         """Wait up to ``shutdown_timeout`` for running jobs, record their outcomes, hand the rest back."""
         if self.pool is not None:
             remaining = self.pool.shutdown(float(self.options["shutdown_timeout"]))
+            if self.watchdog is not None:
+                self.watchdog.stop()
             self._flush()
             if remaining:
                 self._release(remaining)
@@ -137,10 +150,26 @@ class Worker(Actor):
                          "mark them failed", self.name, len(self.completions))
 
     def _release(self, job_ids: list[int]) -> None:
-        from dj_queue.operations.claim import release
+        """Hand jobs still running at the shutdown deadline back to ready.
 
+        Under ``at_most_once`` a started job may not run twice: it ends FAILED instead.
+        """
+        from dj_queue.exceptions import ProcessExitError
+        from dj_queue.operations.claim import release
+        from dj_queue.operations.completion import fail
+
+        once = [a for a in map(running.get, job_ids)
+                if a is not None and a.policy is not None and a.policy.delivery == "at_most_once"
+                and a.policy.exactly_once is None]
         try:
-            count = release(job_ids=job_ids, process_id=self.process_id, using=self.using)
-            logger.warning("dj_queue: %s released %d unfinished job(s) at shutdown", self.name, count)
+            for attempt in once:
+                fail(attempt.job, ProcessExitError(
+                    f"{self.name} stopped before job {attempt.job.pk} finished (shutdown_timeout "
+                    f"{self.options['shutdown_timeout']}s); at most once: not run again"),
+                    process_id=self.process_id, using=self.using, traceback_text="", worker_id=self.name)
+            rest = [job_id for job_id in job_ids if job_id not in {a.job.pk for a in once}]
+            count = release(job_ids=rest, process_id=self.process_id, using=self.using)
+            logger.warning("dj_queue: %s released %d unfinished job(s) at shutdown%s", self.name, count,
+                           f", failed {len(once)} at-most-once job(s)" if once else "")
         except Exception as exc:
             self.on_error(exc)

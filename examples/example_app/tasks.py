@@ -59,3 +59,44 @@ def charge_once_flaky(context, order_id: int) -> str:
     if context.attempt == 1:
         raise ValueError(f"card declined for order {order_id}")
     return f"charged order {order_id} on attempt {context.attempt}"
+
+
+# --- retries.py, timeouts.py and cancel.py use these ---
+
+from dj_queue.api import cancel_requested, retry, timeout  # noqa: E402
+
+
+class GatewayBusy(Exception):
+    """A transient error worth retrying."""
+
+
+@task(takes_context=True)
+@retry(max_attempts=4, backoff=lambda attempt: 0.2 * attempt, retry_on=(GatewayBusy,))
+def charge_card(context, order_id: int) -> str:
+    if context.attempt < 3:
+        raise GatewayBusy(f"gateway busy for order {order_id} (attempt {context.attempt})")
+    return f"charged order {order_id} on attempt {context.attempt}"
+
+
+@task
+@retry(max_attempts=4, backoff=0, retry_on=(GatewayBusy,))
+def charge_bad_card(order_id: int) -> str:
+    raise ValueError(f"card number of order {order_id} is invalid")  # not retried: not a GatewayBusy
+
+
+@task
+@timeout(0.5)
+def crunch_numbers(seconds: float) -> int:
+    end, total = time.monotonic() + seconds, 0
+    while time.monotonic() < end:  # pure Python work: the timeout interrupts it
+        total += sum(range(1000))
+    return total
+
+
+@task(takes_context=True)
+def export_everything(context, rows: int) -> str:
+    for row in range(rows):
+        if cancel_requested(context):
+            return f"stopped at row {row}"
+        time.sleep(0.05)
+    return "exported"

@@ -21,7 +21,7 @@ MODES = ["fork", "async"]
 
 
 def _finished(*results) -> bool:
-    ids = [int(r.id) for r in results]
+    ids = [int(getattr(r, "id", None) or r.pk) for r in results]
     return Job.objects.filter(pk__in=ids, finished_at__isnull=False).count() == len(ids)
 
 
@@ -106,20 +106,36 @@ def test_sigterm_deadline_sends_a_running_job_back_to_ready(start_runtime):
     assert not Process.objects.exists()
 
 
-def test_sigkill_of_a_worker_fails_its_job_and_the_supervisor_keeps_serving(start_runtime):
-    runtime = start_runtime("fork")
-    doomed = tasks.sleep_then_record.enqueue("doomed", 60)
-    wait_until(lambda: SideEffect.objects.filter(key="doomed:started").exists(), timeout=30,
-               message="job started")
+def test_sigterm_deadline_fails_a_started_at_most_once_job(start_runtime):
+    runtime = start_runtime("fork", {"shutdown_timeout": 0.5, "delivery": "at_most_once"})
+    stuck = tasks.sleep_on_first_attempt.enqueue("stuck-once", 60)
+    wait_until(lambda: SideEffect.objects.filter(key="stuck-once:1").exists(), timeout=30, message="job started")
+    runtime.signal(signal.SIGTERM)
+    assert runtime.wait(20) == 0, runtime.log()
+    failure = FailedExecution.objects.get(job_id=int(stuck.id))
+    assert failure.exception_class == "dj_queue.exceptions.ProcessExitError"
+    assert failure.message.endswith("(shutdown_timeout 0.5s); at most once: not run again")
+    assert not ReadyExecution.objects.exists() and not ClaimedExecution.objects.exists()
+
+
+def _kill_worker_running(runtime, key: str) -> Process:
+    wait_until(lambda: SideEffect.objects.filter(key=f"{key}:1").exists(), timeout=30, message="job started")
     victim = Process.objects.get(kind="worker")
     os.kill(victim.pid, signal.SIGKILL)
+    return victim
 
-    wait_until(lambda: FailedExecution.objects.filter(job_id=int(doomed.id)).exists(), timeout=30,
-               message="killed job failed")
+
+def test_sigkill_of_a_worker_reruns_its_job_and_the_supervisor_keeps_serving(start_runtime):
+    runtime = start_runtime("fork")
+    doomed = tasks.sleep_on_first_attempt.enqueue("doomed", 60)
+    victim = _kill_worker_running(runtime, "doomed")
+
+    wait_until(lambda: _finished(doomed), timeout=30, message="killed job run again")
     result = _result(doomed)
-    assert result.status == TaskResultStatus.FAILED
-    assert result.errors[0].exception_class_path == "dj_queue.exceptions.ProcessExitError"
-    assert "SIGKILL" in FailedExecution.objects.get(job_id=int(doomed.id)).message
+    assert result.status == TaskResultStatus.SUCCESSFUL and result.return_value == 2
+    assert [e.exception_class_path for e in result.errors] == ["dj_queue.exceptions.ProcessExitError"]
+    assert "SIGKILL" in Job.objects.get(pk=int(doomed.id)).errors[0]["message"]
+    assert len(result.worker_ids) == 2 and result.attempts == 2
     assert not Process.objects.filter(pk=victim.pk).exists()
 
     after = tasks.add.enqueue(20, 22)
@@ -129,7 +145,22 @@ def test_sigkill_of_a_worker_fails_its_job_and_the_supervisor_keeps_serving(star
     assert runtime.proc.poll() is None, runtime.log()
 
 
-def test_expired_heartbeats_are_pruned_and_orphaned_claims_failed(start_runtime):
+def test_sigkill_under_at_most_once_fails_the_started_job(start_runtime):
+    runtime = start_runtime("fork", {"delivery": "at_most_once"})
+    doomed = tasks.sleep_on_first_attempt.enqueue("once", 60)
+    _kill_worker_running(runtime, "once")
+
+    wait_until(lambda: FailedExecution.objects.filter(job_id=int(doomed.id)).exists(), timeout=30,
+               message="killed job failed")
+    result = _result(doomed)
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[0].exception_class_path == "dj_queue.exceptions.ProcessExitError"
+    assert "SIGKILL" in FailedExecution.objects.get(job_id=int(doomed.id)).message
+    assert not SideEffect.objects.filter(key="once:2").exists()
+    assert runtime.proc.poll() is None, runtime.log()
+
+
+def test_expired_heartbeats_are_pruned_and_orphaned_claims_rescued(start_runtime):
     stale = Process.objects.create(kind="worker", name="worker-elsewhere-1-dead", hostname="elsewhere", pid=1,
                                    last_heartbeat_at=timezone.now() - timedelta(hours=1))
     abandoned = Job.objects.create(task_path="tests.tasks_app.tasks.noop", worker_ids=[stale.name])
@@ -138,11 +169,13 @@ def test_expired_heartbeats_are_pruned_and_orphaned_claims_failed(start_runtime)
     ClaimedExecution.objects.create(job=orphan, process_id=stale.pk + 10_000)
 
     runtime = start_runtime("async", {"process_alive_threshold": 5})
-    wait_until(lambda: FailedExecution.objects.count() == 2, timeout=30, message="recovered claims")
+    wait_until(lambda: _finished(abandoned, orphan), timeout=30, message="rescued claims run again")
     assert not Process.objects.filter(pk=stale.pk).exists()
-    assert FailedExecution.objects.get(job=abandoned).exception_class == "dj_queue.exceptions.ProcessPrunedError"
-    assert FailedExecution.objects.get(job=orphan).exception_class == "dj_queue.exceptions.ProcessMissingError"
-    assert not ClaimedExecution.objects.exists()
+    for job, error in ((abandoned, "ProcessPrunedError"), (orphan, "ProcessMissingError")):
+        job.refresh_from_db()
+        assert [e["exception_class"] for e in job.errors] == [f"dj_queue.exceptions.{error}"]
+        assert job.crashes == 1 and len(job.worker_ids) == 2
+    assert not ClaimedExecution.objects.exists() and not FailedExecution.objects.exists()
     # The runtime's own processes heartbeat and are never pruned.
     assert Process.objects.filter(kind="supervisor", pid=runtime.pid).exists()
 

@@ -76,7 +76,7 @@ def test_finish_deletes_the_job_when_finished_jobs_are_not_kept():
 def test_fail_keeps_the_error():
     job = claimed_job()
     error = raised(ValueError("bad input"))
-    assert fail(job, error, process_id=7, using="default") is True
+    assert fail(job, error, process_id=7, using="default") == "failed"
     failed = FailedExecution.objects.get(job=job)
     assert (failed.exception_class, failed.message, failed.backend_alias) == (
         "builtins.ValueError", "bad input", "default")
@@ -92,7 +92,7 @@ def test_fail_uses_given_traceback_and_qualified_class_path():
         pass
 
     job = claimed_job()
-    assert fail(job, Nested("x"), process_id=7, using="default", traceback_text="tb") is True
+    assert fail(job, Nested("x"), process_id=7, using="default", traceback_text="tb") == "failed"
     failed = FailedExecution.objects.get(job=job)
     assert failed.traceback == "tb"
     test_name = "test_fail_uses_given_traceback_and_qualified_class_path"
@@ -102,18 +102,19 @@ def test_fail_uses_given_traceback_and_qualified_class_path():
 @pytest.mark.django_db
 def test_fail_from_another_process_changes_nothing():
     job = claimed_job(process_id=7)
-    assert fail(job, ValueError("late"), process_id=8, using="default") is False
+    assert fail(job, ValueError("late"), process_id=8, using="default") is None
     assert not FailedExecution.objects.exists()
     assert ClaimedExecution.objects.get().process_id == 7
 
 
 @pytest.mark.django_db
-def test_fail_without_require_claim_takes_any_claim_once():
+def test_fail_records_the_attempt_once():
     job = claimed_job(process_id=7)
-    assert fail(job, ProcessPrunedError("gone"), process_id=None, using="default", require_claim=False)
+    assert fail(job, ProcessPrunedError("gone"), process_id=7, using="default") == "failed"
     assert FailedExecution.objects.get(job=job).exception_class == "dj_queue.exceptions.ProcessPrunedError"
-    assert not fail(job, ProcessPrunedError("again"), process_id=None, using="default", require_claim=False)
+    assert fail(job, ProcessPrunedError("again"), process_id=7, using="default") is None
     assert FailedExecution.objects.count() == 1
+    assert [e["message"] for e in Job.objects.get(pk=job.pk).errors] == ["gone"]
 
 
 @pytest.mark.django_db

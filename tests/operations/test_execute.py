@@ -142,3 +142,79 @@ def test_a_job_whose_claim_is_gone_is_not_recorded(worker):
     assert execute(claimed, backend=task_backends["default"], process_id=worker.pk, using="default") is False
     job.refresh_from_db()
     assert job.finished_at is None and job.return_value is None
+
+
+# --- retries, exactly once --------------------------------------------------------------------
+
+
+def _run_again(job: Job, worker) -> Job:
+    [claimed] = claim(backend_alias="default", using="default", selectors=["*"], limit=1,
+                      process_id=worker.pk, worker_id=worker.name)
+    assert claimed.pk == job.pk
+    execute(claimed, backend=task_backends["default"], process_id=worker.pk, using="default")
+    job.refresh_from_db()
+    return job
+
+
+def test_a_retried_job_runs_again_until_it_succeeds(run, worker, signals_seen):
+    job = run(TASKS + "fails_until", 3)
+    assert ReadyExecution.objects.filter(job=job).exists() and job.finished_at is None
+    job = _run_again(_run_again(job, worker), worker)
+    result = task_backends["default"].get_result(str(job.pk))
+    assert result.status == TaskResultStatus.SUCCESSFUL and result.return_value == 3
+    assert result.attempts == 3 and len(result.worker_ids) == 3
+    assert [e.exception_class_path for e in result.errors] == ["tests.tasks_app.tasks.Transient"] * 2
+    assert [m["message"] for m in job.errors] == ["attempt 1 failed", "attempt 2 failed"]
+    # One task_started per attempt, one task_finished for the job.
+    assert [(kind, status) for kind, _, status, _ in signals_seen] == [
+        ("started", TaskResultStatus.RUNNING), ("started", TaskResultStatus.RUNNING),
+        ("started", TaskResultStatus.RUNNING), ("finished", TaskResultStatus.SUCCESSFUL)]
+    assert [attempts for kind, _, _, attempts in signals_seen if kind == "started"] == [1, 2, 3]
+
+
+def test_a_job_out_of_attempts_ends_failed_with_every_error(run, worker):
+    job = _run_again(_run_again(run(TASKS + "fails_until", 9), worker), worker)
+    result = task_backends["default"].get_result(str(job.pk))
+    assert result.status == TaskResultStatus.FAILED and result.attempts == 3
+    assert len(result.errors) == 3
+    assert FailedExecution.objects.get(job=job).message == "attempt 3 failed"
+
+
+def test_an_error_outside_retry_on_is_not_retried(run):
+    job = run(TASKS + "fails_until", 2, error="value")
+    result = task_backends["default"].get_result(str(job.pk))
+    assert result.status == TaskResultStatus.FAILED and result.attempts == 1
+    assert [e.exception_class_path for e in result.errors] == ["builtins.ValueError"]
+
+
+def test_a_retry_with_backoff_is_scheduled(run, settings):
+    settings.TASKS = {"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [],
+                                  "OPTIONS": {"retry": {"max_attempts": 2, "backoff": 60}}}}
+    from dj_queue.models import ScheduledExecution
+    from dj_queue.operations import execute as execute_module
+
+    execute_module._policies.clear()
+    try:
+        job = run(TASKS + "fail", "nope")
+    finally:
+        execute_module._policies.clear()
+    scheduled = ScheduledExecution.objects.get(job=job)
+    assert 55 <= (scheduled.scheduled_at - scheduled.created_at).total_seconds() <= 61
+    assert job.finished_at is None and len(job.errors) == 1
+
+
+def test_exactly_once_commits_the_writes_with_the_completion(run):
+    job = run(TASKS + "write_exactly_once", "committed")
+    assert job.finished_at is not None and job.return_value == 1
+    assert SideEffect.objects.filter(key="committed").exists()
+
+
+def test_exactly_once_rolls_the_writes_back_when_the_claim_is_lost(worker):
+    job = Job.objects.create(task_path=TASKS + "write_exactly_once", args=["lost"])
+    ReadyExecution.objects.create(job=job, queue_name=job.queue_name)
+    [claimed] = claim(backend_alias="default", using="default", selectors=["*"], limit=1,
+                      process_id=worker.pk, worker_id=worker.name)
+    ClaimedExecution.objects.filter(job=job).update(process_id=worker.pk + 1000)  # pruned meanwhile
+    assert execute(claimed, backend=task_backends["default"], process_id=worker.pk, using="default") is False
+    assert not SideEffect.objects.filter(key="lost").exists()
+    assert Job.objects.get(pk=job.pk).finished_at is None

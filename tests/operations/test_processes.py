@@ -62,3 +62,18 @@ def test_deregister_releases_claims_and_deletes_the_row():
     assert processes.deregister(process.pk, using="default") == 1
     assert not Process.objects.filter(pk=process.pk).exists()
     assert ReadyExecution.objects.filter(job=job).exists() and not ClaimedExecution.objects.exists()
+
+
+def test_live_lists_fresh_rows_of_the_backend_with_their_heartbeat_age():
+    fresh = _register(hostname="web-1", pid=4242)
+    stale = _register()
+    Process.objects.filter(pk=stale.pk).update(last_heartbeat_at=timezone.now() - timedelta(minutes=10))
+    _register(backend_alias="elsewhere")
+    Process.objects.filter(pk=fresh.pk).update(last_heartbeat_at=timezone.now() - timedelta(seconds=20))
+    (row,) = processes.live(backend_alias="default", using="default", threshold=300)
+    fresh.refresh_from_db()
+    assert {k: row[k] for k in ("kind", "name", "hostname", "pid", "last_heartbeat_at")} == {
+        "kind": "worker", "name": fresh.name, "hostname": "web-1", "pid": 4242,
+        "last_heartbeat_at": fresh.last_heartbeat_at,
+    }
+    assert 19 < row["heartbeat_age_seconds"] < 60

@@ -6,7 +6,9 @@ import pytest
 from django.utils import timezone
 
 from dj_queue.api import QueueInfo
-from dj_queue.models import Job, ReadyExecution
+from dj_queue.api import queue_depths as api_queue_depths
+from dj_queue.models import BlockedExecution, Job, ReadyExecution, ScheduledExecution
+from dj_queue.operations.queues import finished_counts, queue_depths
 from tests.factories import make_job
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +54,59 @@ def test_clear_works_in_batches():
         make_job("ready", queue="bulk")
     assert clear("bulk", backend_alias="default", using="default", batch_size=3) == 7
     assert QueueInfo("bulk").size == 0
+
+
+def _blocked(queue: str) -> Job:
+    job = make_job("scheduled", queue=queue)  # any job; then move it to blocked
+    ScheduledExecution.objects.filter(job=job).delete()
+    BlockedExecution.objects.create(job=job, backend_alias="default", queue_name=queue, concurrency_key="k:1",
+                                    expires_at=timezone.now() + timedelta(minutes=5))
+    return job
+
+
+def test_queue_depths_counts_every_state_per_queue_in_one_query_per_table(django_assert_num_queries):
+    for _ in range(3):
+        make_job("ready", queue="default")
+    oldest = make_job("ready", queue="default")
+    ReadyExecution.objects.filter(job=oldest).update(created_at=timezone.now() - timedelta(seconds=90))
+    make_job("scheduled", queue="default")
+    make_job("claimed", queue="default")
+    make_job("claimed", queue="default")
+    make_job("failed", queue="emails")
+    _blocked("emails")
+    make_job("finished", queue="done-only")          # no live job: not listed
+    make_job("ready", queue="default", backend_alias="elsewhere")  # another backend
+    QueueInfo("paused-empty").pause()
+
+    with django_assert_num_queries(6):
+        depths = queue_depths(backend_alias="default", using="default")
+
+    assert [q["name"] for q in depths] == ["default", "emails", "paused-empty"]
+    default, emails, paused = depths
+    assert 89 < default.pop("latency_seconds") < 100
+    assert default == {"name": "default", "ready": 4, "scheduled": 1, "blocked": 0, "claimed": 2, "failed": 0,
+                       "paused": False}
+    assert emails == {"name": "emails", "ready": 0, "scheduled": 0, "blocked": 1, "claimed": 0, "failed": 1,
+                      "latency_seconds": 0.0, "paused": False}
+    assert paused == {"name": "paused-empty", "ready": 0, "scheduled": 0, "blocked": 0, "claimed": 0, "failed": 0,
+                      "latency_seconds": 0.0, "paused": True}
+
+
+def test_api_queue_depths_reads_the_backend_database():
+    make_job("ready", queue="emails")
+    make_job("failed", queue="reports")
+    assert [(q["name"], q["ready"], q["failed"]) for q in api_queue_depths()] == [("emails", 1, 0), ("reports", 0, 1)]
+
+
+def test_finished_counts_splits_successes_and_failures_within_the_window():
+    now = timezone.now()
+    for state in ("finished", "finished", "failed"):
+        make_job(state, queue="default")
+    make_job("failed", queue="emails")
+    old = make_job("finished", queue="default")
+    Job.objects.filter(pk=old.pk).update(finished_at=now - timedelta(hours=2))
+    counts = finished_counts(backend_alias="default", using="default", since=now - timedelta(minutes=1),
+                             until=timezone.now() + timedelta(seconds=1))
+    assert counts == {"default": {"finished": 2, "failed": 1}, "emails": {"finished": 0, "failed": 1}}
+    assert finished_counts(backend_alias="default", using="default", since=now - timedelta(hours=3),
+                           until=now - timedelta(hours=1)) == {"default": {"finished": 1, "failed": 0}}

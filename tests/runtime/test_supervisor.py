@@ -67,7 +67,16 @@ def test_backoff_doubles_to_a_cap_and_resets_after_a_stable_run():
     backoff = Backoff()
     delays = [backoff.next_delay(ran_for=1) for _ in range(9)]
     assert delays == [0.5, 1, 2, 4, 8, 16, 30, 30, 30]
-    assert backoff.next_delay(ran_for=120) == 0.5
+    assert backoff.next_delay(ran_for=120) == 0.0 and backoff.failures == 0
+    assert backoff.next_delay(ran_for=0.2) == 0.5
+
+
+def test_a_child_that_ran_fine_is_replaced_at_once_but_one_dying_at_start_up_backs_off():
+    backoff = Backoff()
+    assert [backoff.next_delay(ran_for=2.5, ran_fine=True) for _ in range(3)] == [0.0, 0.0, 0.0]
+    # Registered (or killed from outside) but gone within a second: treated as a start-up death.
+    assert [backoff.next_delay(ran_for=0.3, ran_fine=True) for _ in range(3)] == [0.5, 1, 2]
+    assert backoff.next_delay(ran_for=1.5, ran_fine=True) == 0.0 and backoff.failures == 0
 
 
 def test_build_supervisor_picks_the_mode():

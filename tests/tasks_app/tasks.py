@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dj_queue.api import cancel_requested, exactly_once, retry, timeout
 from dj_queue.compat import task
 from dj_queue.concurrency import concurrency
 
@@ -123,3 +124,97 @@ def flaky(key: str) -> str:
 def tick() -> None:
     """Fired by the recurring-task tests."""
     return None
+
+
+@task(takes_context=True)
+def sleep_on_first_attempt(context, key: str, seconds: float) -> int:
+    """Record ``<key>:<attempt>``; the first attempt then sleeps (kill and timeout tests)."""
+    import os
+    import time
+
+    from tests.tasks_app.models import SideEffect
+
+    SideEffect.objects.create(key=f"{key}:{context.attempt}", pid=os.getpid())
+    if context.attempt == 1:
+        time.sleep(seconds)
+    return context.attempt
+
+
+class Transient(Exception):
+    """An error the retry tests retry on."""
+
+
+@task(takes_context=True)
+@retry(max_attempts=3, backoff=0, retry_on=(Transient,))
+def fails_until(context, succeed_on: int, error: str = "transient") -> int:
+    """Fail (``Transient`` or ``ValueError``) until attempt ``succeed_on``, then return the attempt."""
+    if context.attempt < succeed_on:
+        raise (Transient if error == "transient" else ValueError)(f"attempt {context.attempt} failed")
+    return context.attempt
+
+
+@task
+@timeout(0.5)
+def busy_loop(seconds: float) -> str:
+    """Pure Python work: an interruption lands between bytecodes."""
+    import time
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        sum(range(100))
+    return "done"
+
+
+@task
+@timeout(0.3)
+def blocking_sleep(seconds: float) -> str:
+    """A blocking C call ignores the interruption: the watchdog must retire the thread."""
+    import time
+
+    time.sleep(seconds)
+    return "woke"
+
+
+@task
+@timeout(0.5)
+async def async_sleep(seconds: float) -> str:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return "slept"
+
+
+@task(takes_context=True)
+def wait_for_cancel(context, key: str, seconds: float = 30) -> str:
+    """Run until cancelled (checking ``cancel_requested``), recording that it started."""
+    import os
+    import time
+
+    from tests.tasks_app.models import SideEffect
+
+    SideEffect.objects.create(key=f"{key}:started", pid=os.getpid())
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if cancel_requested(context):
+            return "stopped early"
+        time.sleep(0.05)
+    return "never cancelled"
+
+
+@task(takes_context=True)
+@exactly_once
+def write_exactly_once(context, key: str, seconds: float = 0, marker: str = "") -> int:
+    """Write a row in the job's transaction; the first attempt then touches ``marker`` (a file: the
+    row is invisible until the job completes) and sleeps, so a kill lands mid-body."""
+    import os
+    import time
+    from pathlib import Path
+
+    from tests.tasks_app.models import SideEffect
+
+    SideEffect.objects.create(key=key, pid=os.getpid())
+    if context.attempt == 1 and seconds:
+        if marker:
+            Path(marker).touch()
+        time.sleep(seconds)
+    return context.attempt

@@ -17,9 +17,10 @@ from typing import Any, Callable
 from django.core.management.base import BaseCommand, CommandError
 
 from dj_queue import config
-from dj_queue.config import MODES, LoadedOptions, resolve_options
+from dj_queue.config import DELIVERIES, MODES, LoadedOptions, resolve_options
 from dj_queue.exceptions import ConfigurationError
 from dj_queue.runtime.base import quiet_queries
+from dj_queue.runtime.stats import StatsLogger, stats_visible
 from dj_queue.runtime.supervisor import build_supervisor
 
 logger = logging.getLogger("dj_queue")
@@ -103,18 +104,25 @@ class Command(BaseCommand):
         parser.add_argument("--only-dispatch", action="store_true", help="run dispatchers only")
         parser.add_argument("--skip-recurring", action="store_true",
                             help="do not run the scheduler (env DJ_QUEUE_SKIP_RECURRING)")
+        parser.add_argument("--stats-every", type=float, metavar="SECONDS",
+                            help="log one stats line per queue every SECONDS (logger dj_queue.stats)")
+        parser.add_argument("--delivery", choices=DELIVERIES,
+                            help="what happens to jobs of a worker that died (option delivery)")
 
     def load(self, opts: dict[str, Any]) -> LoadedOptions:
         """The effective configuration for these command options (and the environment)."""
         try:
             return resolve_options(opts["backend"], config_path=opts["config_path"], mode=opts["mode"],
-                                   skip_recurring=opts["skip_recurring"] or None)
+                                   skip_recurring=opts["skip_recurring"] or None,
+                                   flags={"delivery": opts.get("delivery")})
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from None
 
     def handle(self, *args, **opts):
         if opts["only_work"] and opts["only_dispatch"]:
             raise CommandError("--only-work and --only-dispatch exclude each other")
+        if opts["stats_every"] is not None and opts["stats_every"] <= 0:
+            raise CommandError("--stats-every must be a positive number of seconds")
         loaded = self.load(opts)
         try:
             supervisor = build_supervisor(loaded.options, backend_alias=opts["backend"],
@@ -123,7 +131,11 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if not supervisor.slots:
             raise CommandError("nothing to run: no workers, dispatchers or scheduler configured")
+        if opts["stats_every"] is not None:
+            supervisor.stats = StatsLogger(backend_alias=opts["backend"], using=loaded.options["database_alias"],
+                                           every=opts["stats_every"], on_error=supervisor.on_error)
         restore_logging = ensure_visible(opts["verbosity"])
+        restore_stats = stats_visible() if opts["stats_every"] is not None else (lambda: None)
         config.activate(opts["backend"], loaded.options)
         try:
             logger.info("%s", startup_line(loaded, backend_alias=opts["backend"],
@@ -131,6 +143,7 @@ class Command(BaseCommand):
             code = self.run(supervisor, loaded.options)
         finally:
             config.activate(opts["backend"], None)
+            restore_stats()
             restore_logging()
         if code:
             raise CommandError("dj_queue stopped with errors", returncode=code)
