@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from django.core.signals import setting_changed
 
 from dj_queue.exceptions import ConfigurationError
+from dj_queue.serialization import describe_type
 
 WORKER_DEFAULTS: dict[str, Any] = {"queues": "*", "threads": 3, "processes": 1, "polling_interval": 0.1}
 DISPATCHER_DEFAULTS: dict[str, Any] = {
@@ -291,7 +292,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigurationError(f"dj_queue: config file {path} must hold a mapping, not {type(data).__name__}")
+        raise ConfigurationError(f"dj_queue: config file {path} must hold a mapping, not {describe_type(data)}")
     return data
 
 

@@ -15,6 +15,7 @@ from django.apps import apps
 
 from dj_queue.compat import Task
 from dj_queue.exceptions import TaskResolutionError
+from dj_queue.serialization import describe_type
 
 
 def task_path_for(task: Task) -> str:
@@ -53,7 +54,7 @@ def _resolve(task_path: str, allowlist: tuple[str, ...]) -> Task:
             ) from None
     if not isinstance(obj, Task):
         raise TaskResolutionError(
-            f"dj_queue: {task_path!r} is a {type(obj).__name__}, not a task (decorate it with @task)"
+            f"dj_queue: {task_path!r} is {describe_type(obj)}, not a task (decorate it with @task)"
         )
     return obj
 

@@ -56,9 +56,16 @@ def test_capabilities(backend):
     assert backend.supports_priority and backend.supports_async_task
 
 
-def test_options_are_validated_with_a_clear_error():
-    with pytest.raises(ImproperlyConfigured, match="unknown option 'worker'.*did you mean 'workers'"):
-        DjQueueBackend("default", {"OPTIONS": {"worker": []}})
+BAD_OPTION = "dj_queue: TASKS['default']['OPTIONS']: unknown option 'worker'; did you mean 'workers'?"
+
+
+def test_a_bad_option_waits_for_the_first_use_of_the_backend():
+    # Django builds backends while loading settings and running checks: building must not raise.
+    broken = DjQueueBackend("default", {"OPTIONS": {"worker": []}})
+    for use in (lambda: broken.options, lambda: broken.using, lambda: broken.enqueue(tasks.add, [1, 2], {})):
+        with pytest.raises(ImproperlyConfigured) as excinfo:
+            use()
+        assert str(excinfo.value) == BAD_OPTION
     backend = DjQueueBackend("x", {"OPTIONS": {"database_alias": "default", "max_payload_bytes": 10}})
     assert (backend.using, backend.options["max_payload_bytes"], backend.alias) == ("default", 10, "x")
 
@@ -231,6 +238,10 @@ def test_enqueue_all_validates_everything_before_writing(backend):
         backend.enqueue_all([("tests.tasks_app.tasks.add", (), {})])
     with pytest.raises(EnqueueError, match="args is a str"):
         backend.enqueue_all([(tasks.add, "12", {})])
+    with pytest.raises(EnqueueError) as excinfo:
+        backend.enqueue_all([(tasks.add, 12, {})])
+    assert str(excinfo.value) == ("dj_queue: cannot enqueue tests.tasks_app.tasks.add: args is an int, "
+                                  "not a list or tuple; args must round-trip through JSON")
     assert not Job.objects.exists()
     assert backend.enqueue_all([]) == []
 
@@ -260,5 +271,14 @@ def test_async_twins():
 
 
 def test_check_delegates_to_dj_queue_checks():
-    backend = DjQueueBackend("default", {"OPTIONS": {"recurring": {"r": {"task_path": "a.b", "schedule": "nope"}}}})
-    assert [m.id for m in backend.check()] == ["dj_queue.E005"]
+    backend = DjQueueBackend("default", {"OPTIONS": {"database_alias": "elsewhere"}})
+    assert [m.id for m in backend.check()] == ["dj_queue.E004"]
+
+
+def test_enqueueing_with_a_broken_configuration_is_one_clear_error():
+    broken = {"default": {**TWO_BACKENDS["default"], "OPTIONS": {"shutdown_timout": 3}}}
+    with override_settings(TASKS=broken), pytest.raises(ImproperlyConfigured) as excinfo:
+        tasks.add.enqueue(1, 2)
+    assert str(excinfo.value) == ("dj_queue: TASKS['default']['OPTIONS']: unknown option 'shutdown_timout'; "
+                                  "did you mean 'shutdown_timeout'?")
+    assert excinfo.value.__context__ is None  # no chained traceback under it

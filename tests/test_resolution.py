@@ -86,3 +86,17 @@ def test_an_import_error_inside_an_allowed_module_is_reported(monkeypatch):
     monkeypatch.setattr(resolution.importlib, "import_module", broken)
     with pytest.raises(TaskResolutionError, match="importing it failed with ModuleNotFoundError"):
         resolve_task("tests.tasks_app.broken_module.func")
+
+
+def test_explaining_a_path_outside_the_allowlist_imports_nothing(monkeypatch):
+    from dj_queue import task_lookup
+
+    imported = []
+    real_import = importlib.import_module
+    spy = lambda name: imported.append(name) or real_import(name)  # noqa: E731
+    monkeypatch.setattr(resolution.importlib, "import_module", spy)
+    monkeypatch.setattr(task_lookup.importlib, "import_module", spy)
+    problem = task_lookup.task_path_problem("tests.test_resolution.outside_installed_apps")
+    assert problem == ("task_path 'tests.test_resolution.outside_installed_apps' does not resolve: module "
+                       "'tests.test_resolution' is not in an installed app or in OPTIONS['task_modules']")
+    assert "tests.test_resolution" not in imported
