@@ -6,10 +6,12 @@
 #   make demo                 a tiny Django project: enqueue, run with a real worker, read back
 #   make bench [DB=...]       benchmarks on all three databases (or one), with a raw-driver baseline
 #   make lint                 byte-compile every source file (cheap syntax check)
+#   make chaos [DB=...]       kill, stop and restart things under a running runtime; check no job is lost
 #
 # Variables: VENV (default .venv), PYTHON (interpreter that creates the venv; default: newest of
 # python3.14 / 3.13 / 3.12, else python3), EXTRAS (default dev,postgres,mysql),
-# MYSQL_FALLBACK=0 (fail instead of retrying without mysqlclient), PYTEST_ARGS (extra pytest args).
+# MYSQL_FALLBACK=0 (fail instead of retrying without mysqlclient), PYTEST_ARGS (extra pytest args),
+# CHAOS_ARGS (extra chaos/run.py flags, e.g. CHAOS_ARGS="--jobs 1000 --delivery both").
 
 VENV ?= .venv
 DB ?= sqlite
@@ -17,14 +19,15 @@ EXTRAS ?= dev,postgres,mysql
 MYSQL_FALLBACK ?= 1
 PYTHON ?=
 PYTEST_ARGS ?=
+CHAOS_ARGS ?=
 
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.dj-queue-installed
 
-.PHONY: help venv install test demo bench lint clean
+.PHONY: help venv install test demo bench chaos lint clean
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
 
 # A pyenv shim exists for versions that are not active, so each candidate must actually run.
 $(VPY):
@@ -73,6 +76,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	@if [ ! -f benchmarks/run.py ]; then echo "make: benchmarks/run.py does not exist yet" >&2; exit 1; fi
 	$(VPY) benchmarks/run.py $(if $(filter command line,$(origin DB)),--db $(DB)) $(BENCH_ARGS)
+
+# All three databases unless DB is given on the command line (DB defaults to sqlite for make test).
+chaos: $(STAMP)
+	$(VPY) chaos/run.py $(if $(filter command line,$(origin DB)),--db $(DB)) $(CHAOS_ARGS)
 
 lint: $(STAMP)
 	$(VPY) -m compileall -q dj_queue dj_queue_plugins tests examples demo benchmarks

@@ -1,0 +1,1 @@
+"""``make chaos``: dj_queue under real process kills, stops and database restarts (see docs/reliability.md)."""
