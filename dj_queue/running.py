@@ -25,8 +25,11 @@ TIMEOUT, CANCEL = "timeout", "cancel"
 class Attempt:
     """One running attempt of a job in this process."""
 
-    def __init__(self, job: Any, *, timeout: float | None, policy: Any = None) -> None:
+    def __init__(self, job: Any, *, timeout: float | None, policy: Any = None, coroutine: bool = False) -> None:
         self.job = job
+        # A coroutine task is only ever cancelled on its event loop: an exception raised into the
+        # waiting thread would land in asgiref's machinery instead of the task.
+        self.coroutine = coroutine
         self.policy = policy
         self.timeout = timeout
         self.started = time.monotonic()
@@ -43,7 +46,7 @@ class Attempt:
 
     @property
     def is_coroutine(self) -> bool:
-        return self._future is not None
+        return self.coroutine
 
     # --- in the attempt's thread ------------------------------------------------------------
 
@@ -85,6 +88,8 @@ class Attempt:
             if self._future is not None:
                 self._loop.call_soon_threadsafe(self._future.cancel)
                 return True
+            if self.coroutine:
+                return True  # not started on its loop yet: bind() cancels it at once
             if not self._in_body:
                 return False
             error = JobTimeoutError if why == TIMEOUT else JobCancelledError
@@ -98,8 +103,8 @@ def _is_cancellation(error: BaseException) -> bool:
     return isinstance(error, (asyncio.CancelledError, JobCancelledError))
 
 
-def start(job: Any, *, timeout: float | None, policy: Any = None) -> Attempt:
-    attempt = Attempt(job, timeout=timeout, policy=policy)
+def start(job: Any, *, timeout: float | None, policy: Any = None, coroutine: bool = False) -> Attempt:
+    attempt = Attempt(job, timeout=timeout, policy=policy, coroutine=coroutine)
     with _lock:
         _attempts[job.pk] = attempt
     return attempt

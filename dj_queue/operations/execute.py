@@ -73,7 +73,8 @@ def execute(job: Job, *, backend: Any, process_id: int | None, using: str,
         _record_failure(job, exc, process_id=process_id, using=using, policy=None)
         return False
     policy = policy_of(job, task)
-    attempt = running.start(job, timeout=policy.timeout, policy=policy)
+    attempt = running.start(job, timeout=policy.timeout, policy=policy,
+                            coroutine=inspect.iscoroutinefunction(task.func))
     try:
         return _run(job, task, policy, attempt, backend=backend, process_id=process_id, using=using,
                     completions=completions)

@@ -16,7 +16,6 @@ from django.db import connection
 from chaos import servers
 from chaos.accounting import read_ledger, unexplained_reruns, violations
 from chaos.trial import Plan, run_trial
-from dj_queue import config
 
 # 400 jobs of 0.1 s keep 2 workers x 4 threads busy for 5 s without faults; killed workers come
 # back after a growing backoff, so the faults usually last the whole 12 s. The CI run never
@@ -34,8 +33,6 @@ def _run(delivery: str, tmp_path) -> dict:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(150)
-@pytest.mark.skipif("delivery" not in config.DEFAULTS,
-                    reason="the delivery option is not in dj_queue.config.DEFAULTS yet (job lifecycle part 2)")
 @pytest.mark.parametrize("delivery", ["at_least_once", "at_most_once"])
 def test_no_job_is_lost_when_workers_are_killed_and_stopped(delivery, tmp_path):
     result = _run(delivery, tmp_path)

@@ -45,9 +45,13 @@ def test_a_failing_job_is_retried_until_it_succeeds(start_runtime, mode):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("task", ["busy_loop", "async_sleep"])
 def test_a_job_past_its_timeout_fails_and_the_worker_goes_on(start_runtime, mode, task):
-    start_runtime(mode, FAST)
+    runtime = start_runtime(mode, FAST)
     slow = getattr(tasks, task).enqueue(60)
-    wait_until(lambda: _done(slow), timeout=30, message="timed-out job finished")
+    try:
+        wait_until(lambda: _done(slow), timeout=30, message="timed-out job finished")
+    except BaseException:
+        print(runtime.log())  # shown by pytest with the failure
+        raise
     assert _result(slow).status == TaskResultStatus.FAILED
     assert _error_classes(slow) == ["dj_queue.exceptions.JobTimeoutError"]
     after = tasks.add.enqueue(1, 1)
