@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 from django.db import connection
 
 from chaos import servers
@@ -27,8 +28,12 @@ SHORT = Plan(jobs=400, job_seconds=0.1, kill_every=1.5, duration=12, stop_one=Tr
 def _run(delivery: str, tmp_path) -> dict:
     database = connection.settings_dict
     env = {"DJ_QUEUE_TEST_DB": settings.DB, "DJ_QUEUE_CHAOS_DB_NAME": str(database["NAME"])}
-    return run_trial(replace(SHORT, delivery=delivery), tmp_path, server=servers.Server.from_settings(
-        settings.DB, database), env=env)
+    # The runtime runs the chaos project (chaos_app installed); this process enqueues its task
+    # under the test settings, where the module needs the allowlist.
+    tasks = {**settings.TASKS, "default": {**settings.TASKS["default"], "OPTIONS": {"task_modules": ["chaos"]}}}
+    with override_settings(TASKS=tasks):
+        return run_trial(replace(SHORT, delivery=delivery), tmp_path, server=servers.Server.from_settings(
+            settings.DB, database), env=env)
 
 
 @pytest.mark.django_db(transaction=True)
