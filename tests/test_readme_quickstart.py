@@ -127,7 +127,9 @@ def test_the_readme_quickstart_runs_in_a_fresh_project(tmp_path, database_name):
                                              server_database(database_name)))
 
     run(shell_command(blocks["migrate"]), project)
-    [job_id] = shell(project, blocks["enqueue"] + "\nprint('=>', result.id)\n")
+    [job_id, vendor] = shell(project, blocks["enqueue"] + "\nfrom django.db import connection\n"
+                                      "print('=>', result.id)\nprint('=>', connection.vendor)\n")
+    assert vendor == connection.vendor  # the project runs on the database under test
     assert read_back(project, job_id) == ["READY", "-"]
 
     log_path = tmp_path / "dj_queue.log"
