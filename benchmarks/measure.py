@@ -4,9 +4,10 @@ Prints one JSON object: bulk and single enqueue jobs/s; for each of ``--rounds``
 jobs/s of ``--jobs`` no-op jobs through ``manage.py dj_queue`` started with
 ``benchmarks/runtime.yml`` and, on a server database, the raw-driver baseline
 (``benchmarks/baseline.py``) right after it, so slow and fast moments of the machine hit both
-alike; then enqueue->start latency percentiles on the idle runtime. On PostgreSQL that latency is
-with LISTEN/NOTIFY (on by default); a second idle runtime with ``listen_notify: false`` gives the
-polling-only latency beside it.
+alike; then enqueue->start latency percentiles on the idle runtime. That latency is with the
+wake-up plugins (LISTEN/NOTIFY on PostgreSQL, local wake-ups on MariaDB and SQLite: this process
+and the runtime share the host); a second idle runtime without them gives the polling-only
+latency beside it.
 
 Every phase starts from empty dj_queue tables (``TRUNCATE`` on a server database), as the
 baseline starts from a new table: dead rows left by an earlier phase would otherwise be measured
@@ -144,8 +145,7 @@ def measure(jobs: int, singles: int, samples: int, rounds: int) -> dict:
     clear()
     with running_runtime():
         out["latency_ms"] = latencies(noop, samples)
-    if vendor == "postgres":
-        out["latency_polling_ms"] = polling_latencies(noop, samples)
+    out["latency_polling_ms"] = polling_latencies(noop, samples)
     return out
 
 
@@ -174,13 +174,14 @@ def drain(noop, jobs: int) -> float:
 
 
 def polling_latencies(noop, samples: int) -> dict:
-    """Latency percentiles of an idle runtime that only polls (``listen_notify: false``)."""
+    """Latency percentiles of an idle runtime that only polls (no NOTIFY, no local wake-ups)."""
     config = yaml.safe_load(RUNTIME_CONFIG.read_text())
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "runtime-polling.yml"
-        path.write_text(yaml.safe_dump({**config, "listen_notify": False}))
-        # Also block the plugin outright: the waker must be core's polling one whatever reads the option.
-        with running_runtime(path, {"DJ_QUEUE_DISABLE_PLUGINS": "dj_queue_plugins.notify"}):
+        path.write_text(yaml.safe_dump({**config, "listen_notify": False, "local_wakeup": False}))
+        # Also block the plugins outright: the waker must be core's polling one whatever reads the options.
+        blocked = "dj_queue_plugins.notify,dj_queue_plugins.localwake"
+        with running_runtime(path, {"DJ_QUEUE_DISABLE_PLUGINS": blocked}):
             return latencies(noop, samples)
 
 

@@ -3,9 +3,15 @@
 Rows are read-only: a job changes state only through dj_queue's operations (retry, discard,
 resume, unschedule, enqueue again), offered as confirmed actions, each behind its own permission.
 Registering ``JobAdmin`` installs the dashboard at ``<admin>/dj_queue/dashboard/``.
+
+The admin index lists only what operators open directly (the dashboard, jobs, failed jobs and
+recurring tasks); the other tables are internal bookkeeping, kept reachable from the dashboard's
+"Tables" line and by URL.
 """
 
 from __future__ import annotations
+
+import functools
 
 from django.contrib import admin
 from django.http import HttpRequest
@@ -15,6 +21,7 @@ from django.utils.http import urlencode
 
 from dj_queue import dashboard
 from dj_queue.dashboard import admin_actions as actions
+from dj_queue.dashboard.health import LIFECYCLE, failure_kind, lifecycle_jobs
 from dj_queue.dashboard.queries import JOB_STATES, state_of
 from dj_queue.models import (
     BlockedExecution,
@@ -29,16 +36,32 @@ from dj_queue.models import (
     ScheduledExecution,
     Semaphore,
 )
-from dj_queue.templatetags.dj_queue_tags import preview
+from dj_queue.templatetags.dj_queue_tags import preview, when
 
 # Which permission each custom action needs (see docs/dashboard.md).
 ACTION_PERMISSIONS = {
     "retry": "dj_queue.change_failedexecution",
     "discard": "dj_queue.delete_job",
+    "cancel": "dj_queue.change_job",
     "enqueue": "dj_queue.add_job",
     "resume": "dj_queue.delete_pause",
     "unschedule": "dj_queue.delete_recurringtask",
 }
+
+
+# Date-time columns shown with seconds, time zone and age, as on the dashboard.
+MOMENTS = ("enqueued_at", "finished_at", "created_at", "updated_at", "scheduled_at", "expires_at",
+           "last_heartbeat_at", "run_at")
+
+
+@functools.cache
+def _moment(model: type, name: str):
+    @admin.display(description=model._meta.get_field(name).verbose_name, ordering=name)
+    def show(obj) -> str:
+        return when(getattr(obj, name))
+
+    show.__name__ = name
+    return show
 
 
 class QueueAdmin(admin.ModelAdmin):
@@ -47,6 +70,16 @@ class QueueAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     actions = []
+    on_index = False  # internal table: left off the admin index
+
+    def get_list_display(self, request: HttpRequest):
+        return [_moment(self.model, name) if name in MOMENTS else name
+                for name in super().get_list_display(request)]
+
+    def get_model_perms(self, request: HttpRequest) -> dict[str, bool]:
+        # The index skips a model whose permissions are all False; its changelist stays served.
+        perms = super().get_model_perms(request)
+        return perms if self.on_index else {name: False for name in perms}
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -66,6 +99,9 @@ class QueueAdmin(admin.ModelAdmin):
     def has_discard_permission(self, request: HttpRequest) -> bool:
         return self._may(request, "discard")
 
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return self._may(request, "cancel")
+
     def has_enqueue_permission(self, request: HttpRequest) -> bool:
         return self._may(request, "enqueue")
 
@@ -81,14 +117,28 @@ def _job_link(job: Job) -> str:
     return format_html('<a href="{}?{}">{}</a>', url, urlencode({"backend": job.backend_alias}), job.pk)
 
 
+class LifecycleFilter(admin.SimpleListFilter):
+    """Jobs retrying, rescued from a dead process, or cancelled (the dashboard's cards link here)."""
+
+    title = "lifecycle"
+    parameter_name = "lifecycle"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(name, name) for name in LIFECYCLE]
+
+    def queryset(self, request: HttpRequest, queryset):
+        return lifecycle_jobs(queryset, self.value()) if self.value() in LIFECYCLE else queryset
+
+
 @admin.register(Job)
 class JobAdmin(QueueAdmin):
     list_display = ("id", "task_path", "queue_name", "priority", "state", "arguments", "enqueued_at",
                     "finished_at", "dashboard")
-    list_filter = ("backend_alias", "queue_name")
+    list_filter = ("backend_alias", "queue_name", LifecycleFilter)
+    on_index = True
     list_select_related = JOB_STATES
     search_fields = ("task_path",)
-    actions = [actions.discard_jobs, actions.enqueue_again]
+    actions = [actions.cancel_jobs, actions.discard_jobs, actions.enqueue_again]
 
     def __init__(self, model, admin_site) -> None:
         super().__init__(model, admin_site)
@@ -96,7 +146,8 @@ class JobAdmin(QueueAdmin):
 
     @admin.display(description="state")
     def state(self, job: Job) -> str:
-        return state_of(job)
+        state = state_of(job)
+        return failure_kind(job.failed_execution.exception_class) if state == "failed" else state
 
     @admin.display(description="arguments")
     def arguments(self, job: Job) -> str:
@@ -128,30 +179,32 @@ class ExecutionAdmin(QueueAdmin):
 class ReadyExecutionAdmin(ExecutionAdmin):
     list_display = ("job_link", "task_path", "queue_name", "priority", "arguments", "created_at")
     list_filter = ("backend_alias", "queue_name")
-    actions = [actions.discard_executions]
+    actions = [actions.cancel_jobs]
 
 
 @admin.register(ScheduledExecution)
 class ScheduledExecutionAdmin(ExecutionAdmin):
     list_display = ("job_link", "task_path", "queue_name", "priority", "arguments", "scheduled_at")
     list_filter = ("backend_alias", "queue_name")
-    actions = [actions.discard_executions]
+    actions = [actions.cancel_jobs]
 
 
 @admin.register(BlockedExecution)
 class BlockedExecutionAdmin(ExecutionAdmin):
     list_display = ("job_link", "task_path", "queue_name", "concurrency_key", "arguments", "expires_at")
     list_filter = ("backend_alias", "queue_name")
-    actions = [actions.discard_executions]
+    actions = [actions.cancel_jobs]
 
 
 @admin.register(ClaimedExecution)
 class ClaimedExecutionAdmin(ExecutionAdmin):
     list_display = ("job_link", "task_path", "process_id", "arguments", "created_at")
+    actions = [actions.cancel_jobs]
 
 
 @admin.register(FailedExecution)
 class FailedExecutionAdmin(ExecutionAdmin):
+    on_index = True
     list_display = ("job_link", "task_path", "exception_class", "short_message", "arguments", "created_at")
     actions = [actions.retry_failed, actions.discard_executions]
 
@@ -180,6 +233,7 @@ class SemaphoreAdmin(QueueAdmin):
 
 @admin.register(RecurringTask)
 class RecurringTaskAdmin(QueueAdmin):
+    on_index = True
     list_display = ("key", "task_path", "schedule", "queue_name", "priority", "static", "backend_alias")
     list_filter = ("backend_alias", "static")
     actions = [actions.unschedule]

@@ -9,7 +9,6 @@ import re
 from typing import Any, Iterable, Sequence
 
 from asgiref.sync import sync_to_async
-from django.core.exceptions import ImproperlyConfigured
 
 from dj_queue.compat import (
     BaseTaskBackend,
@@ -28,8 +27,9 @@ from dj_queue.models import Job
 from dj_queue.models.jobs import PRIORITY_MAX, PRIORITY_MIN
 from dj_queue.operations.enqueue import JobSpec, enqueue_job, enqueue_jobs
 from dj_queue.policies import check_exactly_once, policy_for
+from dj_queue.resolution import enqueue_refusal, remember_task
 from dj_queue.results import to_task_result
-from dj_queue.serialization import SerializationError, ensure_json_roundtrip, payload_size
+from dj_queue.serialization import SerializationError, describe_type, ensure_json_roundtrip, payload_size
 
 # Ids are the job's big-integer primary key; anything else cannot name a job.
 _RESULT_ID = re.compile(r"[0-9]{1,18}")
@@ -53,20 +53,43 @@ class DjQueueBackend(BaseTaskBackend):
     supports_priority = True
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
-        super().__init__(alias, params)
+        super().__init__(alias, params)  # assigns ``self.options``: validated by the setter below
         self.params = params
-        try:
-            self.options: dict[str, Any] = validate(
-                params.get("OPTIONS") or {}, where=f"TASKS[{alias!r}]['OPTIONS']"
-            )
-        except ConfigurationError as exc:
-            raise ImproperlyConfigured(str(exc)) from None
-        self.using: str = self.options["database_alias"]
         self._policies_checked: set[str] = set()
+        # Tasks known to resolve in a worker, by (path, function): checked once per task.
+        self._resolvable: set[tuple[str, Any]] = set()
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The validated options; ``ConfigurationError`` (one line) when they are invalid."""
+        if self.config_error is not None:
+            raise ConfigurationError(str(self.config_error))
+        return self._options
+
+    @options.setter
+    def options(self, raw: dict[str, Any] | None) -> None:
+        # Django builds backends while loading settings and running checks; raising here would
+        # turn an option typo into a traceback from check, migrate and runserver. The error waits
+        # for the first real use, and ``manage.py check`` reports it (dj_queue.E003).
+        self.config_error: ConfigurationError | None = None
+        try:
+            self._options = validate(raw or {}, where=f"TASKS[{self.alias!r}]['OPTIONS']")
+        except ConfigurationError as exc:
+            self.config_error, self._options = exc, {}
+
+    @property
+    def using(self) -> str:
+        """The database alias holding this backend's queue tables."""
+        return self.options["database_alias"]
 
     def validate_task(self, task: Task) -> None:
-        """Apply Django's checks, then dj_queue's own limits (``EnqueueError``)."""
+        """Apply Django's checks, then dj_queue's own limits (``EnqueueError``).
+
+        Django calls this for every ``Task`` it creates, so it also notes tasks defined while
+        Django starts: workers find those (see ``dj_queue.resolution``).
+        """
         super().validate_task(task)
+        remember_task(task)
         if len(task.queue_name) > _QUEUE_NAME_MAX:
             raise EnqueueError(
                 f"dj_queue: queue name {task.queue_name!r} is longer than {_QUEUE_NAME_MAX} characters"
@@ -81,6 +104,7 @@ class DjQueueBackend(BaseTaskBackend):
     def enqueue(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> TaskResult:
         """Write the job now and return its result (status READY, real id)."""
         self.validate_task(task)
+        self._check_resolvable(task)
         spec = self._spec(task, args, kwargs)
         job = enqueue_job(
             backend_alias=self.alias, using=self.using, task_path=spec.task_path,
@@ -102,6 +126,7 @@ class DjQueueBackend(BaseTaskBackend):
         for task, _, _ in calls:
             if id(task) not in validated:  # a bulk usually repeats one task object
                 self.validate_task(task)
+                self._check_resolvable(task)
                 validated.add(id(task))
         specs = [self._spec(task, args, kwargs) for task, args, kwargs in calls]
         jobs = enqueue_jobs(specs, backend_alias=self.alias, using=self.using)
@@ -114,7 +139,8 @@ class DjQueueBackend(BaseTaskBackend):
         return await sync_to_async(self.enqueue_all, thread_sensitive=True)(list(calls))
 
     def validate_arguments(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
-        """Raise ``EnqueueError`` now for arguments ``enqueue`` would refuse (JSON, size, concurrency key)."""
+        """Raise ``EnqueueError`` now for a call ``enqueue`` would refuse (task path, JSON, size, concurrency key)."""
+        self._check_resolvable(task)
         self._spec(task, args, kwargs)
 
     def get_result(self, result_id: str) -> TaskResult:
@@ -122,9 +148,10 @@ class DjQueueBackend(BaseTaskBackend):
         return to_task_result(self._load(result_id), self)
 
     def check(self, **kwargs: Any) -> list:
-        from dj_queue.checks import backend_checks
+        """Where the queue lives (app, database, router); dj_queue's registered check reports the options."""
+        from dj_queue.checks import setup_checks
 
-        return backend_checks(self.alias, self.params)
+        return setup_checks(self.alias, self.params)
 
     def _load(self, result_id: Any) -> Job:
         text = str(result_id)
@@ -135,6 +162,16 @@ class DjQueueBackend(BaseTaskBackend):
             return jobs.get(pk=int(text), backend_alias=self.alias)
         except Job.DoesNotExist:
             raise TaskResultDoesNotExist(result_id) from None
+
+    def _check_resolvable(self, task: Task) -> None:
+        """Refuse now a task whose path a worker would refuse to resolve, rather than fail it later."""
+        key = (task.module_path, task.func)
+        if key in self._resolvable:
+            return
+        reason = enqueue_refusal(task, self.options.get("task_modules"))
+        if reason is not None:
+            raise EnqueueError(f"dj_queue: cannot enqueue {task.module_path}: {reason}")
+        self._resolvable.add(key)
 
     def _spec(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> JobSpec:
         """Check the call's arguments against the JSON contract and the payload cap."""
@@ -185,7 +222,7 @@ class DjQueueBackend(BaseTaskBackend):
 
 def _json_arguments(args: Any, kwargs: Any) -> tuple[list, dict]:
     if not isinstance(args, (list, tuple)):
-        raise SerializationError("args", "args", f"is a {type(args).__name__}, not a list or tuple")
+        raise SerializationError("args", "args", f"is {describe_type(args)}, not a list or tuple")
     if not isinstance(kwargs, dict):
-        raise SerializationError("kwargs", "kwargs", f"is a {type(kwargs).__name__}, not a dict")
+        raise SerializationError("kwargs", "kwargs", f"is {describe_type(kwargs)}, not a dict")
     return ensure_json_roundtrip(args, "args"), ensure_json_roundtrip(kwargs, "kwargs")

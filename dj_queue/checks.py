@@ -1,17 +1,24 @@
 """System checks for dj_queue's configuration (registered from ``DjQueueConfig.ready``).
 
-``DjQueueBackend.check()`` returns ``backend_checks`` for its alias; the task framework runs it for
-every backend. A backend whose options are invalid cannot be built at all, so the check registered
-here reports those, and runs the full per-backend checks where the framework would not (the
-``django_tasks`` backport runs backend checks only when its app is installed).
+Problems come in two kinds, each reported from one place so that none is reported twice:
+
+- where the queue lives (app installed, ``database_alias``, the router): ``setup_checks``, which
+  ``DjQueueBackend.check()`` returns; the task framework runs it for every backend;
+- the options themselves (unknown keys, wrong values, recurring tasks, ``task_modules``):
+  ``option_checks``, reported by the check registered here. While ``migrate`` runs the checks
+  the same problems are warnings (``dj_queue.W0xx``): a queue option typo must not stop the
+  tables from being created.
+
+Where the framework does not run backend checks (the ``django_tasks`` backport without its app
+installed), the registered check reports both kinds.
 """
 
 from __future__ import annotations
 
 import difflib
-
+import importlib
 import sys
-from typing import Any
+from typing import Any, Iterable
 
 from django.apps import apps
 from django.conf import settings
@@ -22,12 +29,21 @@ from django.utils.module_loading import import_string
 from dj_queue.compat import USING_BACKPORT
 from dj_queue.config import validate
 from dj_queue.exceptions import ConfigurationError
+from dj_queue.operations.recurring import TASK_FIELDS
+from dj_queue.task_lookup import one_line, task_path_problem
 
 ROUTER_PATH = "dj_queue.routers.DjQueueRouter"
+MIGRATE_HINT = ("A warning during migrate, so that the tables can be created; manage.py check reports "
+                "it as error dj_queue.E{number}, and the dj_queue runtime does not start until it is fixed.")
 
 
-def backend_checks(alias: str, params: dict[str, Any]) -> list[checks.CheckMessage]:
+def backend_checks(alias: str, params: dict[str, Any], *, as_warnings: bool = False) -> list[checks.CheckMessage]:
     """Every check of the ``TASKS[alias]`` backend configured by ``params``."""
+    return [*setup_checks(alias, params), *option_checks(alias, params, as_warnings=as_warnings)]
+
+
+def setup_checks(alias: str, params: dict[str, Any]) -> list[checks.CheckMessage]:
+    """Where the queue lives: the app is installed, ``database_alias`` exists, the router is set."""
     errors: list[checks.CheckMessage] = []
     if not apps.is_installed("dj_queue"):
         errors.append(checks.Error(
@@ -35,32 +51,64 @@ def backend_checks(alias: str, params: dict[str, Any]) -> list[checks.CheckMessa
             hint="Add 'dj_queue' to INSTALLED_APPS and run migrate.", id="dj_queue.E001",
         ))
     try:
-        options = validate(params.get("OPTIONS") or {}, where=f"TASKS[{alias!r}]['OPTIONS']")
-    except ConfigurationError as exc:
-        return [*errors, _options_error(exc)]
+        options = _validated(alias, params)
+    except ConfigurationError:
+        return errors  # option_checks says why
     errors.extend(_database_checks(alias, options["database_alias"]))
-    errors.extend(_recurring_checks(alias, options["recurring"]))
     return errors
+
+
+def option_checks(alias: str, params: dict[str, Any], *, as_warnings: bool = False) -> list[checks.CheckMessage]:
+    """The options of ``TASKS[alias]``: keys and values, recurring tasks, ``task_modules``."""
+    try:
+        options = _validated(alias, params)
+    except ConfigurationError as exc:
+        found = [checks.Error(str(exc), id="dj_queue.E003")]
+    else:
+        found = [*_recurring_checks(alias, options), *_task_modules_checks(alias, options["task_modules"])]
+    return [_as_warning(message) for message in found] if as_warnings else found
 
 
 @checks.register()
 def check_dj_queue(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Report dj_queue backends the task framework cannot check itself."""
-    framework_checks = _framework_checks_backends()
+    """Report the options of every dj_queue backend, and what the task framework cannot check itself."""
+    framework_checks, migrating = _framework_checks_backends(), called_by_migrate()
     errors: list[checks.CheckMessage] = []
     for alias, params in _dj_queue_backends().items():
         if not framework_checks:
-            errors.extend(backend_checks(alias, params))
-            continue
-        try:
-            validate(params.get("OPTIONS") or {}, where=f"TASKS[{alias!r}]['OPTIONS']")
-        except ConfigurationError as exc:
-            errors.append(_options_error(exc))
+            errors.extend(setup_checks(alias, params))
+        errors.extend(option_checks(alias, params, as_warnings=migrating))
     return errors
 
 
-def _options_error(exc: ConfigurationError) -> checks.Error:
-    return checks.Error(str(exc), id="dj_queue.E003")
+def called_by_migrate() -> bool:
+    """True while Django's ``migrate`` command (or a subclass of it) runs the system checks."""
+    from django.core.management.commands.migrate import Command as Migrate
+
+    # Django tells a check neither which command runs it nor anything only migrate passes
+    # (``databases`` is every alias for ``check`` too), so look for the command up the stack.
+    frame = sys._getframe(1)
+    while frame is not None:
+        if isinstance(frame.f_locals.get("self"), Migrate):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _validated(alias: str, params: dict[str, Any]) -> dict[str, Any]:
+    return validate(params.get("OPTIONS") or {}, where=f"TASKS[{alias!r}]['OPTIONS']")
+
+
+def _as_warning(error: checks.CheckMessage) -> checks.CheckMessage:
+    number = error.id.rpartition(".E")[2]
+    return checks.Warning(error.msg, hint=MIGRATE_HINT.format(number=number), obj=error.obj,
+                          id=f"dj_queue.W{number}")
+
+
+def sentence(text: str) -> str:
+    """``text`` ending in exactly one full stop, question or exclamation mark."""
+    text = text.rstrip()
+    return text if text.endswith((".", "?", "!")) else f"{text}."
 
 
 def _database_checks(alias: str, database_alias: str) -> list[checks.CheckMessage]:
@@ -90,22 +138,43 @@ def _router_installed() -> bool:
     return False
 
 
-def _recurring_checks(alias: str, recurring: dict[str, Any]) -> list[checks.CheckMessage]:
+def _recurring_checks(alias: str, options: dict[str, Any]) -> list[checks.CheckMessage]:
     errors = []
-    for key, entry in recurring.items():
+    for key, entry in options["recurring"].items():
+        where = f"TASKS[{alias!r}]['OPTIONS']['recurring'][{key!r}]"
         problem = _recurring_problem(entry)
         if problem:
-            errors.append(checks.Error(
-                f"TASKS[{alias!r}]['OPTIONS']['recurring'][{key!r}] {problem}.", id="dj_queue.E005",
-            ))
+            errors.append(checks.Error(sentence(f"{where} {problem}"), id="dj_queue.E005"))
+            continue
+        problem = task_path_problem(entry["task_path"], options["task_modules"])
+        if problem:
+            errors.append(checks.Error(sentence(f"{where}: {problem}"), id="dj_queue.E006"))
     return errors
+
+
+def _task_modules_checks(alias: str, task_modules: Iterable[Any] | None) -> list[checks.CheckMessage]:
+    errors = []
+    for entry in task_modules or ():
+        where = f"TASKS[{alias!r}]['OPTIONS']['task_modules'] lists {entry!r}"
+        problem = _module_problem(entry)
+        if problem:
+            errors.append(checks.Error(sentence(f"{where}, {problem}"), id="dj_queue.E007"))
+    return errors
+
+
+def _module_problem(entry: Any) -> str | None:
+    if not isinstance(entry, str) or not entry.strip("."):
+        return "which is not a dotted module path"
+    try:
+        importlib.import_module(entry.strip("."))
+    except Exception as exc:
+        return f"which cannot be imported: {one_line(exc)}"
+    return None
 
 
 def _recurring_problem(entry: Any) -> str | None:
     if not isinstance(entry, dict):
         return f"must be a mapping, got {type(entry).__name__}"
-    from dj_queue.operations.recurring import TASK_FIELDS
-
     unknown = sorted(set(entry) - set(TASK_FIELDS))
     if unknown:
         close = difflib.get_close_matches(unknown[0], TASK_FIELDS, n=1)

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from django.core.signals import setting_changed
 
 from dj_queue.exceptions import ConfigurationError
+from dj_queue.serialization import describe_type
 
 WORKER_DEFAULTS: dict[str, Any] = {"queues": "*", "threads": 3, "processes": 1, "polling_interval": 0.1}
 DISPATCHER_DEFAULTS: dict[str, Any] = {
@@ -45,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "clear_recurring_executions_after": None,
     "use_skip_locked": True,
     "listen_notify": True,
+    "local_wakeup": True,
     "silence_polling": True,
     "process_heartbeat_interval": 60,
     "process_alive_threshold": 300,
@@ -86,6 +88,7 @@ TYPES: dict[str, tuple] = {
     "clear_recurring_executions_after": (*_NUMBER, _NULL),
     "use_skip_locked": (bool,),
     "listen_notify": (bool,),
+    "local_wakeup": (bool,),
     "silence_polling": (bool,),
     "process_heartbeat_interval": _NUMBER,
     "process_alive_threshold": _NUMBER,
@@ -297,7 +300,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigurationError(f"dj_queue: config file {path} must hold a mapping, not {type(data).__name__}")
+        raise ConfigurationError(f"dj_queue: config file {path} must hold a mapping, not {describe_type(data)}")
     return data
 
 

@@ -7,35 +7,40 @@ transaction); the plugins in ``dj_queue_plugins`` subclass it with vendor fast p
 
 A dialect is cached per database alias and shared by threads, while Django connections are
 per thread: methods always use ``connections[using]``, never a stored connection, for queries.
-Models are imported inside methods so plugin modules import before the app registry is ready.
+Plugin modules import before Django's app registry is ready (a hook decorator in an app's module
+can build the plugin manager early), so the models are looked up in the registry when needed
+(``model("Job")``) instead of imported.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
 import weakref
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
+from django.apps import apps
+from django.conf import settings
 from django.db import DatabaseError, connections, transaction
-from django.db.models import DateTimeField, F, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
+
+from dj_queue.config import DEFAULTS, cached_options
+from dj_queue.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from dj_queue.models import Job
     from dj_queue.operations.selectors import Selector
 
+def model(name: str) -> Any:
+    """dj_queue's model class ``name`` from Django's app registry."""
+    return apps.get_model("dj_queue", name)
+
+
 def backend_option(alias: str, key: str) -> Any:
     """One validated option of the ``TASKS`` alias (cached in ``config``); defaults for unknown aliases."""
-    from dj_queue.config import DEFAULTS, cached_options
-    from dj_queue.exceptions import ConfigurationError
-
     try:
         return cached_options(alias)[key]
     except ConfigurationError:
-        from django.conf import settings
-
         if alias in (getattr(settings, "TASKS", {}) or {}):
             raise  # a real misconfiguration, not a job left behind by a removed alias
         return DEFAULTS[key]
@@ -86,33 +91,13 @@ class Dialect:
         """Return an expression for ``worker_ids`` with ``worker_id`` appended, or ``None``."""
         return None
 
-    def mark_attempt(self, using: str, job_ids: Sequence[int], worker_id: str,
-                     now: datetime.datetime) -> None:
-        """Stamp the start of an attempt on jobs: times, and ``worker_id`` appended."""
-        from dj_queue.models import Job
-
-        jobs = Job.objects.using(using).filter(id__in=job_ids)
-        times = {
-            "started_at": Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
-            "last_attempted_at": now,
-        }
-        appended = self.worker_id_appended(worker_id)
-        if appended is not None:
-            jobs.update(worker_ids=appended, **times)
-            return
-        jobs.update(**times)
-        for job_id, worker_ids in list(jobs.values_list("id", "worker_ids")):
-            Job.objects.using(using).filter(id=job_id).update(worker_ids=[*(worker_ids or []), worker_id])
-
     def delete_ids(self, using: str, model: Any, ids: Sequence[int]) -> int:
         """Delete rows of an execution ``model`` by primary key; return how many went."""
         return model.objects.using(using).filter(pk__in=ids).delete()[0]
 
     def delete_claim(self, using: str, job_id: int, process_id: int | None) -> int:
         """Delete the claim of ``job_id`` held by ``process_id``; return how many rows went."""
-        from dj_queue.models import ClaimedExecution
-
-        return ClaimedExecution.objects.using(using).filter(job_id=job_id, process_id=process_id).delete()[0]
+        return model("ClaimedExecution").objects.using(using).filter(job_id=job_id, process_id=process_id).delete()[0]
 
     @contextmanager
     def raw_transaction(self, using: str, begin: str = "BEGIN") -> Iterator[Any]:
@@ -142,8 +127,7 @@ class Dialect:
     def outcomes_by_value(self, using: str, items: Sequence[tuple[int, Any]],
                           held: set[int]) -> dict[Any, list[int]]:
         """Group the held jobs of ``items`` by stored return value: equal outcomes share an UPDATE."""
-        from dj_queue.models import Job
-
+        Job = model("Job")
         connection = connections[using]
         field = Job._meta.get_field("return_value")
         groups: dict[Any, list[int]] = {}
@@ -154,8 +138,7 @@ class Dialect:
 
     def jobs_from_rows(self, using: str, rows: Sequence[Sequence[Any]]) -> list[Job]:
         """Build ``Job`` instances from raw rows of every concrete column, in ``job_columns()`` order."""
-        from dj_queue.models import Job
-
+        Job = model("Job")
         connection = connections[using]
         converters = _job_converters.get(connection)
         if converters is None:
@@ -169,125 +152,46 @@ class Dialect:
             jobs.append(Job.from_db(using, (), values))  # every field, in order: no names needed
         return jobs
 
-    # --- state changes --------------------------------------------------------------------
+    # --- fast paths of the hot transitions ------------------------------------------------
+    # Each returns None when the dialect has none: ``dj_queue.operations`` then runs the one
+    # generic implementation of the transition. A fast path is vendor SQL for the same change
+    # (same rows, same locking rules), never a different behaviour.
 
     def claim(self, *, using: str, backend_alias: str, selectors: Sequence[Selector], limit: int,
-              process_id: int | None, worker_id: str, now: datetime.datetime) -> list[Job]:
+              process_id: int | None, worker_id: str, now: datetime.datetime) -> list[Job] | None:
         """Move up to ``limit`` ready jobs to claimed in one transaction; return them in order."""
-        with self.write_transaction(using):
-            return self.claim_rows(using=using, backend_alias=backend_alias, selectors=selectors, limit=limit,
-                                   process_id=process_id, worker_id=worker_id, now=now)
+        return None
 
     def claim_rows(self, *, using: str, backend_alias: str, selectors: Sequence[Selector], limit: int,
-                   process_id: int | None, worker_id: str, now: datetime.datetime) -> list[Job]:
+                   process_id: int | None, worker_id: str, now: datetime.datetime) -> list[Job] | None:
         """The statements of ``claim``, inside the caller's transaction."""
-        from dj_queue.models import ClaimedExecution, Job, ReadyExecution
-
-        picked = self.pick_ready(using, backend_alias, selectors, limit)
-        if not picked:
-            return []
-        self.delete_ids(using, ReadyExecution, [ready for ready, _ in picked])
-        job_ids = [job for _, job in picked]
-        ClaimedExecution.objects.using(using).bulk_create(
-            ClaimedExecution(job_id=job_id, backend_alias=backend_alias, process_id=process_id, created_at=now)
-            for job_id in job_ids
-        )
-        self.mark_attempt(using, job_ids, worker_id, now)
-        jobs = Job.objects.using(using).in_bulk(job_ids)
-        return [jobs[job_id] for job_id in job_ids]
-
-    def pick_ready(self, using: str, backend_alias: str, selectors: Sequence[Selector],
-                   limit: int) -> list[tuple[int, int]]:
-        """Lock up to ``limit`` ready rows, selector by selector; return ``(ready id, job id)``s."""
-        from dj_queue.models import Pause, ReadyExecution
-
-        paused = Pause.objects.using(using).filter(backend_alias=backend_alias).values("queue_name")
-        picked: list[tuple[int, int]] = []
-        for selector in selectors:
-            wanted = limit - len(picked)
-            if wanted <= 0:
-                break
-            rows = ReadyExecution.objects.using(using).filter(selector.q(), backend_alias=backend_alias)
-            rows = rows.exclude(queue_name__in=paused)
-            if picked:  # an earlier, overlapping selector already took these
-                rows = rows.exclude(id__in=[ready for ready, _ in picked])
-            rows = self.lock(rows.order_by("-priority", "job_id"), backend_alias)
-            picked.extend(rows.values_list("id", "job_id")[:wanted])
-        return picked
+        return None
 
     def finish(self, *, using: str, job_id: int, process_id: int | None, return_value: Any,
-               now: datetime.datetime) -> bool:
+               now: datetime.datetime) -> bool | None:
         """Delete the claim and record the outcome; ``False`` (nothing changed) if the claim is gone."""
-        from dj_queue.models import Job
-
-        with self.write_transaction(using):
-            if not self.delete_claim(using, job_id, process_id):
-                return False
-            Job.objects.using(using).filter(id=job_id).update(finished_at=now, return_value=return_value)
-        return True
+        return None
 
     def finish_many(self, *, using: str, items: Sequence[tuple[int, Any]], process_id: int | None,
-                    now: datetime.datetime) -> list[int]:
-        """Finish several jobs in one transaction; return the ids whose claim ``process_id`` held.
-
-        Jobs with equal return values (``None`` for most) share one UPDATE.
-        """
-        with self.write_transaction(using):
-            return self.finish_rows(using=using, items=items, process_id=process_id, now=now)
+                    now: datetime.datetime) -> list[int] | None:
+        """Finish several jobs in one transaction; return the ids whose claim ``process_id`` held."""
+        return None
 
     def finish_rows(self, *, using: str, items: Sequence[tuple[int, Any]], process_id: int | None,
-                    now: datetime.datetime) -> list[int]:
+                    now: datetime.datetime) -> list[int] | None:
         """The statements of ``finish_many``, inside the caller's transaction."""
-        from dj_queue.models import ClaimedExecution, Job
-
-        ids = [job_id for job_id, _ in items]
-        claims = ClaimedExecution.objects.using(using).filter(job_id__in=ids, process_id=process_id)
-        held = set(self.lock(claims, "", skip_locked=False).values_list("job_id", flat=True))
-        if not held:
-            return []
-        claims.filter(job_id__in=held).delete()
-        groups: dict[str, tuple[Any, list[int]]] = {}
-        for job_id, value in items:
-            if job_id in held:
-                groups.setdefault(json.dumps(value, sort_keys=True), (value, []))[1].append(job_id)
-        for value, job_ids in groups.values():
-            Job.objects.using(using).filter(id__in=job_ids).update(finished_at=now, return_value=value)
-        return [job_id for job_id in ids if job_id in held]
+        return None
 
     def finish_and_claim(self, *, using: str, backend_alias: str, items: Sequence[tuple[int, Any]],
                          selectors: Sequence[Selector], limit: int, process_id: int | None,
-                         worker_id: str, now: datetime.datetime) -> tuple[list[int], list[Job]]:
+                         worker_id: str, now: datetime.datetime) -> tuple[list[int], list[Job]] | None:
         """``finish_many`` then ``claim`` in one transaction: one commit for a worker's whole turn."""
-        with self.write_transaction(using):
-            done = self.finish_rows(using=using, items=items, process_id=process_id, now=now) if items else []
-            jobs = self.claim_rows(using=using, backend_alias=backend_alias, selectors=selectors, limit=limit,
-                                   process_id=process_id, worker_id=worker_id, now=now) if limit else []
-        return done, jobs
+        return None
 
     def dispatch_due(self, *, using: str, backend_alias: str, batch_size: int,
-                     now: datetime.datetime) -> int:
-        """Move up to ``batch_size`` due scheduled executions to ready; return how many moved.
-
-        Only jobs without a concurrency key: those must take a semaphore slot first
-        (``operations.dispatch`` handles them).
-        """
-        from dj_queue.models import ReadyExecution, ScheduledExecution
-
-        with self.write_transaction(using):
-            due = ScheduledExecution.objects.using(using).filter(
-                backend_alias=backend_alias, scheduled_at__lte=now, concurrency_key__isnull=True
-            )
-            due = self.lock(due.order_by("scheduled_at", "-priority", "job_id"), backend_alias)
-            rows = list(due.values_list("id", "job_id", "queue_name", "priority")[:batch_size])
-            if not rows:
-                return 0
-            self.delete_ids(using, ScheduledExecution, [row[0] for row in rows])
-            ReadyExecution.objects.using(using).bulk_create(
-                ReadyExecution(job_id=job_id, backend_alias=backend_alias, queue_name=queue_name,
-                               priority=priority, created_at=now)
-                for _, job_id, queue_name, priority in rows
-            )
-        return len(rows)
+                     now: datetime.datetime) -> int | None:
+        """Move up to ``batch_size`` due scheduled jobs without a concurrency key to ready."""
+        return None
 
 
 # Per connection object (connections are per thread): the converters a raw Job row needs.
@@ -320,18 +224,14 @@ def insert_parts(job: Any, execution: Any, connection: Any) -> dict[str, Any]:
 def table_names(quote: str = "") -> dict[str, str]:
     """The queue tables raw SQL names: ``ready``, ``claimed``, ``job``, ``pause``, ``scheduled``,
     each wrapped in ``quote`` (a vendor's identifier quote character)."""
-    from dj_queue import models
-
-    tables = {"ready": models.ReadyExecution, "claimed": models.ClaimedExecution, "job": models.Job,
-              "pause": models.Pause, "scheduled": models.ScheduledExecution}
-    return {key: f"{quote}{model._meta.db_table}{quote}" for key, model in tables.items()}
+    tables = {"ready": "ReadyExecution", "claimed": "ClaimedExecution", "job": "Job", "pause": "Pause",
+              "scheduled": "ScheduledExecution"}
+    return {key: f"{quote}{model(name)._meta.db_table}{quote}" for key, name in tables.items()}
 
 
 def job_columns() -> list[str]:
     """Every concrete column of ``Job``, in field order (what ``jobs_from_rows`` expects)."""
-    from dj_queue.models import Job
-
-    return [field.column for field in Job._meta.concrete_fields]
+    return [field.column for field in model("Job")._meta.concrete_fields]
 
 
 def _converters_for(connection: Any, model: Any) -> list[tuple[int, list, Any]]:

@@ -128,6 +128,17 @@ def dj_queue_jobs_ready_sql(backend_alias: str, using: str, queue_names: list[st
     """
 
 
+@hookspec
+def dj_queue_jobs_enqueued(backend_alias: str, queue_names: list[str]) -> None:
+    """Called after the commit that made jobs ready, with the sorted names of their queues.
+
+    Fan-out, called by enqueue, bulk enqueue, dispatch of due jobs, retry and resume, where core
+    wakes its in-process workers. An empty ``queue_names`` means any queue. Wake-up plugins for
+    other processes (``dj_queue_plugins.localwake``) send from here; the jobs are visible by then.
+    Called through ``call_safely``: an exception is logged and never reaches the enqueue.
+    """
+
+
 @hookspec(firstresult=True)
 def dj_queue_execute(job: Any, call: Any) -> Any:
     """Wrap the execution of one job: call ``call()`` and return its result.

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 
 from dj_queue.compat import Task, TaskError, TaskResult, TaskResultStatus
+from dj_queue.exceptions import TaskResolutionError
 from dj_queue.models import FailedExecution, Job
 from dj_queue.resolution import resolve_task
 
@@ -65,13 +66,47 @@ def error_of(failed: FailedExecution) -> TaskError:
     return TaskError(exception_class_path=failed.exception_class, traceback=failed.traceback)
 
 
+class StoredTask(Task):
+    """Stands in for a job's task when its stored path does not resolve (here, or any more).
+
+    A result is the job's data and must stay readable; this names the stored path
+    (``module_path``) and carries the job's queue, priority and backend, but cannot run.
+    """
+
+    def __post_init__(self) -> None:
+        # Not a task being defined: nothing for the backend to validate or remember.
+        pass
+
+    @property
+    def module_path(self) -> str:
+        return self.func.dj_queue_task_path
+
+
 def task_for(job: Job, backend: Any) -> Task:
-    """The module's ``Task`` for ``job``, with the job's own priority, queue, schedule and backend."""
-    task = resolve_task(job.task_path, backend.options.get("task_modules"))
+    """The module's ``Task`` for ``job``, with the job's own priority, queue, schedule and backend.
+
+    A path that does not resolve gets a ``StoredTask`` in its place.
+    """
+    try:
+        task = resolve_task(job.task_path, backend.options.get("task_modules"))
+    except TaskResolutionError:
+        task = _stand_in(job.task_path)
     variant = _variant(task, job.priority, job.queue_name, backend.alias)
     if job.scheduled_at is not None and variant.run_after != job.scheduled_at:
         variant = _using(variant, run_after=job.scheduled_at)
     return variant
+
+
+@lru_cache(maxsize=256)
+def _stand_in(task_path: str) -> Task:
+    # One object per path, so Task.get_result's function identity check holds for stand-ins too.
+    def unresolved(*args: Any, **kwargs: Any) -> Any:
+        raise TaskResolutionError(f"dj_queue: task {task_path!r} does not resolve, so it cannot run")
+
+    module, _, name = task_path.rpartition(".")
+    unresolved.__module__, unresolved.__qualname__, unresolved.__name__ = module, name, name
+    unresolved.dj_queue_task_path = task_path  # type: ignore[attr-defined]
+    return StoredTask(func=unresolved)
 
 
 def _status_of(job: Job, failed: FailedExecution | None) -> TaskResultStatus:

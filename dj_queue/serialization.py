@@ -45,7 +45,7 @@ def _normalize(value: Any, path: str, what: str) -> Any:
     if kind is dict:
         return {_check_key(key, path, what): _normalize(item, f"{path}[{key!r}]", what)
                 for key, item in value.items()}
-    raise SerializationError(what, path, f"is {_describe(value)}, which JSON cannot represent")
+    raise SerializationError(what, path, f"is {describe_type(value)}, which JSON cannot represent")
 
 
 def _check_scalar(value: Any, path: str, what: str) -> Any:
@@ -62,7 +62,7 @@ def _check_key(key: Any, path: str, what: str) -> str:
     # json.dumps turns 1, True and None keys into strings, so they would come back changed.
     if type(key) is not str:
         raise SerializationError(
-            what, f"{path}[{key!r}]", f"has a {type(key).__name__} key; keys must be str"
+            what, f"{path}[{key!r}]", f"has {describe_type(key)} key; keys must be str"
         )
     _check_scalar(key, f"{path}[{key!r}]", what)
     return key
@@ -79,13 +79,21 @@ def _storable(text: str) -> bool:
     return True
 
 
-def _describe(value: Any) -> str:
+def describe_type(value: Any) -> str:
+    """``value``'s type with its article: ``an int``, ``a set``, ``a decimal.Decimal``."""
     kind = type(value)
     name = kind.__qualname__
     if kind.__module__ != "builtins":
         name = f"{kind.__module__}.{name}"
-    article = "an" if name[:1].lower() in "aeiou" else "a"
-    return f"{article} {name}"
+    return f"{_article(name)} {name}"
+
+
+def _article(word: str) -> str:
+    lowered = word.lower()
+    # "u" sounds like "you" in uuid, user, unicode, unit; it is a vowel in undefined, unsigned.
+    if lowered.startswith("u"):
+        return "an" if lowered.startswith("un") and not lowered.startswith("uni") else "a"
+    return "an" if lowered[:1] in ("a", "e", "i", "o") else "a"
 
 
 def dumps(value: Any) -> str:

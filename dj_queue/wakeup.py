@@ -3,8 +3,9 @@
 Workers wait on a ``Waker`` between polls instead of sleeping. The ``dj_queue_waker`` hook picks
 the waker (the notify plugin answers on PostgreSQL); core's default, ``InProcessWaker``, is a
 timed wait that ``notify_enqueued`` cuts short when a job is enqueued in the same process
-(async mode and embedded supervisors). Polling stays the correctness path: a missed wakeup only
-costs one polling interval.
+(async mode and embedded supervisors); it then calls the ``dj_queue_jobs_enqueued`` hook, through
+which plugins (``dj_queue_plugins.localwake``) wake workers in other processes. Polling stays the
+correctness path: a missed wakeup only costs one polling interval.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import threading
 import weakref
 from typing import Any, Iterable
+
+from dj_queue import plugins
 
 _registry_lock = threading.Lock()
 # backend alias -> wakers of live workers; weak so a forgotten waker never leaks.
@@ -72,7 +75,9 @@ class InProcessWaker(Waker):
 def notify_enqueued(backend_alias: str, queue_names: Iterable[str] | None = None) -> int:
     """Wake this process's workers of ``backend_alias`` that serve any of ``queue_names``.
 
-    ``None`` wakes them all. Returns how many wakers were notified.
+    ``None`` wakes them all. Then tells ``dj_queue_jobs_enqueued`` plugins, which wake workers
+    elsewhere. Call it after the commit that made the jobs ready. Returns how many wakers of this
+    process were notified.
     """
     with _registry_lock:
         wakers = list(_registry.get(backend_alias, ()))
@@ -83,6 +88,9 @@ def notify_enqueued(backend_alias: str, queue_names: Iterable[str] | None = None
         if names is None or any(matches(selectors, name) for name in names):
             waker.notify()
             woken += 1
+    if names is None or names:  # an empty set: nothing became ready
+        plugins.call_safely("dj_queue_jobs_enqueued", backend_alias=backend_alias,
+                            queue_names=sorted(names or ()))
     return woken
 
 

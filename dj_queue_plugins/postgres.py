@@ -13,9 +13,10 @@ import json
 from typing import Any, Sequence
 
 from django.db import connections
+from django.db.models import JSONField
 
 from dj_queue import hookimpl
-from dj_queue.dialects import Dialect, backend_option, insert_parts, table_names
+from dj_queue.dialects import Dialect, backend_option, insert_parts, model, table_names
 
 # The parts of a claim: lock ready rows, move them to claimed, then stamp the attempt on the jobs.
 CLAIM_CTES = """
@@ -46,7 +47,8 @@ WITH gone AS (DELETE FROM {claimed} WHERE job_id = %s AND {process} RETURNING jo
 UPDATE {job} job SET finished_at = %s, return_value = %s FROM gone WHERE job.id = gone.job_id
 """
 
-# Finishing several jobs: drop this process's claims, store each outcome (JSON text, or NULL).
+# Finishing several jobs: drop this process's claims, store each outcome (JSON text, or NULL;
+# the column is text, see dj_queue.fields, so no cast: jsonb would reorder keys).
 FINISH_MANY_CTES = """
 gone AS (
     DELETE FROM {claimed} WHERE job_id = ANY(%s::bigint[]) AND process_id IS NOT DISTINCT FROM %s::bigint
@@ -54,7 +56,7 @@ gone AS (
 ), outcome AS (
     SELECT * FROM unnest(%s::bigint[], %s::text[]) AS outcome(job_id, value)
 ), finished AS (
-    UPDATE {job} job SET finished_at = %s::timestamptz, return_value = outcome.value::jsonb
+    UPDATE {job} job SET finished_at = %s::timestamptz, return_value = outcome.value
     FROM gone JOIN outcome ON outcome.job_id = gone.job_id
     WHERE job.id = gone.job_id
     RETURNING job.id
@@ -139,10 +141,8 @@ class PostgresDialect(Dialect):
 
     def _claim_one(self, using: str, backend_alias: str, selector: Any, limit: int,
                    process_id: int | None, worker_id: str, now: datetime.datetime) -> list:
-        from dj_queue.models import Job
-
         sql, params = self._claim_sql(backend_alias, selector, limit, process_id, worker_id, now)
-        jobs = list(Job.objects.using(using).raw(sql, params))
+        jobs = list(model("Job").objects.using(using).raw(sql, params))
         jobs.sort(key=lambda job: (-job.priority, job.id))
         return jobs
 
@@ -161,10 +161,8 @@ class PostgresDialect(Dialect):
 
     def finish(self, *, using: str, job_id: int, process_id: int | None, return_value: Any,
                now: datetime.datetime) -> bool:
-        from dj_queue.models import Job
-
         connection = connections[using]
-        value = Job._meta.get_field("return_value").get_db_prep_save(return_value, connection)
+        value = model("Job")._meta.get_field("return_value").get_db_prep_save(return_value, connection)
         process = "process_id IS NULL" if process_id is None else "process_id = %s"
         params = [job_id, *([] if process_id is None else [process_id]), now, value]
         with connection.cursor() as cursor:
@@ -194,9 +192,7 @@ class PostgresDialect(Dialect):
         allows one statement per query, as that single statement.
         """
         if len(selectors) != 1 or not items or not limit:
-            return super().finish_and_claim(using=using, backend_alias=backend_alias, items=items,
-                                            selectors=selectors, limit=limit, process_id=process_id,
-                                            worker_id=worker_id, now=now)
+            return None  # the generic turn: finish_rows and claim_rows (both vendor SQL) in one transaction
         ids = [job_id for job_id, _ in items]
         values = [None if value is None else json.dumps(value) for _, value in items]
         condition, selector_params = selectors[0].sql("queue_name")
@@ -247,10 +243,7 @@ class PostgresDialect(Dialect):
 
 def _jobs_from_rows(connection: Any, using: str, names: list[str], rows: list) -> list:
     """Build ``Job`` instances from raw ``RETURNING job.*`` rows (JSON columns arrive as text)."""
-    from django.db.models import JSONField
-
-    from dj_queue.models import Job
-
+    Job = model("Job")
     fields = [Job._meta.get_field(name) for name in names]
     json_at = [i for i, field in enumerate(fields) if isinstance(field, JSONField)]
     jobs = []

@@ -30,7 +30,7 @@ from django.core.management import call_command  # noqa: E402
 from dj_queue.hooks import on_exit, on_start, on_worker_exit, on_worker_start, register_hook  # noqa: E402
 from dj_queue.models import Job  # noqa: E402
 from dj_queue.runtime.options import load_options  # noqa: E402
-from dj_queue.runtime.supervisor import build_supervisor  # noqa: E402
+from dj_queue.runtime.modes import build_supervisor  # noqa: E402
 from example_app.tasks import send_welcome_email  # noqa: E402
 
 _print_lock = threading.Lock()

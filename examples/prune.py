@@ -5,7 +5,8 @@
 
 The script writes rows that look three days old (and a few recent ones) straight into the tables,
 then prunes them with ``call_command`` exactly as ``python manage.py dj_queue_prune ...`` would.
-Recent rows, and failed jobs unless ``--failed-older-than`` is given, are kept.
+Recent rows, and failed jobs unless ``--failed-older-than`` is given, are kept; ``--dry-run`` first
+shows what would go and deletes nothing.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def main() -> None:
     RecurringExecution.objects.all().delete()
     seed()
     print(f"before: {counts()}")
+    call_command("dj_queue_prune", "--older-than", "1d", "--dry-run")  # prints, deletes nothing
+    print(f"after --dry-run: {counts()}")
     call_command("dj_queue_prune", "--older-than", "1d")
     print(f"after --older-than 1d: {counts()}")
     call_command("dj_queue_prune", "--failed-older-than", "1d", "--recurring-older-than", "36h")

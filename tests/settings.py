@@ -24,6 +24,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "dj_queue",
     "tests.tasks_app",
+    # Its models import tests.modelsearch, a package that is no app and defines a task.
+    "tests.search_app",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from datetime import timedelta
 
 import pytest
@@ -15,22 +16,33 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dj_queue.backend import DjQueueBackend
+from dj_queue.api import enqueue_on_commit
 from dj_queue.compat import (
     InvalidTask,
+    TaskError,
     TaskResultDoesNotExist,
     TaskResultStatus,
+    task,
     task_backends,
     task_enqueued,
 )
-from dj_queue.exceptions import EnqueueError
+from dj_queue.exceptions import EnqueueError, TaskResolutionError
 from dj_queue.models import FailedExecution, Job, ReadyExecution, ScheduledExecution
 from dj_queue.operations.enqueue import batch_size
+from tests.modelsearch.tasks import update_index
 from tests.tasks_app import tasks
 
 TWO_BACKENDS = {
     "default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {}},
     "other": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {}},
 }
+
+
+
+@task
+def defined_after_startup() -> int:
+    """This module is no app, and pytest imports it after Django started: workers never load it."""
+    return 1
 
 
 @pytest.fixture
@@ -56,9 +68,16 @@ def test_capabilities(backend):
     assert backend.supports_priority and backend.supports_async_task
 
 
-def test_options_are_validated_with_a_clear_error():
-    with pytest.raises(ImproperlyConfigured, match="unknown option 'worker'.*did you mean 'workers'"):
-        DjQueueBackend("default", {"OPTIONS": {"worker": []}})
+BAD_OPTION = "dj_queue: TASKS['default']['OPTIONS']: unknown option 'worker'; did you mean 'workers'?"
+
+
+def test_a_bad_option_waits_for_the_first_use_of_the_backend():
+    # Django builds backends while loading settings and running checks: building must not raise.
+    broken = DjQueueBackend("default", {"OPTIONS": {"worker": []}})
+    for use in (lambda: broken.options, lambda: broken.using, lambda: broken.enqueue(tasks.add, [1, 2], {})):
+        with pytest.raises(ImproperlyConfigured) as excinfo:
+            use()
+        assert str(excinfo.value) == BAD_OPTION
     backend = DjQueueBackend("x", {"OPTIONS": {"database_alias": "default", "max_payload_bytes": 10}})
     assert (backend.using, backend.options["max_payload_bytes"], backend.alias) == ("default", 10, "x")
 
@@ -231,6 +250,10 @@ def test_enqueue_all_validates_everything_before_writing(backend):
         backend.enqueue_all([("tests.tasks_app.tasks.add", (), {})])
     with pytest.raises(EnqueueError, match="args is a str"):
         backend.enqueue_all([(tasks.add, "12", {})])
+    with pytest.raises(EnqueueError) as excinfo:
+        backend.enqueue_all([(tasks.add, 12, {})])
+    assert str(excinfo.value) == ("dj_queue: cannot enqueue tests.tasks_app.tasks.add: args is an int, "
+                                  "not a list or tuple; args must round-trip through JSON")
     assert not Job.objects.exists()
     assert backend.enqueue_all([]) == []
 
@@ -260,5 +283,84 @@ def test_async_twins():
 
 
 def test_check_delegates_to_dj_queue_checks():
-    backend = DjQueueBackend("default", {"OPTIONS": {"recurring": {"r": {"task_path": "a.b", "schedule": "nope"}}}})
-    assert [m.id for m in backend.check()] == ["dj_queue.E005"]
+    backend = DjQueueBackend("default", {"OPTIONS": {"database_alias": "elsewhere"}})
+    assert [m.id for m in backend.check()] == ["dj_queue.E004"]
+
+
+def test_enqueueing_with_a_broken_configuration_is_one_clear_error():
+    broken = {"default": {**TWO_BACKENDS["default"], "OPTIONS": {"shutdown_timout": 3}}}
+    with override_settings(TASKS=broken), pytest.raises(ImproperlyConfigured) as excinfo:
+        tasks.add.enqueue(1, 2)
+    assert str(excinfo.value) == ("dj_queue: TASKS['default']['OPTIONS']: unknown option 'shutdown_timout'; "
+                                  "did you mean 'shutdown_timeout'?")
+    assert excinfo.value.__context__ is None  # no chained traceback under it
+
+
+REFUSED = (
+    "dj_queue: cannot enqueue tests.test_backend.defined_after_startup: module 'tests.test_backend' "
+    "is not in an installed app or OPTIONS['task_modules'] and was not imported while Django started, "
+    "so workers would refuse it; add 'tests.test_backend' to OPTIONS['task_modules'] or its app to "
+    "INSTALLED_APPS"
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_workers_would_refuse_is_refused_at_enqueue(backend):
+    with pytest.raises(EnqueueError) as refused:
+        defined_after_startup.enqueue()
+    assert str(refused.value) == REFUSED
+    with pytest.raises(EnqueueError, match="^dj_queue: cannot enqueue tests.test_backend.defined_after_startup: "):
+        backend.enqueue_all([(tasks.noop, (), {}), (defined_after_startup, (), {})])
+    with pytest.raises(EnqueueError, match="^dj_queue: cannot enqueue tests.test_backend.defined_after_startup: "):
+        enqueue_on_commit(defined_after_startup)
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db
+def test_task_modules_lets_such_a_task_be_enqueued():
+    allowing = DjQueueBackend("default", {"OPTIONS": {"task_modules": ["tests.test_backend"]}})
+    result = allowing.enqueue(defined_after_startup, (), {})
+    assert result.status == TaskResultStatus.READY
+    assert Job.objects.get(pk=result.id).task_path == "tests.test_backend.defined_after_startup"
+
+
+@pytest.mark.django_db
+def test_a_task_of_a_non_app_package_imported_by_an_installed_app_is_enqueued():
+    # As Wagtail's modelsearch, imported by the installed app wagtail.search: no task_modules needed.
+    result = update_index.enqueue("page", pk=3)
+    assert result.status == TaskResultStatus.READY
+    assert update_index.get_result(result.id).task is update_index
+
+
+@pytest.mark.django_db
+def test_get_result_reads_a_job_whose_task_path_no_longer_resolves(backend):
+    now = timezone.now()
+    job = Job.objects.create(task_path="gone.module.send_mail", args=[1, {"b": 2, "a": 1}],
+                             kwargs={"to": "x"}, priority=3, queue_name="mail", started_at=now,
+                             finished_at=now, return_value={"sent": True}, worker_ids=["w1"])
+    result = backend.get_result(str(job.pk))
+    assert (result.status, result.args, result.kwargs) == (TaskResultStatus.SUCCESSFUL, [1, {"b": 2, "a": 1}], {"to": "x"})
+    assert result.return_value == {"sent": True} and result.worker_ids == ["w1"]
+    assert (result.task.module_path, result.task.name) == ("gone.module.send_mail", "send_mail")
+    assert (result.task.priority, result.task.queue_name, result.task.backend) == (3, "mail", "default")
+    # The stand-in names the task; it cannot run it.
+    with pytest.raises(TaskResolutionError, match="^dj_queue: task 'gone.module.send_mail' does not resolve, so it cannot run$"):
+        result.task.call()
+    assert result.task.get_result(result.id).id == result.id
+    again = async_to_sync(backend.aget_result)(str(job.pk))
+    assert (again.status, again.task.module_path) == (TaskResultStatus.SUCCESSFUL, "gone.module.send_mail")
+
+
+@pytest.mark.django_db
+def test_get_result_reads_a_job_the_worker_refused(backend):
+    # The task path names a module outside the allowlist that the application never imports.
+    job = Job.objects.create(task_path="tests.never_imported.task", args=[5])
+    FailedExecution.objects.create(job=job, exception_class="dj_queue.exceptions.TaskResolutionError",
+                                   message="refused", traceback="TaskResolutionError: refused")
+    result = backend.get_result(str(job.pk))
+    assert result.status == TaskResultStatus.FAILED and result.args == [5]
+    assert result.errors == [TaskError(exception_class_path="dj_queue.exceptions.TaskResolutionError",
+                                       traceback="TaskResolutionError: refused")]
+    assert result.task.module_path == "tests.never_imported.task"
+    # Read without importing the module the row names.
+    assert "tests.never_imported" not in sys.modules

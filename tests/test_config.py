@@ -186,7 +186,8 @@ def test_a_bad_mode_argument_is_an_error():
 
 @pytest.mark.parametrize(("text", "words"), [
     ("workers: [", "is not valid YAML"),
-    ("- a\n- b\n", "must hold a mapping, not list"),
+    ("- a\n- b\n", "must hold a mapping, not a list"),
+    ("3\n", "must hold a mapping, not an int"),
     ("shutdown_timeot: 3\n", ": unknown option 'shutdown_timeot'; did you mean 'shutdown_timeout'?"),
     ("workers:\n  - threds: 2\n", ": unknown option 'threds' in workers[0]; did you mean 'threads'?"),
     ("scheduler:\n  polling_interval: soon\n", ": scheduler.polling_interval must be int/float, got str 'soon'"),
@@ -284,3 +285,25 @@ def test_the_example_config_file_is_valid(tmp_path):
     assert data and set(data) <= set(config.DEFAULTS)
     options = config.load_options(config_path=EXAMPLE, environ={})
     assert options["workers"] and options["mode"] in config.MODES
+
+
+# --- errors as Django reports them -------------------------------------------------------------
+
+
+def test_a_settings_typo_never_raises_while_django_builds_the_backend():
+    from dj_queue.compat import task_backends
+
+    with override_settings(TASKS=tasks_with(shutdown_timout=3)):
+        backend = task_backends["default"]  # what check, migrate and runserver do first
+        assert backend.config_error is not None
+        with pytest.raises(ConfigurationError) as excinfo:
+            config.backend_options("default")
+    assert str(excinfo.value) == (f"dj_queue: {SETTINGS_WHERE}: unknown option 'shutdown_timout'; "
+                                  "did you mean 'shutdown_timeout'?")
+
+
+def test_error_texts_have_one_terminal_punctuation_mark():
+    with pytest.raises(ConfigurationError) as excinfo:
+        config.validate({"workers": [{"thread": 2}]}, where=SETTINGS_WHERE)
+    assert str(excinfo.value) == (f"dj_queue: {SETTINGS_WHERE}: unknown option 'thread' in workers[0]; "
+                                  "did you mean 'threads'?")

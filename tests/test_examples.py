@@ -89,6 +89,9 @@ EXPECTED = {
         r"^exit 2: unhealthy: queue 'default' of backend 'default' has 4 ready jobs \(max 3\)$",
     ],
     "prune.py": [
+        r"^dj_queue_prune \(backend 'default'\) dry run, nothing deleted; would remove finished jobs: 3\n"
+        r"  finished jobs by task path: example_app\.tasks\.send_welcome_email 3$",
+        r"^after --dry-run: finished jobs 4, failed jobs 2, recurring executions 3$",
         r"^dj_queue_prune \(backend 'default'\) removed finished jobs: 3$",
         r"^after --older-than 1d: finished jobs 1, failed jobs 2, recurring executions 3$",
         r"^dj_queue_prune \(backend 'default'\) removed failed jobs: 1, recurring executions: 2$",

@@ -24,6 +24,7 @@ FIRST_PARTY = {
     "dj_queue_plugins.sqlite": "dj_queue_plugins.sqlite",
     "dj_queue_plugins.cleanup": "dj_queue_plugins.cleanup",
     "dj_queue_plugins.notify": "dj_queue_plugins.notify",
+    "dj_queue_plugins.localwake": "dj_queue_plugins.localwake",
 }
 
 

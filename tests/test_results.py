@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from dj_queue.compat import TaskError, TaskResultStatus, task_backends
 from dj_queue.models import ClaimedExecution, FailedExecution, Job, ReadyExecution
-from dj_queue.results import to_task_result
+from dj_queue.results import StoredTask, to_task_result
 from tests.tasks_app import tasks
 
 pytestmark = pytest.mark.django_db
@@ -106,3 +106,20 @@ def test_the_task_takes_the_jobs_priority_queue_and_schedule(backend):
 def test_a_task_whose_defaults_match_is_the_modules_object(backend):
     job = Job.objects.create(task_path="tests.tasks_app.tasks.important", priority=10, queue_name="high")
     assert to_task_result(loaded(job), backend).task is tasks.important
+
+
+@pytest.mark.parametrize("path", ["gone.tasks.send", "tests.never_imported.job", "not_dotted", "os.path.join"])
+def test_a_path_that_does_not_resolve_gets_a_stand_in_naming_it(backend, path):
+    job = Job.objects.create(task_path=path, priority=4, queue_name="q", args=[{"b": 1, "a": 2}])
+    result = to_task_result(loaded(job), backend)
+    assert isinstance(result.task, StoredTask) and result.task.module_path == path
+    assert (result.task.priority, result.task.queue_name, result.task.backend) == (4, "q", "default")
+    assert result.status == TaskResultStatus.READY and list(result.args[0]) == ["b", "a"]
+    # One stand-in per path: Task.get_result's function identity check holds between reads.
+    assert to_task_result(loaded(job), backend).task.func is result.task.func
+
+
+def test_a_resolvable_path_still_gets_the_real_task(backend):
+    job = Job.objects.create(task_path=ADD)
+    task = to_task_result(loaded(job), backend).task
+    assert task is tasks.add and not isinstance(task, StoredTask)

@@ -6,6 +6,7 @@ import datetime
 import decimal
 import enum
 import json
+import uuid
 
 import pytest
 
@@ -67,3 +68,15 @@ def test_payload_size_counts_utf8_bytes_of_compact_json():
         json.dumps(kwargs, separators=(",", ":")).encode()
     )
     assert payload_size(args, kwargs) == expected == 17
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ([{1: "x"}], "args[0][1] has an int key; keys must be str; args must round-trip through JSON"),
+    ([{None: "x"}], "args[0][None] has a NoneType key; keys must be str; args must round-trip through JSON"),
+    ([uuid.UUID(int=1)], "args[0] is a uuid.UUID, which JSON cannot represent; args must round-trip through JSON"),
+    ([object()], "args[0] is an object, which JSON cannot represent; args must round-trip through JSON"),
+])
+def test_messages_use_the_right_article(value, message):
+    with pytest.raises(SerializationError) as info:
+        ensure_json_roundtrip(value, "args")
+    assert str(info.value) == message

@@ -7,16 +7,24 @@ confirmation page) and runs through ``dj_queue.operations``, never around it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
+from dj_queue.compat import TaskResultDoesNotExist
 from dj_queue.dashboard.backends import Backend
 from dj_queue.dashboard.queries import state_rows
+from dj_queue.exceptions import NotCancellableError
 from dj_queue.models import FailedExecution, Job
 from dj_queue.operations import jobs as job_ops
 from dj_queue.operations import queues as queue_ops
 from dj_queue.operations import recurring as recurring_ops
 
-DISCARDABLE = ("ready", "scheduled", "blocked", "failed")
+# Waiting and running jobs are cancelled (their record kept), not deleted; clear() still
+# discards a queue's ready jobs, as QueueInfo.clear() does.
+DISCARDABLE = ("failed",)
+CANCELLABLE = ("ready", "scheduled", "blocked", "claimed")
+STATE_WORDS = {"claimed": "running"}
+# Jobs named one by one on a confirmation page; more are counted, not listed.
+LISTED = 50
 
 
 class ActionError(Exception):
@@ -34,12 +42,33 @@ class Target:
     key: str = ""
     everything: bool = False
 
+    @property
+    def state_word(self) -> str:
+        return STATE_WORDS.get(self.state, self.state)
+
     def selected(self) -> str:
+        """Names what is selected: "failed job 42 (shop.tasks.send_receipt)", "3 ready jobs"."""
         if self.everything:
             scope = f" in queue {self.queue!r}" if self.queue else ""
             count = state_rows(self.backend, self.state, self.queue or None).count()
-            return f"all {count} {self.state} jobs{scope}"
-        return f"{len(self.ids)} {self.state} job{'s' if len(self.ids) != 1 else ''}"
+            return f"all {plural(count, f'{self.state_word} job')}{scope}"
+        if len(self.ids) == 1:
+            named = self.named_jobs()
+            task = f" ({named[0].task_path})" if named else ""
+            return f"{self.state_word} job {self.ids[0]}{task}"
+        return plural(len(self.ids), f"{self.state_word} job")
+
+    def named_jobs(self) -> list[Job]:
+        """The selected jobs (id, task, queue) for the confirmation list, at most ``LISTED``."""
+        if self.everything or not self.ids:
+            return []
+        jobs = Job.objects.using(self.backend.using).filter(backend_alias=self.backend.alias, pk__in=self.ids)
+        return list(jobs.only("pk", "task_path", "queue_name").order_by("pk")[:LISTED])
+
+
+def plural(count: int, noun: str) -> str:
+    """ "1 failed job", "2 failed jobs"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -109,7 +138,7 @@ def _resume(t: Target) -> str:
 
 def _clear(t: Target) -> str:
     removed = queue_ops.clear(t.queue, backend_alias=t.backend.alias, using=t.backend.using)
-    return f"Discarded {removed} ready jobs of queue {t.queue!r}."
+    return f"Discarded {plural(removed, 'ready job')} of queue {t.queue!r}."
 
 
 def _discard(t: Target) -> str:
@@ -118,7 +147,7 @@ def _discard(t: Target) -> str:
         removed = job_ops.discard_in_batches(rows, using=t.backend.using)
     else:
         removed = job_ops.discard_jobs(_state_job_ids(t), using=t.backend.using)
-    return f"Discarded {removed} {t.state} jobs."
+    return f"Discarded {plural(removed, f'{t.state} job')}."
 
 
 def _retry(t: Target) -> str:
@@ -126,13 +155,44 @@ def _retry(t: Target) -> str:
         retried = FailedExecution.retry_all(state_rows(t.backend, "failed", t.queue or None))
     else:
         retried = job_ops.retry_failed_jobs(_state_job_ids(t), using=t.backend.using)
-    return f"Retried {retried} failed jobs."
+    return f"Retried {plural(retried, 'failed job')}."
 
 
 def _enqueue_again(t: Target) -> str:
     jobs = Job.objects.using(t.backend.using).filter(backend_alias=t.backend.alias, pk__in=t.ids)
     new_ids = [enqueue_copy(job, using=t.backend.using).pk for job in jobs.order_by("pk")]
-    return f"Enqueued {len(new_ids)} new jobs: {', '.join(map(str, new_ids)) or 'none'}."
+    return f"Enqueued {plural(len(new_ids), 'new job')}: {', '.join(map(str, new_ids)) or 'none'}."
+
+
+def _cancel(t: Target) -> str:
+    outcomes = {job_ops.CANCELLED: 0, job_ops.REQUESTED: 0}
+    for job_id in _cancellable_ids(t):
+        try:
+            outcomes[job_ops.cancel(job_id, backend_alias=t.backend.alias, using=t.backend.using)] += 1
+        except (NotCancellableError, TaskResultDoesNotExist):
+            continue  # finished or removed since the page was drawn
+    cancelled, requested = outcomes[job_ops.CANCELLED], outcomes[job_ops.REQUESTED]
+    parts = [f"Cancelled {plural(cancelled, 'job')}"] if cancelled or not requested else []
+    if requested:
+        parts.append(f"asked {plural(requested, 'running job')} to stop")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
+def _cancellable_ids(t: Target) -> Iterator[int]:
+    """The selected ids still in the target state, or, for "all", every one batch by batch."""
+    if not t.everything:
+        yield from _state_job_ids(t)
+        return
+    rows = state_rows(t.backend, t.state, t.queue or None).filter(job__cancel_requested_at__isnull=True)
+    rows = rows.order_by("job_id")
+    last = 0
+    while True:
+        batch = list(rows.filter(job_id__gt=last).values_list("job_id", flat=True)[:job_ops.BATCH])
+        if not batch:
+            return
+        last = batch[-1]
+        yield from batch
 
 
 def _unschedule(t: Target) -> str:
@@ -160,12 +220,13 @@ ACTIONS = {action.name: action for action in [
     Action("resume", "Resume", "dj_queue.delete_pause", "queue", _resume),
     Action("clear", "Clear (discard every ready job of)", "dj_queue.delete_readyexecution", "queue", _clear),
     Action("discard", "Discard", "dj_queue.delete_job", "jobs", _discard, DISCARDABLE),
+    Action("cancel", "Cancel", "dj_queue.change_job", "jobs", _cancel, CANCELLABLE),
     Action("retry", "Retry", "dj_queue.change_failedexecution", "jobs", _retry, ("failed",)),
     Action("enqueue_again", "Enqueue again", "dj_queue.add_job", "jobs", _enqueue_again),
     Action("unschedule", "Unschedule", "dj_queue.delete_recurringtask", "key", _unschedule),
 ]}
 # Which actions each drill-down page offers.
 STATE_ACTIONS = {
-    "ready": ("discard",), "scheduled": ("discard",), "blocked": ("discard",), "claimed": (),
+    "ready": ("cancel",), "scheduled": ("cancel",), "blocked": ("cancel",), "claimed": ("cancel",),
     "failed": ("retry", "discard"), "finished": ("enqueue_again",),
 }

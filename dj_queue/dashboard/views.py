@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.apps import apps as django_apps
 from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
@@ -11,11 +12,14 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
-from dj_queue.dashboard import queries
-from dj_queue.dashboard.actions import ACTIONS, STATE_ACTIONS, ActionError, Target, perform
+from dj_queue.dashboard import health, queries
+from dj_queue.dashboard.actions import ACTIONS, STATE_ACTIONS, STATE_WORDS, ActionError, Target, perform
 from dj_queue.dashboard.backends import Backend, selected_backend
+from dj_queue.dashboard.history import attempt_rows
+from dj_queue.dashboard.policy import describe_policy
 from dj_queue.dashboard.tables import Column, Table
 from dj_queue.exceptions import UndiscardableError
+from dj_queue.policies import policy_for_job
 
 VIEW_PERMISSION = "dj_queue.view_job"
 
@@ -43,7 +47,8 @@ def _context(request: HttpRequest, site: AdminSite, backend: Backend, title: str
     request.current_app = site.name
     return {**site.each_context(request), "title": title, "backend": backend,
             "backend_query": urlencode({"backend": backend.alias}), "states": queries.STATES,
-            "dashboard_url": reverse("admin:dj_queue_dashboard", current_app=site.name), **extra}
+            "dashboard_url": reverse("admin:dj_queue_dashboard", current_app=site.name),
+            "app_name": django_apps.get_app_config("dj_queue").verbose_name, **extra}
 
 
 def _require(request: HttpRequest, permission: str) -> None:
@@ -57,11 +62,14 @@ def overview(request: HttpRequest, site: AdminSite) -> HttpResponse:
     backend = selected_backend(request)
     recurring = Table(request, "rec", RECURRING_COLUMNS, queries.recurring_tasks(backend), default="key")
     queries.add_runs(backend, recurring.page.object_list)
+    queue_rows, processes = queries.queue_rows(backend), queries.processes(backend)
     return TemplateResponse(request, "dj_queue/dashboard.html", _context(
         request, site, backend, "Queue dashboard",
-        counts=queries.summary(backend),
-        queues=Table(request, "q", QUEUE_COLUMNS, queries.queue_rows(backend), default="name"),
-        processes=Table(request, "proc", PROCESS_COLUMNS, queries.processes(backend), default="kind"),
+        counts=queries.summary(backend), lifecycle=health.lifecycle_counts(backend),
+        health=health.health(backend, processes, queue_rows),
+        queues=Table(request, "q", QUEUE_COLUMNS, queue_rows, default="name"),
+        processes=Table(request, "proc", PROCESS_COLUMNS, processes, default="kind"),
+        tables=_internal_tables(site),
         recurring=recurring,
         semaphores=Table(request, "sem", SEMAPHORE_COLUMNS, queries.semaphores(backend), default="key"),
         can=_permissions(request),
@@ -86,10 +94,15 @@ def jobs(request: HttpRequest, site: AdminSite, state: str) -> HttpResponse:
     table = Table(request, "jobs", columns, rows, default=default, per_page=50)
     table.rows = [(row, None) if state == "finished" else (row.job, row) for row in table.page.object_list]
     return TemplateResponse(request, "dj_queue/jobs.html", _context(
-        request, site, backend, f"{state.capitalize()} jobs" + (f" in queue {queue!r}" if queue else ""),
+        request, site, backend, _jobs_title(state, queue),
         state=state, queue=queue, table=table, can=_permissions(request),
         actions=[ACTIONS[name] for name in STATE_ACTIONS[state]],
     ))
+
+
+def _jobs_title(state: str, queue: str) -> str:
+    title = f"{STATE_WORDS.get(state, state)} jobs".capitalize()
+    return f"{title} in queue {queue!r}" if queue else title
 
 
 def job_detail(request: HttpRequest, site: AdminSite, job_id: int) -> HttpResponse:
@@ -101,11 +114,15 @@ def job_detail(request: HttpRequest, site: AdminSite, job_id: int) -> HttpRespon
         raise Http404(f"no job {job_id} in backend {backend.alias!r}")
     # Any job can be enqueued again as a fresh copy; finished jobs already offer it.
     names = [*STATE_ACTIONS.get(job.state, ()), *([] if job.state == "finished" else ["enqueue_again"])]
+    if job.cancel_requested_at:  # asked already: the worker acts on it at its next check
+        names = [name for name in names if name != "cancel"]
+    failure = queries.related_or_none(job, "failed_execution")
     return TemplateResponse(request, "dj_queue/job.html", _context(
         request, site, backend, f"Job {job.pk}", job=job, can=_permissions(request),
         actions=[ACTIONS[name] for name in names], attempts=len(job.worker_ids or []),
-        failure=queries.related_or_none(job, "failed_execution"),
+        failure=failure, outcome=health.failure_kind(failure.exception_class) if failure else job.state,
         claim=queries.related_or_none(job, "claimed_execution"),
+        history=attempt_rows(job, job.state), policy=describe_policy(policy_for_job(job)),
     ))
 
 
@@ -127,6 +144,7 @@ def action(request: HttpRequest, site: AdminSite) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
         return TemplateResponse(request, "dj_queue/confirm.html", _context(
             request, site, backend, "Are you sure?", question=chosen.describe(target), back_url=back,
+            jobs=target.named_jobs() if len(target.ids) > 1 else [], count=len(target.ids),
             fields=[(k, v) for k in request.POST if k != "csrfmiddlewaretoken" for v in request.POST.getlist(k)],
         ))
     try:
@@ -151,6 +169,14 @@ def _next_url(request: HttpRequest, site: AdminSite) -> str:
                                                require_https=request.is_secure()):
         return url
     return reverse("admin:dj_queue_dashboard", current_app=site.name)
+
+
+def _internal_tables(site: AdminSite) -> list[tuple[str, str]]:
+    """(name, changelist URL) of the tables the admin index leaves off."""
+    return [(str(model._meta.verbose_name_plural).capitalize(),
+             reverse(f"admin:dj_queue_{model._meta.model_name}_changelist", current_app=site.name))
+            for model, model_admin in site._registry.items()
+            if model._meta.app_label == "dj_queue" and getattr(model_admin, "on_index", True) is False]
 
 
 def _permissions(request: HttpRequest) -> dict[str, bool]:

@@ -7,9 +7,15 @@ failed executions, or none once finished. Each execution table holds at most one
 
 from __future__ import annotations
 
+from types import ModuleType
+
+from django.apps import apps
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from dj_queue.exceptions import UndiscardableError
+from dj_queue.fields import OrderedJSONField
 
 PRIORITY_MIN = -100
 PRIORITY_MAX = 100
@@ -22,11 +28,11 @@ class Job(models.Model):
     queue_name = models.CharField(max_length=100, default="default")
     task_path = models.CharField(max_length=255)
     priority = models.SmallIntegerField(default=0)
-    args = models.JSONField(default=list)
-    kwargs = models.JSONField(default=dict)
+    args = OrderedJSONField(default=list)
+    kwargs = OrderedJSONField(default=dict)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     concurrency_key = models.CharField(max_length=255, null=True, blank=True)
-    return_value = models.JSONField(null=True, blank=True)
+    return_value = OrderedJSONField(null=True, blank=True)
     worker_ids = models.JSONField(default=list)
     enqueued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -143,8 +149,6 @@ class ClaimedExecution(Execution):
     @classmethod
     def discard_all_in_batches(cls, queryset: models.QuerySet | None = None) -> int:
         """Running jobs cannot be discarded: always raises ``UndiscardableError``."""
-        from dj_queue.exceptions import UndiscardableError
-
         raise UndiscardableError("claimed (running) jobs cannot be discarded; wait for them or stop their worker")
 
     class Meta:
@@ -162,39 +166,39 @@ class FailedExecution(Execution):
     message = models.TextField(blank=True, default="")
     traceback = models.TextField(blank=True, default="")
 
+    # The failed -> ready transition and discarding live in ``dj_queue.operations.jobs`` with the
+    # others; the app config hands them to these shortcuts (models never import operations).
+
     def retry(self) -> bool:
         """Move this job back to ready; it keeps its id."""
-        from dj_queue.operations.jobs import retry_failed_jobs
-
-        return retry_failed_jobs([self.job_id], using=self._state.db or "default") == 1
+        return _operations().retry_failed_jobs([self.job_id], using=self._state.db or "default") == 1
 
     def discard(self) -> bool:
         """Delete this failed job."""
-        from dj_queue.operations.jobs import discard_failed_job
-
-        return discard_failed_job(self.job_id, using=self._state.db or "default")
+        return _operations().discard_failed_job(self.job_id, using=self._state.db or "default")
 
     @classmethod
     def retry_all(cls, queryset: models.QuerySet | None = None) -> int:
         """Retry every failed job of ``queryset`` (default: all), in batches."""
-        from dj_queue.operations.jobs import BATCH, retry_failed_jobs
-
         queryset = cls.objects.all() if queryset is None else queryset
-        using, retried = queryset.db, 0
-        while ids := list(queryset.order_by("job_id").values_list("job_id", flat=True)[:BATCH]):
-            retried += retry_failed_jobs(ids, using=using)
+        using, retried, operations = queryset.db, 0, _operations()
+        while ids := list(queryset.order_by("job_id").values_list("job_id", flat=True)[:operations.BATCH]):
+            retried += operations.retry_failed_jobs(ids, using=using)
         return retried
 
     @classmethod
     def discard_all_in_batches(cls, queryset: models.QuerySet | None = None) -> int:
         """Delete every failed job of ``queryset`` (default: all), one batch per transaction."""
-        from dj_queue.operations.jobs import discard_in_batches
-
         queryset = cls.objects.all() if queryset is None else queryset
-        return discard_in_batches(queryset, using=queryset.db)
+        return _operations().discard_in_batches(queryset, using=queryset.db)
 
     class Meta:
         db_table = "dj_queue_failed_execution"
         indexes = [
             models.Index(fields=["backend_alias", "created_at"], name="dj_queue_failed_created"),
         ]
+
+
+def _operations() -> ModuleType:
+    """``dj_queue.operations.jobs``, as the app config wired it in ``ready()``."""
+    return apps.get_app_config("dj_queue").job_operations

@@ -1,21 +1,25 @@
-"""Ready -> claimed for a worker, in batches; claimed -> ready again on a shutdown deadline."""
+"""Ready -> claimed for a worker, in batches; claimed -> ready again on a shutdown deadline.
+
+The claim is written once, here; a dialect may run it as vendor SQL (``Dialect.claim``,
+``claim_rows``, ``finish_and_claim``) and returns None where it has no faster way.
+"""
 
 from __future__ import annotations
 
-import functools
+import datetime
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any
 
-from django.db import transaction
+from django.db.models import DateTimeField, F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from dj_queue import plugins
 from dj_queue.dialects import backend_option
+from dj_queue.models import ClaimedExecution, Job, Pause, ReadyExecution
+from dj_queue.operations.completion import finish_many, finish_rows, settle
+from dj_queue.operations.events import after_commit
 from dj_queue.operations.selectors import parse_selectors
-
-if TYPE_CHECKING:
-    from dj_queue.models import Job
 
 logger = logging.getLogger("dj_queue.operations")
 
@@ -33,13 +37,71 @@ def claim(*, backend_alias: str, using: str, selectors: list[str], limit: int,
     parsed = parse_selectors(selectors)
     if limit == 0:
         return []
-    jobs = plugins.get_dialect(using).claim(
-        using=using, backend_alias=backend_alias, selectors=parsed, limit=limit,
-        process_id=process_id, worker_id=worker_id, now=timezone.now(),
-    )
+    dialect = plugins.get_dialect(using)
+    kwargs = {"using": using, "backend_alias": backend_alias, "selectors": parsed, "limit": limit,
+              "process_id": process_id, "worker_id": worker_id, "now": timezone.now()}
+    jobs = dialect.claim(**kwargs)
+    if jobs is None:
+        with dialect.write_transaction(using):
+            jobs = claim_rows(dialect, **kwargs)
     if jobs:
         after_commit(using, backend_alias, "dj_queue_jobs_claimed", process=process, jobs=jobs)
     return jobs
+
+
+def claim_rows(dialect: Any, **kwargs: Any) -> list[Job]:
+    """The claim's statements inside the caller's transaction: the dialect's, or the generic ones."""
+    jobs = dialect.claim_rows(**kwargs)
+    return jobs if jobs is not None else _claim_rows(dialect, **kwargs)
+
+
+def _claim_rows(dialect: Any, *, using: str, backend_alias: str, selectors: list, limit: int,
+                process_id: int | None, worker_id: str, now: datetime.datetime) -> list[Job]:
+    picked = _pick_ready(dialect, using, backend_alias, selectors, limit)
+    if not picked:
+        return []
+    dialect.delete_ids(using, ReadyExecution, [ready for ready, _ in picked])
+    job_ids = [job for _, job in picked]
+    ClaimedExecution.objects.using(using).bulk_create(
+        ClaimedExecution(job_id=job_id, backend_alias=backend_alias, process_id=process_id, created_at=now)
+        for job_id in job_ids
+    )
+    mark_attempt(dialect, using, job_ids, worker_id, now)
+    jobs = Job.objects.using(using).in_bulk(job_ids)
+    return [jobs[job_id] for job_id in job_ids]
+
+
+def _pick_ready(dialect: Any, using: str, backend_alias: str, selectors: list, limit: int) -> list[tuple[int, int]]:
+    """Lock up to ``limit`` ready rows, selector by selector; return ``(ready id, job id)``s."""
+    paused = Pause.objects.using(using).filter(backend_alias=backend_alias).values("queue_name")
+    picked: list[tuple[int, int]] = []
+    for selector in selectors:
+        wanted = limit - len(picked)
+        if wanted <= 0:
+            break
+        rows = ReadyExecution.objects.using(using).filter(selector.q(), backend_alias=backend_alias)
+        rows = rows.exclude(queue_name__in=paused)
+        if picked:  # an earlier, overlapping selector already took these
+            rows = rows.exclude(id__in=[ready for ready, _ in picked])
+        rows = dialect.lock(rows.order_by("-priority", "job_id"), backend_alias)
+        picked.extend(rows.values_list("id", "job_id")[:wanted])
+    return picked
+
+
+def mark_attempt(dialect: Any, using: str, job_ids: list[int], worker_id: str, now: datetime.datetime) -> None:
+    """Stamp the start of an attempt on jobs: times, and ``worker_id`` appended to ``worker_ids``."""
+    jobs = Job.objects.using(using).filter(id__in=job_ids)
+    times = {
+        "started_at": Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
+        "last_attempted_at": now,
+    }
+    appended = dialect.worker_id_appended(worker_id)
+    if appended is not None:
+        jobs.update(worker_ids=appended, **times)
+        return
+    jobs.update(**times)
+    for job_id, worker_ids in list(jobs.values_list("id", "worker_ids")):
+        Job.objects.using(using).filter(id=job_id).update(worker_ids=[*(worker_ids or []), worker_id])
 
 
 def finish_and_claim(*, outcomes: list[tuple[Job, object]], backend_alias: str, using: str,
@@ -50,8 +112,6 @@ def finish_and_claim(*, outcomes: list[tuple[Job, object]], backend_alias: str, 
     ``outcomes`` are ``(job, return value)`` pairs as ``completion.finish_many`` takes them.
     Returns ``(jobs finished, jobs claimed)``; a job whose claim was lost is in neither.
     """
-    from dj_queue.operations.completion import finish_many, settle
-
     if not outcomes:
         return [], claim(backend_alias=backend_alias, using=using, selectors=selectors, limit=limit,
                          process_id=process_id, worker_id=worker_id, process=process)
@@ -63,10 +123,16 @@ def finish_and_claim(*, outcomes: list[tuple[Job, object]], backend_alias: str, 
                                process_id=process_id, worker_id=worker_id, process=process)
     now = timezone.now()
     by_id = {job.pk: (job, value) for job, value in outcomes}
-    done, jobs = plugins.get_dialect(using).finish_and_claim(
-        using=using, backend_alias=backend_alias, items=[(pk, value) for pk, (_, value) in by_id.items()],
-        selectors=parse_selectors(selectors), limit=limit, process_id=process_id, worker_id=worker_id, now=now,
-    )
+    dialect = plugins.get_dialect(using)
+    kwargs = {"using": using, "backend_alias": backend_alias, "selectors": parse_selectors(selectors),
+              "limit": limit, "process_id": process_id, "worker_id": worker_id, "now": now}
+    items = [(pk, value) for pk, (_, value) in by_id.items()]
+    turn = dialect.finish_and_claim(items=items, **kwargs)
+    if turn is None:
+        with dialect.write_transaction(using):
+            done = finish_rows(dialect, using=using, items=items, process_id=process_id, now=now)
+            turn = done, claim_rows(dialect, **kwargs)
+    done, jobs = turn
     if jobs:
         after_commit(using, backend_alias, "dj_queue_jobs_claimed", process=process, jobs=jobs)
     return settle(by_id, done, now, using=using), jobs
@@ -77,8 +143,6 @@ def release(*, job_ids: list[int], process_id: int | None, using: str) -> int:
 
     The attempt stays recorded in ``worker_ids``: it did start.
     """
-    from dj_queue.models import ClaimedExecution, Job, ReadyExecution
-
     if not job_ids:
         return 0
     dialect = plugins.get_dialect(using)
@@ -98,28 +162,3 @@ def release(*, job_ids: list[int], process_id: int | None, using: str) -> int:
                 "id", "backend_alias", "queue_name", "priority")
         )
     return len(held)
-
-
-def after_commit(using: str, backend_alias: str, hook_name: str, **kwargs: Any) -> None:
-    """Fire a fan-out hook once the surrounding transaction commits (at once in autocommit)."""
-    on_error = thread_error_handler(backend_alias)
-    transaction.on_commit(
-        functools.partial(plugins.call_safely, hook_name, on_error, **kwargs), using=using
-    )
-
-
-def thread_error_handler(backend_alias: str) -> Callable[[BaseException], Any] | None:
-    """Return the backend's ``on_thread_error`` callable, or ``None``."""
-    path = backend_option(backend_alias, "on_thread_error")
-    if not path:
-        return None
-    try:
-        return _import(path)
-    except ImportError:
-        logger.exception("dj_queue: on_thread_error %r cannot be imported", path)
-        return None
-
-
-@functools.lru_cache(maxsize=16)
-def _import(path: str) -> Callable[[BaseException], Any]:
-    return import_string(path)

@@ -8,6 +8,7 @@ Every failed attempt appends one entry to ``Job.errors``; the last failure also 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,12 +16,12 @@ from django.utils import timezone
 
 from dj_queue import plugins
 from dj_queue.dialects import backend_option
-from dj_queue.failures import error_entry, exception_path, format_traceback  # noqa: F401 (re-exported)
-from dj_queue.operations.claim import after_commit
+from dj_queue.failures import error_entry
+from dj_queue.models import ClaimedExecution, FailedExecution, Job, ReadyExecution, ScheduledExecution
 from dj_queue.operations.concurrency import release as release_slot
+from dj_queue.operations.events import after_commit, announce_ready, notify_after_commit
 
 if TYPE_CHECKING:
-    from dj_queue.models import Job
     from dj_queue.policies import Policy
 
 # What ``fail`` and ``rescue`` did with a job.
@@ -33,13 +34,15 @@ def finish(job: Job, return_value: object, *, process_id: int | None, using: str
     Returns ``False`` and changes nothing when the claim is gone or held by another process
     (a pruned process finishing late). With ``preserve_finished_jobs`` off the job row goes too.
     """
-    from dj_queue.models import Job
-
     dialect = plugins.get_dialect(using)
     now = timezone.now()
     if backend_option(job.backend_alias, "preserve_finished_jobs"):
         finished = dialect.finish(using=using, job_id=job.pk, process_id=process_id,
                                   return_value=return_value, now=now)
+        if finished is None:
+            with dialect.write_transaction(using):
+                finished = bool(finish_rows(dialect, using=using, items=[(job.pk, return_value)],
+                                            process_id=process_id, now=now))
     else:
         with dialect.write_transaction(using):
             finished = bool(dialect.delete_claim(using, job.pk, process_id))
@@ -59,16 +62,17 @@ def finish_many(outcomes: list[tuple[Job, object]], *, process_id: int | None, u
     Like ``finish``, a job whose claim is gone or held by another process is left alone (and not
     returned). Workers batch their completions through this: commits are the unit of cost.
     """
-    from dj_queue.models import ClaimedExecution, Job
-
     if not outcomes:
         return []
     dialect = plugins.get_dialect(using)
     now = timezone.now()
     by_id = {job.pk: (job, value) for job, value in outcomes}
     if backend_option(outcomes[0][0].backend_alias, "preserve_finished_jobs"):
-        done = dialect.finish_many(using=using, items=[(pk, value) for pk, (_, value) in by_id.items()],
-                                   process_id=process_id, now=now)
+        items = [(pk, value) for pk, (_, value) in by_id.items()]
+        done = dialect.finish_many(using=using, items=items, process_id=process_id, now=now)
+        if done is None:
+            with dialect.write_transaction(using):
+                done = finish_rows(dialect, using=using, items=items, process_id=process_id, now=now)
     else:
         with dialect.write_transaction(using):
             claims = ClaimedExecution.objects.using(using).filter(job_id__in=list(by_id), process_id=process_id)
@@ -76,6 +80,34 @@ def finish_many(outcomes: list[tuple[Job, object]], *, process_id: int | None, u
             claims.filter(job_id__in=done).delete()
             Job.objects.using(using).filter(id__in=done).delete()
     return settle(by_id, done, now, using=using)
+
+
+def finish_rows(dialect: Any, *, using: str, items: list[tuple[int, Any]], process_id: int | None,
+                now: datetime) -> list[int]:
+    """The finish's statements inside the caller's transaction; return the ids whose claim was held.
+
+    The dialect's vendor SQL when it has some; otherwise jobs with equal return values (``None``
+    for most) share one UPDATE.
+    """
+    if not items:
+        return []
+    done = dialect.finish_rows(using=using, items=items, process_id=process_id, now=now)
+    if done is not None:
+        return done
+    ids = [job_id for job_id, _ in items]
+    claims = ClaimedExecution.objects.using(using).filter(job_id__in=ids, process_id=process_id)
+    held = set(dialect.lock(claims, "", skip_locked=False).values_list("job_id", flat=True))
+    if not held:
+        return []
+    claims.filter(job_id__in=held).delete()
+    groups: dict[str, tuple[Any, list[int]]] = {}
+    for job_id, value in items:
+        if job_id in held:
+            # Unsorted keys: values differing only in key order are stored as each task returned them.
+            groups.setdefault(json.dumps(value), (value, []))[1].append(job_id)
+    for value, job_ids in groups.values():
+        Job.objects.using(using).filter(id__in=job_ids).update(finished_at=now, return_value=value)
+    return [job_id for job_id in ids if job_id in held]
 
 
 def settle(by_id: dict[int, tuple[Job, object]], done: list[int], now, *, using: str) -> list[Job]:
@@ -180,8 +212,6 @@ def rescue(job: Job, error: BaseException, *, process_id: int | None, using: str
 
 
 def _schedule_retry(job: Job, run_at: datetime, now: datetime, using: str) -> None:
-    from dj_queue.models import ScheduledExecution
-
     _update(job, using, errors=job.errors)
     ScheduledExecution.objects.using(using).create(
         job_id=job.pk, backend_alias=job.backend_alias, queue_name=job.queue_name, priority=job.priority,
@@ -190,9 +220,6 @@ def _schedule_retry(job: Job, run_at: datetime, now: datetime, using: str) -> No
 
 
 def _make_ready(job: Job, using: str) -> None:
-    from dj_queue.models import ReadyExecution
-    from dj_queue.operations.enqueue import announce_ready, notify_after_commit
-
     ReadyExecution.objects.using(using).create(
         job_id=job.pk, backend_alias=job.backend_alias, queue_name=job.queue_name, priority=job.priority,
     )
@@ -202,8 +229,6 @@ def _make_ready(job: Job, using: str) -> None:
 
 def _record_failed(job: Job, error: BaseException, entry: dict, now: datetime, using: str, **fields: Any) -> None:
     """The job's final state: a failed execution with this error, finished now."""
-    from dj_queue.models import FailedExecution
-
     FailedExecution.objects.using(using).create(
         job_id=job.pk, backend_alias=job.backend_alias, created_at=now,
         exception_class=entry["exception_class"], message=entry["message"], traceback=entry["traceback"],
@@ -213,6 +238,4 @@ def _record_failed(job: Job, error: BaseException, entry: dict, now: datetime, u
 
 
 def _update(job: Job, using: str, **fields: Any) -> None:
-    from dj_queue.models import Job
-
     Job.objects.using(using).filter(id=job.pk).update(**fields)

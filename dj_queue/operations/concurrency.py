@@ -16,9 +16,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from dj_queue.concurrency import Concurrency, settings_for
-from dj_queue.exceptions import ConcurrencyLimitDiscarded
+from dj_queue.exceptions import ConcurrencyLimitDiscarded, TaskResolutionError
 from dj_queue.failures import error_entry
 from dj_queue.models import BlockedExecution, FailedExecution, Job, ReadyExecution, Semaphore
+from dj_queue.operations.events import after_commit
+from dj_queue.plugins import get_dialect
+from dj_queue.resolution import resolve_task
 
 
 def acquire(key: str, *, limit: int, duration: float, backend_alias: str, using: str) -> bool:
@@ -70,8 +73,6 @@ def place(job: Job, settings: Concurrency | None, *, using: str) -> str:
         Job.objects.using(using).filter(pk=job.pk).update(finished_at=now, errors=job.errors)  # as fail() does
         job.finished_at = now
         job.discard_error = error  # lets enqueue report FAILED at once
-        from dj_queue.operations.claim import after_commit
-
         after_commit(using, job.backend_alias, "dj_queue_job_failed", job=job, error=error)
         return "discarded"
     BlockedExecution.objects.using(using).create(
@@ -90,9 +91,6 @@ def _make_ready(job: Job, using: str) -> None:
 
 def settings_for_job(job: Job) -> Concurrency | None:
     """The concurrency settings of the job's task (None if the task is gone or declares none)."""
-    from dj_queue.exceptions import TaskResolutionError
-    from dj_queue.resolution import resolve_task
-
     try:
         return settings_for(resolve_task(job.task_path))
     except (TaskResolutionError, Exception):
@@ -114,8 +112,6 @@ def release(job: Job, *, using: str) -> Job | None:
 
 def unblock_next(key: str, *, backend_alias: str, using: str) -> Job | None:
     """Move the next blocked job of ``key`` to ready if a slot is free."""
-    from dj_queue.plugins import get_dialect
-
     blocked = BlockedExecution.objects.using(using).filter(backend_alias=backend_alias, concurrency_key=key)
     # No select_related: FOR UPDATE would then lock the job row too.
     candidate = get_dialect(using).lock(blocked.order_by("-priority", "job_id"), backend_alias).first()

@@ -20,6 +20,7 @@ from dj_queue import plugins
 from dj_queue.concurrency import Concurrency
 from dj_queue.models import Job, ReadyExecution, ScheduledExecution
 from dj_queue.operations import concurrency as semaphores
+from dj_queue.operations.events import announce_ready, announcement_sql, notify_after_commit
 from dj_queue.serialization import dumps
 
 # Rows per INSERT statement, lowered further by the database's parameter limit.
@@ -177,31 +178,6 @@ def _measure(spec: JobSpec) -> int:
     return len(dumps(spec.args)) + len(dumps(spec.kwargs))
 
 
-def announce_ready(backend_alias: str, using: str, queue_names: Iterable[str]) -> None:
-    """Call ``dj_queue_jobs_ready`` inside the caller's transaction, if any plugin implements it."""
-    hook = plugins.get_plugin_manager().hook.dj_queue_jobs_ready
-    # Checked per call, not cached: plugins may be registered at runtime.
-    if hook.get_hookimpls():
-        hook(backend_alias=backend_alias, using=using, queue_names=sorted(set(queue_names)))
-
-
-def announcement_sql(backend_alias: str, using: str, queue_names: Iterable[str]) -> list[tuple[str, list]] | None:
-    """``dj_queue_jobs_ready`` as SQL expressions (``dj_queue_jobs_ready_sql``) for a one-statement write.
-
-    None when a plugin implements ``dj_queue_jobs_ready`` without the SQL companion: it must be
-    called as usual, inside the transaction.
-    """
-    pm = plugins.get_plugin_manager()
-    direct = {id(impl.plugin) for impl in pm.hook.dj_queue_jobs_ready.get_hookimpls()}
-    if not direct:
-        return []
-    companions = pm.hook.dj_queue_jobs_ready_sql
-    if not direct <= {id(impl.plugin) for impl in companions.get_hookimpls()}:
-        return None
-    return [sql for sql in companions(backend_alias=backend_alias, using=using,
-                                      queue_names=sorted(set(queue_names))) if sql]
-
-
 def _insert_batch(jobs: list[Job], specs: list[JobSpec], using: str, now: datetime) -> set[str]:
     """Insert one batch; return the queue names of the jobs that became ready."""
     if connections[using].features.can_return_rows_from_bulk_insert:
@@ -225,10 +201,3 @@ def _insert_batch(jobs: list[Job], specs: list[JobSpec], using: str, now: dateti
     if scheduled:
         ScheduledExecution.objects.using(using).bulk_create(scheduled)
     return became_ready | {e.queue_name for e in ready}
-
-
-def notify_after_commit(backend_alias: str, queue_names: set[str], using: str) -> None:
-    from dj_queue.wakeup import notify_enqueued
-
-    # robust: the jobs are committed by then; a failed wakeup only costs a polling interval.
-    transaction.on_commit(lambda: notify_enqueued(backend_alias, queue_names), using=using, robust=True)

@@ -23,7 +23,10 @@ from dj_queue.models import (
     ReadyExecution,
     ScheduledExecution,
 )
+from dj_queue.config import database_for
 from dj_queue.operations.completion import fail_unclaimed
+from dj_queue.operations.events import announce_ready
+from dj_queue import wakeup
 from dj_queue.operations.concurrency import place, release, settings_for_job
 
 BATCH = 500
@@ -32,8 +35,6 @@ BATCH = 500
 def _using(backend_alias: str | None, using: str | None) -> str:
     if using:
         return using
-    from dj_queue.config import database_for
-
     return database_for(backend_alias or "default")
 
 
@@ -64,8 +65,6 @@ def retry_failed_jobs(job_ids: Iterable[int], *, using: str) -> int:
 
 def _announce(jobs: list[Job], using: str) -> None:
     """Tell ``dj_queue_jobs_ready`` plugins, inside the retry transaction, which queues got jobs."""
-    from dj_queue.operations.enqueue import announce_ready
-
     for alias in sorted({j.backend_alias for j in jobs}):
         announce_ready(alias, using, {j.queue_name for j in jobs if j.backend_alias == alias})
 
@@ -73,10 +72,8 @@ def _announce(jobs: list[Job], using: str) -> None:
 def _notify(jobs: list[Job]) -> None:
     if not jobs:
         return
-    from dj_queue.wakeup import notify_enqueued
-
     for alias in {j.backend_alias for j in jobs}:
-        notify_enqueued(alias, sorted({j.queue_name for j in jobs if j.backend_alias == alias}))
+        wakeup.notify_enqueued(alias, sorted({j.queue_name for j in jobs if j.backend_alias == alias}))
 
 
 def retry_failed_job(job_id: int, *, backend_alias: str | None = None, using: str | None = None) -> bool:

@@ -17,6 +17,7 @@ from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F
 from django.db.models.functions import Now
 
 from dj_queue.models import ClaimedExecution, Process
+from dj_queue.operations.claim import release
 
 logger = logging.getLogger("dj_queue.processes")
 
@@ -53,8 +54,6 @@ def deregister(process_id: int, *, using: str) -> int:
     Returns how many claims were released. A clean stop releases its jobs itself; this only
     catches what slipped through (never leave claims to be failed as missing).
     """
-    from dj_queue.operations.claim import release
-
     job_ids = list(
         ClaimedExecution.objects.using(using).filter(process_id=process_id).values_list("job_id", flat=True)
     )

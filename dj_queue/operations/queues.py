@@ -20,7 +20,7 @@ from dj_queue.models import (
     ReadyExecution,
     ScheduledExecution,
 )
-from dj_queue.operations.enqueue import announce_ready, notify_after_commit
+from dj_queue.operations.events import announce_ready, notify_after_commit
 
 CLEAR_BATCH = 500
 

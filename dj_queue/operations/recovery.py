@@ -14,6 +14,7 @@ from dj_queue.exceptions import ProcessExitError, ProcessMissingError, ProcessPr
 from dj_queue.models import ClaimedExecution, Job, Process
 from dj_queue.operations import processes
 from dj_queue.operations.completion import READY, rescue
+from dj_queue.plugins import get_dialect
 from dj_queue.policies import policy_for_job
 
 logger = logging.getLogger("dj_queue.recovery")
@@ -56,8 +57,6 @@ def process_exited(process: Process, *, using: str, reason: str = "") -> int:
 
 def _rescue_and_forget(process: Process, error: BaseException, *, using: str) -> int:
     """Rescue the process's claims and delete its row in one transaction: nobody sees one without the other."""
-    from dj_queue.plugins import get_dialect
-
     with get_dialect(using).write_transaction(using):
         failed = rescue_claims(process.pk, error, using=using)
         Process.objects.using(using).filter(pk=process.pk).delete()

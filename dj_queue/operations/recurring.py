@@ -16,8 +16,11 @@ from croniter import croniter
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from dj_queue.exceptions import EnqueueError
+from dj_queue.config import cached_options
+from dj_queue.exceptions import EnqueueError, TaskResolutionError
 from dj_queue.models import RecurringExecution, RecurringTask
+from dj_queue.resolution import resolve_task
+from dj_queue.task_lookup import task_path_problem
 
 logger = logging.getLogger("dj_queue.recurring")
 
@@ -45,6 +48,16 @@ def latest_run(schedule: str, now: datetime) -> datetime:
 
 def next_run(schedule: str, now: datetime) -> datetime:
     return croniter(schedule, now).get_next(datetime)
+
+
+def static_task_problems(recurring: dict[str, dict], task_modules: Any = None) -> list[str]:
+    """One line per static task whose ``task_path`` names no task a worker would run."""
+    problems = []
+    for key, spec in recurring.items():
+        problem = task_path_problem(spec.get("task_path") if isinstance(spec, dict) else None, task_modules)
+        if problem:
+            problems.append(f"recurring task {key!r}: {problem}")
+    return problems
 
 
 def sync_static_tasks(recurring: dict[str, dict], *, backend_alias: str, using: str) -> None:
@@ -83,7 +96,7 @@ def schedule_dynamic(key: str, *, backend_alias: str, using: str, **spec: Any) -
         raise EnqueueError(f"recurring task {key!r}: {problem}")
     if not spec.get("task_path"):
         raise EnqueueError(f"recurring task {key!r}: task_path is required")
-    _validate_task_path(key, spec["task_path"])
+    _validate_task_path(key, spec["task_path"], backend_alias)
     _validate_arguments(key, spec)
     with transaction.atomic(using=using):
         existing = RecurringTask.objects.using(using).filter(backend_alias=backend_alias, key=key).first()
@@ -96,14 +109,14 @@ def schedule_dynamic(key: str, *, backend_alias: str, using: str, **spec: Any) -
     return task
 
 
-def _validate_task_path(key: str, task_path: str) -> None:
-    from dj_queue.exceptions import TaskResolutionError
-    from dj_queue.resolution import resolve_task
+def _validate_task_path(key: str, task_path: str, backend_alias: str) -> None:
+    problem = task_path_problem(task_path, _task_modules(backend_alias))
+    if problem:
+        raise EnqueueError(f"recurring task {key!r}: {problem}")
 
-    try:
-        resolve_task(task_path)
-    except TaskResolutionError as exc:
-        raise EnqueueError(f"recurring task {key!r}: {exc}") from exc
+
+def _task_modules(backend_alias: str) -> Any:
+    return cached_options(backend_alias).get("task_modules")
 
 
 def _validate_arguments(key: str, spec: dict) -> None:
@@ -160,6 +173,9 @@ def fire(task: RecurringTask, run_at: datetime, *, using: str) -> int | None:
             reservation.save(update_fields=["job"], using=using)
     except IntegrityError:
         return None
+    except TaskResolutionError:
+        _report_unresolved(task, run_at)
+        return None
     except Exception:
         logger.exception("dj_queue: recurring task %r could not be enqueued for %s", task.key, run_at)
         return None
@@ -169,12 +185,25 @@ def fire(task: RecurringTask, run_at: datetime, *, using: str) -> int | None:
     return job.pk
 
 
+# (backend, key, task path) -> the last run reported, so a path that does not resolve is logged
+# once per run rather than on every scheduler tick until the next run is due.
+_reported: dict[tuple[str, str, str], datetime] = {}
+
+
+def _report_unresolved(task: RecurringTask, run_at: datetime) -> None:
+    mark = (task.backend_alias, task.key, task.task_path)
+    if _reported.get(mark) == run_at:
+        return
+    _reported[mark] = run_at
+    problem = task_path_problem(task.task_path, _task_modules(task.backend_alias))
+    logger.error("dj_queue: recurring task %r was not enqueued for %s: %s", task.key, run_at.isoformat(), problem)
+
+
 def enqueue_recurring(task: RecurringTask, *, using: str):
     """Enqueue one run of ``task`` with the task's own defaults unless the row overrides them."""
     from dj_queue.operations.enqueue import enqueue_job
-    from dj_queue.resolution import resolve_task
 
-    target = resolve_task(task.task_path)
+    target = resolve_task(task.task_path, _task_modules(task.backend_alias))
     return enqueue_job(
         backend_alias=task.backend_alias, using=using, task_path=task.task_path,
         queue_name=task.queue_name or target.queue_name,

@@ -17,6 +17,8 @@ import logging
 import threading
 from typing import Any
 
+from dj_queue.operations.execute import announce_finished
+
 logger = logging.getLogger("dj_queue.runtime")
 
 
@@ -52,8 +54,6 @@ class Completions:
 
     def announce(self, batch: list[tuple[Any, Any, Any]], finished: list[Any]) -> None:
         """Send ``task_finished`` for the recorded ones; log the ones whose claim was lost."""
-        from dj_queue.operations.execute import announce_finished
-
         finished_ids = {job.pk for job in finished}
         for job, value, result in batch:
             if job.pk in finished_ids:

@@ -12,6 +12,8 @@ import threading
 import time
 from typing import Any
 
+from dj_queue.operations import concurrency
+from dj_queue.operations.dispatch import dispatch_due
 from dj_queue.runtime.base import Actor, check_connections
 
 logger = logging.getLogger("dj_queue.runtime")
@@ -44,8 +46,6 @@ class Dispatcher(Actor):
 
     def dispatch(self) -> int:
         """Promote one batch of due jobs; infrastructure errors are reported, not raised."""
-        from dj_queue.operations.dispatch import dispatch_due
-
         try:
             return dispatch_due(backend_alias=self.backend_alias, using=self.using, batch_size=self.batch_size)
         except Exception as exc:
@@ -61,8 +61,6 @@ class Dispatcher(Actor):
         if now < self._next_maintenance:
             return
         self._next_maintenance = now + self.concurrency_maintenance_interval
-        from dj_queue.operations import concurrency
-
         try:
             expired = concurrency.expire_semaphores(backend_alias=self.backend_alias, using=self.using)
             released = concurrency.release_expired_blocked(

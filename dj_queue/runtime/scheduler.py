@@ -1,6 +1,7 @@
 """The scheduler: fires recurring tasks on time and runs maintenance plugins (cleanup).
 
-It keeps the static tasks of ``OPTIONS["recurring"]`` in the table at start-up, then on every tick
+It keeps the static tasks of ``OPTIONS["recurring"]`` in the table at start-up (unless a task path
+does not resolve: then it logs why and leaves the stored tasks alone), then on every tick
 fires each task's latest due run (a unique reservation makes several schedulers fire it once),
 calls ``dj_queue_scheduler_maintenance`` and sleeps until the next run is due or
 ``polling_interval`` passes, whichever is sooner.
@@ -8,6 +9,7 @@ calls ``dj_queue_scheduler_maintenance`` and sleeps until the next run is due or
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -15,6 +17,8 @@ from django.utils import timezone
 
 from dj_queue import plugins
 from dj_queue.runtime.base import Actor, check_connections
+
+logger = logging.getLogger("dj_queue.scheduler")
 
 
 class Scheduler(Actor):
@@ -32,8 +36,7 @@ class Scheduler(Actor):
     def loop(self) -> None:
         from dj_queue.operations import recurring
 
-        self._guard(recurring.sync_static_tasks, self.options["recurring"],
-                    backend_alias=self.backend_alias, using=self.using)
+        self._sync_static_tasks()
         while not self.stopping:
             tasks = self._guard(recurring.tasks_for, backend_alias=self.backend_alias, using=self.using,
                                 include_dynamic=self.dynamic_tasks_enabled) or []
@@ -43,6 +46,19 @@ class Scheduler(Actor):
             if not self.stopping:
                 self._sleep.wait(self._seconds_to_next_run(tasks))
                 self._sleep.clear()
+
+    def _sync_static_tasks(self) -> None:
+        from dj_queue.operations import recurring
+
+        # Syncing rewrites the rows every scheduler of this backend fires from: a configuration
+        # whose task paths do not resolve must not replace the stored tasks of a healthy one.
+        problems = recurring.static_task_problems(self.options["recurring"], self.options["task_modules"])
+        for problem in problems:
+            logger.error("dj_queue scheduler: not syncing the recurring tasks of backend %r (the stored ones "
+                         "are kept): %s", self.backend_alias, problem)
+        if not problems:
+            self._guard(recurring.sync_static_tasks, self.options["recurring"],
+                        backend_alias=self.backend_alias, using=self.using)
 
     def _seconds_to_next_run(self, tasks: list) -> float:
         from dj_queue.operations.recurring import next_run

@@ -21,6 +21,7 @@ from dj_queue.runtime import proctitle, signals
 from dj_queue.runtime.base import Actor, check_connections, close_connections, error_reporter
 from dj_queue.runtime.dispatcher import Dispatcher
 from dj_queue.runtime.pidfile import Pidfile
+from dj_queue.runtime.scheduler import Scheduler
 from dj_queue.runtime.worker import Worker
 
 logger = logging.getLogger("dj_queue.runtime")
@@ -45,11 +46,7 @@ class ActorSpec:
 
 
 def scheduler_class() -> type[Actor] | None:
-    """The scheduler actor, once the recurring-tasks feature provides one."""
-    try:
-        from dj_queue.runtime.scheduler import Scheduler  # type: ignore[import-not-found]
-    except ImportError:
-        return None
+    """The scheduler actor (a seam: tests put their own in)."""
     return Scheduler
 
 
@@ -273,14 +270,3 @@ class Supervisor:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name or self.kind} process_id={self.process_id}>"
-
-
-def build_supervisor(options: dict[str, Any], **kwargs: Any) -> Supervisor:
-    """The supervisor for ``options["mode"]``."""
-    if options["mode"] == "async":
-        from dj_queue.runtime.threaded import AsyncSupervisor
-
-        return AsyncSupervisor(options=options, **kwargs)
-    from dj_queue.runtime.forking import ForkSupervisor
-
-    return ForkSupervisor(options=options, **kwargs)

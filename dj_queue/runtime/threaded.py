@@ -12,9 +12,11 @@ import threading
 import time
 from typing import Any
 
+from dj_queue import config
+from dj_queue.config import load_options
 from dj_queue.models import Process
 from dj_queue.operations import recovery
-from dj_queue.runtime.base import Actor
+from dj_queue.runtime.base import Actor, quiet_queries
 from dj_queue.runtime.supervisor import SHUTDOWN_GRACE, Slot, Supervisor
 
 logger = logging.getLogger("dj_queue.runtime")
@@ -105,9 +107,6 @@ class EmbeddedRuntime:
                       only_work: bool = False, only_dispatch: bool = False, skip_recurring: bool | None = None,
                       **overrides: Any) -> EmbeddedRuntime:
         """Build from ``TASKS[backend_alias]`` (+ a YAML file), with ``overrides`` of option keys on top."""
-        from dj_queue import config
-        from dj_queue.runtime.options import load_options
-
         options = load_options(backend_alias, config_path=config_path, mode="async", skip_recurring=skip_recurring)
         if overrides:
             flag = options.pop("skip_recurring")
@@ -142,8 +141,6 @@ class EmbeddedRuntime:
 
     def _activate(self, on: bool) -> None:
         if self.activates:
-            from dj_queue import config
-
             config.activate(self.supervisor.backend_alias, self.supervisor.options if on else None)
 
     def stop(self, timeout: float | None = None) -> bool:
@@ -156,8 +153,6 @@ class EmbeddedRuntime:
         return not self._thread.is_alive()
 
     def _main(self) -> None:
-        from dj_queue.runtime.base import quiet_queries
-
         with quiet_queries(self.supervisor.options.get("silence_polling", True)):
             self._run_supervisor()
 

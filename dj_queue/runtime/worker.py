@@ -14,7 +14,11 @@ from typing import Any
 
 from dj_queue import plugins, running
 from dj_queue.compat import task_backends
+from dj_queue.exceptions import ProcessExitError
 from dj_queue.models import Job
+from dj_queue.operations.claim import finish_and_claim, release
+from dj_queue.operations.completion import fail, finish_many
+from dj_queue.operations.execute import execute
 from dj_queue.runtime.base import Actor, check_connections
 from dj_queue.runtime.completions import Completions
 from dj_queue.runtime.pool import ThreadPool
@@ -89,8 +93,6 @@ class Worker(Actor):
 
     def _turn(self, limit: int) -> list[Job]:
         """Record pending outcomes and claim up to ``limit`` jobs, in one transaction."""
-        from dj_queue.operations.claim import finish_and_claim
-
         batch = self.completions.take()
         try:
             finished, jobs = finish_and_claim(
@@ -109,8 +111,6 @@ class Worker(Actor):
         return jobs
 
     def _execute(self, job: Job) -> None:
-        from dj_queue.operations.execute import execute
-
         try:
             execute(job, backend=self.backend, process_id=self.process_id, using=self.using,
                     task_modules=self.options.get("task_modules"), completions=self.completions)
@@ -131,8 +131,6 @@ class Worker(Actor):
 
     def _flush(self) -> None:
         """Record every pending outcome before the process deregisters (which frees its claims)."""
-        from dj_queue.operations.completion import finish_many
-
         for attempt in range(3):
             batch = self.completions.take()
             if not batch:
@@ -154,10 +152,6 @@ class Worker(Actor):
 
         Under ``at_most_once`` a started job may not run twice: it ends FAILED instead.
         """
-        from dj_queue.exceptions import ProcessExitError
-        from dj_queue.operations.claim import release
-        from dj_queue.operations.completion import fail
-
         once = [a for a in map(running.get, job_ids)
                 if a is not None and a.policy is not None and a.policy.delivery == "at_most_once"
                 and a.policy.exactly_once is None]

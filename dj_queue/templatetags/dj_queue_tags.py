@@ -1,4 +1,8 @@
-"""Template filters of the dashboard: ages, JSON previews and pretty JSON (all escaped later)."""
+"""Template filters of the dashboard: times, ages, JSON previews, pretty JSON and tracebacks.
+
+Filters return plain text (escaped by the template) except ``when``, which builds its markup
+with ``format_html`` so every value in it is escaped.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,12 @@ from typing import Any
 
 from django import template
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from dj_queue.dashboard.health import failure_kind
+from dj_queue.tracebacks import user_frames_first
 
 register = template.Library()
 
@@ -16,24 +26,71 @@ PREVIEW_CHARS = 80
 
 @register.filter
 def age(value: timedelta | None) -> str:
-    """``timedelta`` -> "3d 4h", "2h 5m", "4m 10s", "12.3s"; "—" for nothing."""
+    """``timedelta`` -> "12 s", "4 min 10 s", "2 h 5 min", "3 d 4 h"; "—" for nothing."""
     if value is None or value == "":
         return "—"
-    seconds = max(value.total_seconds(), 0.0)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
+    return duration(max(value, timedelta(0)))
+
+
+def duration(value: timedelta) -> str:
+    seconds = int(abs(value.total_seconds()))
+    minutes, secs = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)
     days, hours = divmod(hours, 24)
     if days:
-        return f"{days}d {hours}h"
-    return f"{hours}h {minutes}m" if hours else f"{minutes}m {secs}s"
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 @register.filter
 def since(value: datetime | None) -> str:
     """How long ago ``value`` was."""
     return age(timezone.now() - value) if value else "—"
+
+
+def relative(value: timedelta) -> str:
+    """A signed ``timedelta`` as "12 s ago", "in 4 min 10 s", "3 h 5 min ago", "2 d 4 h ago"."""
+    text = duration(value)
+    return f"in {text}" if value.total_seconds() <= -1 else f"{text} ago"
+
+
+@register.filter
+def when(value: datetime | str | None) -> SafeString | str:
+    """A moment with seconds and the time zone, and how long ago (or how soon) it is.
+
+    ``2026-11-30 18:11:07 UTC (12 s ago)``, in the current time zone (``TIME_ZONE``). Accepts ISO
+    strings too, as ``Job.errors`` stores its ``failed_at``.
+    """
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if not value:
+        return "—"
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, timezone.get_default_timezone())
+    local = timezone.localtime(value)
+    return format_html('<time datetime="{}">{}</time> <span class="djq-ago">({})</span>',
+                       value.isoformat(), local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                       relative(timezone.now() - value))
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    """Only the relative part of ``when``: "12 s ago"."""
+    return relative(timezone.now() - value) if value else "—"
+
+
+@register.filter
+def folded(text: str | None) -> tuple[str, str]:
+    """``(user_part, framework_part)`` of a traceback; see ``dj_queue.tracebacks``."""
+    return user_frames_first(text or "")
+
+
+@register.filter
+def outcome(exception_class: str | None) -> str:
+    """"cancelled", "discarded" (by a concurrency limit) or "failed", for a failed job's error class."""
+    return failure_kind(exception_class)
 
 
 @register.filter

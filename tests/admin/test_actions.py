@@ -40,7 +40,7 @@ def test_pause_resume_and_clear(admin_client):
     post(admin_client, op="resume", queue="mail")
     assert not Pause.objects.exists()
     response = post(admin_client, op="clear", queue="mail")
-    assert [str(m) for m in get_messages(response.wsgi_request)][-1] == "Discarded 1 ready jobs of queue 'mail'."
+    assert [str(m) for m in get_messages(response.wsgi_request)][-1] == "Discarded 1 ready job of queue 'mail'."
     assert not ReadyExecution.objects.exists() and FailedExecution.objects.count() == 1
 
 
@@ -58,15 +58,22 @@ def test_retry_all_and_discard_all_within_a_queue(admin_client):
     post(admin_client, op="retry", state="failed", queue="mail", all="1")
     assert ReadyExecution.objects.filter(job__in=mail).count() == 3
     assert FailedExecution.objects.filter(job=other).exists()
-    post(admin_client, op="discard", state="ready", all="1")
-    assert not ReadyExecution.objects.exists() and Job.objects.filter(pk=other.pk).exists()
+    post(admin_client, op="discard", state="failed", all="1")
+    assert not FailedExecution.objects.exists() and ReadyExecution.objects.filter(job__in=mail).count() == 3
 
 
 def test_discard_ignores_ids_in_another_state(admin_client):
     running = make_job("claimed")
+    failed = make_job("failed")
+    post(admin_client, op="discard", state="failed", ids=[running.pk, failed.pk])
+    assert Job.objects.filter(pk=running.pk).exists() and not Job.objects.filter(pk=failed.pk).exists()
+
+
+def test_waiting_jobs_are_cancelled_not_discarded(admin_client):
     ready = make_job("ready")
-    post(admin_client, op="discard", state="ready", ids=[running.pk, ready.pk])
-    assert Job.objects.filter(pk=running.pk).exists() and not Job.objects.filter(pk=ready.pk).exists()
+    response = post(admin_client, op="discard", state="ready", ids=[ready.pk])
+    assert "discard does not apply to ready jobs" in str(list(get_messages(response.wsgi_request))[-1])
+    assert ReadyExecution.objects.filter(job=ready).exists()
 
 
 def test_enqueue_again_makes_a_new_job_with_the_same_call(admin_client):

@@ -83,7 +83,7 @@ def test_processes_show_heartbeat_age_and_highlight_stale_ones(admin_client, set
     assert html.count('class="djq-stale"') == 1
     stale_row = html[html.index('class="djq-stale"'):]
     assert "old-one" in stale_row.split("</tr>")[0]
-    assert "after 60s without a heartbeat" in html
+    assert "after 60 s without a heartbeat" in html
 
 
 def test_recurring_tasks_show_last_and_next_run(admin_client):

@@ -70,3 +70,28 @@ def test_changelists_and_detail_pages_escape_stored_values(admin_client, evil_ro
 
     row = apps.get_model("dj_queue", model).objects.first()
     assert_escaped(admin_client.get(f"/admin/dj_queue/{model}/{row.pk}/change/"))
+
+
+def test_lifecycle_fields_and_banner_escape_stored_values(admin_client, evil_rows):
+    entry = {"exception_class": EVIL, "message": EVIL, "traceback": EVIL, "worker_id": EVIL, "failed_at": EVIL}
+    Job.objects.filter(pk=evil_rows.pk).update(worker_ids=[EVIL, EVIL], errors=[entry, entry], crashes=1,
+                                                cancel_requested_at=timezone.now())
+    Process.objects.filter(name=EVIL).update(last_heartbeat_at=timezone.now() - timedelta(days=1))
+    dashboard = admin_client.get("/admin/dj_queue/dashboard/")
+    assert 'id="djq-banner"' in dashboard.content.decode()
+    assert_escaped(dashboard)
+    page = admin_client.get(f"/admin/dj_queue/dashboard/job/{evil_rows.pk}/")
+    assert_escaped(page)
+    assert len(page.context["history"]) == 2
+
+
+def test_confirmations_naming_jobs_escape_them(admin_client, evil_rows):
+    ready = list(Job.objects.filter(ready_execution__isnull=False).values_list("pk", flat=True))
+    blocked = list(Job.objects.filter(blocked_execution__isnull=False).values_list("pk", flat=True))
+    one = admin_client.post("/admin/dj_queue/dashboard/action/",
+                            {"op": "cancel", "state": "ready", "ids": ready, "backend": "default"})
+    several = admin_client.post("/admin/dj_queue/dashboard/action/",
+                                {"op": "cancel", "state": "ready", "ids": ready + blocked, "backend": "default"})
+    assert_escaped(one)
+    assert_escaped(several)
+    assert several.content.decode().count("<li>Job ") == 2

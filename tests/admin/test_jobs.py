@@ -81,3 +81,12 @@ def test_large_arguments_are_truncated_in_lists_but_complete_in_detail(admin_cli
     assert "x" * 200 not in listing and "…" in listing
     assert "x" * 5000 in detail
     assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize("path", ["gone.module.task", "tests.never_imported.task", "os.system"])
+def test_job_pages_show_a_job_whose_task_path_does_not_resolve(admin_client, path):
+    job = make_job("failed", task_path=path, args=[{"b": 1, "a": 2}])
+    for url in (JOB.format(job.pk), f"/admin/dj_queue/job/{job.pk}/change/", JOBS.format("failed")):
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+        assert path in response.content.decode(), url

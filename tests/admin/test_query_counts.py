@@ -29,20 +29,26 @@ from dj_queue.models import (
 
 pytestmark = pytest.mark.django_db
 BIG = 1500
+FAILURES = ("builtins.ValueError", "dj_queue.exceptions.JobCancelledError",
+            "dj_queue.exceptions.ConcurrencyLimitDiscarded")
 PAGES = ["/admin/dj_queue/dashboard/", *[f"/admin/dj_queue/dashboard/jobs/{s}/" for s in
          ("ready", "scheduled", "blocked", "claimed", "failed", "finished")],
          *[f"/admin/dj_queue/{m}/" for m in
            ("job", "readyexecution", "scheduledexecution", "blockedexecution", "claimedexecution",
-            "failedexecution", "process", "pause", "semaphore", "recurringtask", "recurringexecution")]]
+            "failedexecution", "process", "pause", "semaphore", "recurringtask", "recurringexecution")],
+         *[f"/admin/dj_queue/job/?lifecycle={name}" for name in ("retrying", "rescued", "cancelled")]]
 
 
 def populate(per_state: int) -> None:
     """``per_state`` rows in every table, spread over 5 queues, with bulk inserts."""
     now, later = timezone.now(), timezone.now() + timedelta(hours=1)
     states = ("ready", "scheduled", "blocked", "claimed", "failed", "finished")
+    errors = [{"exception_class": "builtins.ValueError", "message": "boom", "traceback": "Traceback ...",
+               "worker_id": "w1", "failed_at": now.isoformat()}]
     Job.objects.bulk_create([
         Job(task_path="tests.tasks_app.tasks.add", queue_name=f"q{i % 5}", args=[i, state], kwargs={"n": i},
-            finished_at=now if state in ("failed", "finished") else None)
+            finished_at=now if state in ("failed", "finished") else None, crashes=i % 2,
+            worker_ids=["w1"] * (i % 3), errors=errors * (i % 3), last_attempted_at=now if i % 3 else None)
         for state in states for i in range(per_state)
     ], batch_size=500)
     ids = list(Job.objects.order_by("pk").values_list("pk", "queue_name"))
@@ -55,8 +61,8 @@ def populate(per_state: int) -> None:
         for j, q in by_state["blocked"]])
     ClaimedExecution.objects.bulk_create([ClaimedExecution(job_id=j, process_id=1)
                                           for j, _ in by_state["claimed"]])
-    FailedExecution.objects.bulk_create([FailedExecution(job_id=j, exception_class="builtins.ValueError",
-                                                         message="boom") for j, _ in by_state["failed"]])
+    FailedExecution.objects.bulk_create([
+        FailedExecution(job_id=j, exception_class=FAILURES[j % 3], message="boom") for j, _ in by_state["failed"]])
     Process.objects.bulk_create([Process(kind="worker", name=f"w{i}", pid=i) for i in range(per_state)])
     Pause.objects.bulk_create([Pause(queue_name=f"paused{i}") for i in range(per_state)])
     Semaphore.objects.bulk_create([Semaphore(key=f"k{i}", expires_at=later) for i in range(per_state)])
@@ -67,7 +73,20 @@ def populate(per_state: int) -> None:
 
 
 def query_counts(client) -> dict[str, int]:
+    """Queries per page: the fixed pages, a job page per state and a confirmation naming 60 jobs."""
     counts = {}
+    jobs = {state: ex.objects.order_by("-pk").values_list("job_id", flat=True).first() for state, ex in
+            (("ready", ReadyExecution), ("claimed", ClaimedExecution), ("failed", FailedExecution))}
+    for state, job_id in jobs.items():
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(f"/admin/dj_queue/dashboard/job/{job_id}/").status_code == 200
+        counts[f"job page ({state})"] = len(captured)
+    ids = list(ReadyExecution.objects.order_by("job_id").values_list("job_id", flat=True)[:60])
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post("/admin/dj_queue/dashboard/action/",
+                               {"op": "cancel", "state": "ready", "ids": ids, "backend": "default"})
+        assert response.status_code == 200 and response.content.count(b"<li>Job ") == min(len(ids), 50)
+    counts["cancel confirmation"] = len(captured)
     for url in PAGES:
         with CaptureQueriesContext(connection) as captured:
             assert client.get(url).status_code == 200, url

@@ -54,17 +54,17 @@ class Operator:
         self.find("#djq-confirm").click()
         return self.text(".messagelist .success")
 
-    def screenshot(self, name: str) -> None:
+    def screenshot(self, name: str, width: int = 1400) -> None:
         if os.environ.get("DJ_QUEUE_SCREENSHOTS") != "1":
             return
         # The admin scrolls inner containers, so the page's own height is not the content's.
         height = self.browser.execute_script(
             "return Math.max(...Array.from(document.querySelectorAll('body, body *'), e => e.scrollHeight))")
         chrome = self.browser.execute_script("return window.outerHeight - window.innerHeight")
-        self.browser.set_window_size(1400, min(height + chrome + 20, 2400))
+        self.browser.set_window_size(width, min(height + chrome + 20, 2400))
         IMAGES.mkdir(parents=True, exist_ok=True)
         assert self.browser.save_screenshot(str(IMAGES / name))
-        self.browser.set_window_size(1400, 1000)
+        self.browser.set_window_size(width, 1000)
 
 
 def _finished(*job_ids: int) -> bool:
@@ -108,7 +108,7 @@ def test_operator_session(browser, server, start_runtime, django_user_model):
     assert "IntegrityError" in operator.text("#djq-error")
     operator.screenshot("failed-job.png")
     SideEffect.objects.filter(key="report-42").delete()
-    assert "Retried 1 failed jobs" in operator.act('#djq-job-actions button[data-op="retry"]')
+    assert "Retried 1 failed job." in operator.act('#djq-job-actions button[data-op="retry"]')
     wait_until(lambda: _finished(int(broken.id)) and not FailedExecution.objects.exists(),
                timeout=30, message="the retried job succeeded")
     operator.open(f"/admin/dj_queue/dashboard/job/{broken.id}/")

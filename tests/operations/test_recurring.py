@@ -88,7 +88,7 @@ def test_dynamic_tasks_are_created_updated_and_removed():
                                       "OPTIONS": {"scheduler": {"dynamic_tasks_enabled": True}}}})
 @pytest.mark.parametrize("kwargs, message", [
     ({"schedule": "nope"}, "schedule"),
-    ({"task_path": "os.system"}, "refusing"),
+    ({"task_path": "os.system"}, "module 'os' is not in an installed app"),
     ({"task_path": "tests.tasks_app.tasks.missing"}, "no attribute"),
     ({"args": [{1, 2}]}, "JSON"),
     ({"priority": 500}, "priority"),
@@ -103,3 +103,48 @@ def test_invalid_dynamic_tasks_are_enqueue_errors(kwargs, message):
 def test_dynamic_tasks_need_the_option():
     with pytest.raises(EnqueueError, match="dynamic_tasks_enabled"):
         api.schedule_recurring_task(key="dyn", task_path=ADD, schedule="* * * * *")
+
+
+@override_settings(TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [],
+                                      "OPTIONS": {"scheduler": {"dynamic_tasks_enabled": True}}}})
+def test_a_dynamic_task_path_typo_is_explained_with_a_suggestion():
+    with pytest.raises(EnqueueError) as excinfo:
+        api.schedule_recurring_task(key="dyn", task_path="tests.tasks_app.tasks.ad", schedule="* * * * *")
+    assert str(excinfo.value) == ("recurring task 'dyn': task_path 'tests.tasks_app.tasks.ad' does not resolve: "
+                                  "module 'tests.tasks_app.tasks' has no attribute 'ad'; "
+                                  "did you mean 'tests.tasks_app.tasks.add'?")
+
+
+def test_static_task_problems_name_the_key_the_path_and_the_suggestion():
+    tasks = {"ok": {"task_path": ADD, "schedule": "@daily"},
+             "typo": {"task_path": "tests.tasks_app.tasks.nopp", "schedule": "@daily"}}
+    assert recurring.static_task_problems(tasks) == [
+        "recurring task 'typo': task_path 'tests.tasks_app.tasks.nopp' does not resolve: module "
+        "'tests.tasks_app.tasks' has no attribute 'nopp'; did you mean 'tests.tasks_app.tasks.noop'?"
+    ]
+    assert recurring.static_task_problems({"ok": tasks["ok"]}) == []
+
+
+def test_a_stored_task_that_no_longer_resolves_is_logged_once_per_run_in_one_line(caplog):
+    static(gone={"task_path": ADD, "schedule": "* * * * *"})
+    RecurringTask.objects.update(task_path="tests.tasks_app.tasks.ad")
+    caplog.set_level("ERROR", logger="dj_queue.recurring")
+    for seconds in (5, 10, 15):  # three ticks within one run
+        assert recurring.fire_due(now=T0 + timedelta(seconds=seconds), **KW) == []
+    assert recurring.fire_due(now=T0 + timedelta(minutes=1, seconds=5), **KW) == []
+    assert [(r.getMessage(), r.exc_info) for r in caplog.records] == [
+        (f"dj_queue: recurring task 'gone' was not enqueued for {run}: task_path 'tests.tasks_app.tasks.ad' "
+         "does not resolve: module 'tests.tasks_app.tasks' has no attribute 'ad'; "
+         "did you mean 'tests.tasks_app.tasks.add'?", None)
+        for run in ("2026-01-01T12:00:00+00:00", "2026-01-01T12:01:00+00:00")
+    ]
+    assert not RecurringExecution.objects.exists()  # the reservations were rolled back: retried next tick
+
+
+@override_settings(TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [],
+                                      "OPTIONS": {"task_modules": ["tests.test_resolution"]}}})
+def test_recurring_runs_resolve_tasks_with_the_task_modules_allowlist():
+    path = "tests.test_resolution.outside_installed_apps"
+    static(outside={"task_path": path, "schedule": "* * * * *"})
+    [job_id] = recurring.fire_due(now=T0 + timedelta(seconds=1), **KW)
+    assert Job.objects.get(pk=job_id).task_path == path

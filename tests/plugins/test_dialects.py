@@ -16,6 +16,9 @@ from django.utils import timezone
 from dj_queue import plugins
 from dj_queue.dialects import GenericDialect, backend_option
 from dj_queue.models import ClaimedExecution, Job, ReadyExecution
+from dj_queue.operations.claim import claim, mark_attempt
+from dj_queue.operations.completion import finish
+from dj_queue.operations.dispatch import dispatch_due
 from dj_queue.operations.selectors import parse_selectors
 from dj_queue_plugins import mysql, postgres, sqlite
 
@@ -55,36 +58,52 @@ def test_mark_attempt_appends_worker_id_and_keeps_started_at(dialect_of):
     started = timezone.now().replace(microsecond=0) - timezone.timedelta(hours=1)
     again, fresh = make_job(worker_ids=["a"], started_at=started), make_job()
     now = timezone.now()
-    dialect_of("default").mark_attempt("default", [again.pk, fresh.pk], "b", now)
+    mark_attempt(dialect_of("default"), "default", [again.pk, fresh.pk], "b", now)
     again.refresh_from_db()
     fresh.refresh_from_db()
     assert again.worker_ids == ["a", "b"] and fresh.worker_ids == ["b"]
     assert again.started_at == started and fresh.started_at == now == fresh.last_attempted_at
 
 
+@pytest.fixture
+def generic(monkeypatch):
+    """Every operation sees the generic dialect: the transitions without any vendor fast path."""
+    dialect = GenericDialect(connection)
+    monkeypatch.setattr(plugins, "get_dialect", lambda using="default": dialect)
+    return dialect
+
+
 @pytest.mark.django_db
-def test_generic_dialect_claims_on_any_database():
+def test_the_generic_dialect_has_no_fast_paths():
+    dialect, now = GenericDialect(connection), timezone.now()
+    common = {"using": "default", "backend_alias": "default", "selectors": parse_selectors(["*"]), "limit": 1,
+              "process_id": 1, "worker_id": "w", "now": now}
+    assert dialect.claim(**common) is None and dialect.claim_rows(**common) is None
+    assert dialect.finish_and_claim(items=[], **common) is None
+    assert dialect.finish(using="default", job_id=1, process_id=1, return_value=1, now=now) is None
+    assert dialect.finish_rows(using="default", items=[(1, 1)], process_id=1, now=now) is None
+    assert dialect.dispatch_due(using="default", backend_alias="default", batch_size=1, now=now) is None
+
+
+@pytest.mark.django_db
+def test_generic_transitions_claim_on_any_database(generic):
     jobs = [make_job(priority=p) for p in (0, 5)]
     for job in jobs:
         ReadyExecution.objects.create(job=job, queue_name="default", priority=job.priority)
-    claimed = GenericDialect(connection).claim(
-        using="default", backend_alias="default", selectors=parse_selectors(["*"]), limit=5,
-        process_id=3, worker_id="w", now=timezone.now())
+    claimed = claim(using="default", backend_alias="default", selectors=["*"], limit=5, process_id=3, worker_id="w")
     assert [job.pk for job in claimed] == [jobs[1].pk, jobs[0].pk]
     assert [job.worker_ids for job in claimed] == [["w"], ["w"]]
     assert set(ClaimedExecution.objects.values_list("process_id", flat=True)) == {3}
 
 
 @pytest.mark.django_db
-def test_generic_dialect_finish_and_dispatch_match_the_contract():
-    dialect = GenericDialect(connection)
+def test_generic_transitions_finish_and_dispatch(generic):
     job = make_job()
     ClaimedExecution.objects.create(job=job, process_id=1)
-    now = timezone.now()
-    assert not dialect.finish(using="default", job_id=job.pk, process_id=2, return_value=1, now=now)
-    assert dialect.finish(using="default", job_id=job.pk, process_id=1, return_value={"k": 1}, now=now)
+    assert not finish(job, 1, process_id=2, using="default")
+    assert finish(job, {"k": 1}, process_id=1, using="default")
     assert Job.objects.get(pk=job.pk).return_value == {"k": 1}
-    assert dialect.dispatch_due(using="default", backend_alias="default", batch_size=5, now=now) == 0
+    assert dispatch_due(backend_alias="default", using="default", batch_size=5) == 0
 
 
 @pytest.mark.django_db

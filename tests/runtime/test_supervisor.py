@@ -13,7 +13,8 @@ from dj_queue.runtime import supervisor as supervisor_module
 from dj_queue.runtime.dispatcher import Dispatcher
 from dj_queue.runtime.forking import ForkSupervisor
 from dj_queue.runtime.pidfile import PidfileError
-from dj_queue.runtime.supervisor import ActorSpec, Backoff, Slot, actor_specs, build_supervisor
+from dj_queue.runtime.modes import build_supervisor
+from dj_queue.runtime.supervisor import ActorSpec, Backoff, Slot, actor_specs
 from dj_queue.runtime.threaded import AsyncSupervisor
 from dj_queue.runtime.worker import Worker
 from tests.conftest import wait_until

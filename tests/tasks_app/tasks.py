@@ -218,3 +218,15 @@ def write_exactly_once(context, key: str, seconds: float = 0, marker: str = "") 
             Path(marker).touch()
         time.sleep(seconds)
     return context.attempt
+
+
+@task
+def unsorted_keys() -> dict:
+    """Keys in no sorted order, nested too: they must come back in this order."""
+    return {"b": 1, "a": 2, "c": {"z": 1, "y": 2}}
+
+
+@task
+def echo(*args, **kwargs) -> list:
+    """Its arguments as the function received them (key order included)."""
+    return [list(args), kwargs]

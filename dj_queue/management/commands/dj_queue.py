@@ -15,15 +15,17 @@ import sys
 from collections import Counter
 from typing import Any, Callable
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from dj_queue import config
 from dj_queue.config import DELIVERIES, MODES, LoadedOptions, resolve_options
 from dj_queue.exceptions import ConfigurationError
 from dj_queue.logs import JsonFormatter
+from dj_queue.management.base import QueueCommand
+from dj_queue.operations.recurring import static_task_problems
 from dj_queue.runtime.base import quiet_queries
 from dj_queue.runtime.stats import StatsLogger, stats_visible
-from dj_queue.runtime.supervisor import build_supervisor
+from dj_queue.runtime.modes import build_supervisor
 
 logger = logging.getLogger("dj_queue")
 
@@ -103,8 +105,10 @@ def ensure_visible(verbosity: int, log_format: str = "text") -> Callable[[], Non
     return undo
 
 
-class Command(BaseCommand):
+class Command(QueueCommand):
     help = "Run dj_queue's workers, dispatchers and scheduler for one TASKS backend."
+    example = ("python manage.py dj_queue --config dj_queue.yml\n"
+               "python manage.py dj_queue --only-work --backend reports")
 
     def add_arguments(self, parser):
         parser.add_argument("--backend", default="default", help="TASKS alias to serve (default: default)")
@@ -143,6 +147,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if not supervisor.slots:
             raise CommandError("nothing to run: no workers, dispatchers or scheduler configured")
+        if any(slot.spec.kind == "scheduler" for slot in supervisor.slots):
+            problems = static_task_problems(loaded.options["recurring"], loaded.options["task_modules"])
+            if problems:  # the scheduler would not sync them; better not to start at all
+                raise CommandError(f"dj_queue: not starting: {problems[0]}")
         if opts["stats_every"] is not None:
             supervisor.stats = StatsLogger(backend_alias=opts["backend"], using=loaded.options["database_alias"],
                                            every=opts["stats_every"], on_error=supervisor.on_error)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from dj_queue.config import backend_options
 from dj_queue.durations import parse_duration
 from dj_queue.exceptions import ConfigurationError
+from dj_queue.management.base import QueueCommand
 from dj_queue.operations.processes import fresh_count
 from dj_queue.operations.queues import queue_depths
 
@@ -35,9 +36,11 @@ def worst(depths: list[dict[str, Any]], key: str, limit: float | None) -> dict[s
     return max(over, key=lambda queue: (queue[key], queue["name"]), default=None)
 
 
-class Command(BaseCommand):
+class Command(QueueCommand):
     help = ("Exit 0 when dj_queue processes of a backend heartbeated recently and its queues are within "
             "the given limits; 1 no fresh process, 2 backlog too large, 3 latency too high.")
+    example = ("python manage.py dj_queue_health --max-age 120 --backend default\n"
+               "python manage.py dj_queue_health --max-backlog 1000 --max-latency 5m")
 
     def add_arguments(self, parser):
         parser.add_argument("--backend", default="default", help="TASKS alias (default: default)")
