@@ -20,7 +20,7 @@ from django.db import connection
 
 from dj_queue import config
 from dj_queue.exceptions import ConfigurationError
-from dj_queue.logs import JsonFormatter
+from dj_queue.logs import JsonFormatter, TracebackFormatter, job_fields
 from dj_queue.management.commands import dj_queue as command
 from dj_queue.models import Job, RecurringTask
 from dj_queue.operations import recurring
@@ -68,6 +68,32 @@ def test_an_exception_becomes_a_traceback_field():
     assert entry["traceback"].startswith("Traceback (most recent call last):")
     assert entry["traceback"].endswith("ValueError: bad value")
     assert "\n" not in line
+
+
+def _framework_error() -> tuple:
+    """exc_info of an error raised inside dj_queue, called from this (user) file."""
+    from dj_queue.serialization import ensure_json_roundtrip
+
+    try:
+        ensure_json_roundtrip(object(), "the return value")
+    except Exception:
+        return sys.exc_info()
+    raise AssertionError("no error")
+
+
+def test_logged_tracebacks_show_the_users_frames_and_fold_the_frameworks():
+    for formatter in (TracebackFormatter("%(message)s"), JsonFormatter()):
+        text = formatter.formatException(_framework_error())
+        assert "in _framework_error" in text  # this file's frame stays
+        assert "/dj_queue/serialization.py" not in text
+        assert "framework frame" in text and "folded]" in text
+        assert text.rstrip().endswith("must round-trip through JSON")
+
+
+def test_job_fields_are_the_json_fields_of_a_line_about_a_job():
+    job = Job(pk=42, task_path="myapp.tasks.report", queue_name="emails")
+    entry = json.loads(JsonFormatter().format(_record("job %s", **job_fields(job))))
+    assert (entry["job_id"], entry["task_path"], entry["queue"]) == (42, "myapp.tasks.report", "emails")
 
 
 def test_a_project_can_name_the_formatter_in_its_logging_dict():

@@ -20,7 +20,7 @@ from django.core.management.base import CommandError
 from dj_queue import config
 from dj_queue.config import DELIVERIES, MODES, LoadedOptions, resolve_options
 from dj_queue.exceptions import ConfigurationError
-from dj_queue.logs import JsonFormatter
+from dj_queue.logs import JsonFormatter, TracebackFormatter
 from dj_queue.management.base import QueueCommand
 from dj_queue.operations.recurring import static_task_problems
 from dj_queue.runtime.base import quiet_queries
@@ -93,7 +93,7 @@ def ensure_visible(verbosity: int, log_format: str = "text") -> Callable[[], Non
             logger.setLevel(wanted)
         return lambda: logger.setLevel(previous_level)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TracebackFormatter(TEXT_FORMAT))
     logger.addHandler(handler)
     if logger.level == logging.NOTSET or verbosity >= 3:
         logger.setLevel(wanted)
