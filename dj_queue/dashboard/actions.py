@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from django.db.models import QuerySet
+
 from dj_queue.compat import TaskResultDoesNotExist
 from dj_queue.dashboard.backends import Backend
+from dj_queue.dashboard.filters import JobFilter
 from dj_queue.dashboard.queries import state_rows
 from dj_queue.exceptions import NotCancellableError
 from dj_queue.models import FailedExecution, Job
@@ -41,17 +44,26 @@ class Target:
     ids: list[int] = field(default_factory=list)
     key: str = ""
     everything: bool = False
+    # Narrows "all": the list page's filter, sent along with the action.
+    filters: JobFilter | None = None
 
     @property
     def state_word(self) -> str:
         return STATE_WORDS.get(self.state, self.state)
 
+    def rows(self) -> QuerySet:
+        """Every row of the target state, in its queue and matching its filter."""
+        rows = state_rows(self.backend, self.state, self.queue or None)
+        return self.filters.apply(rows) if self.filters is not None else rows
+
     def selected(self) -> str:
         """Names what is selected: "failed job 42 (shop.tasks.send_receipt)", "3 ready jobs"."""
         if self.everything:
             scope = f" in queue {self.queue!r}" if self.queue else ""
-            count = state_rows(self.backend, self.state, self.queue or None).count()
-            return f"all {plural(count, f'{self.state_word} job')}{scope}"
+            matching = self.filters.describe(without=("queue",)) if self.filters is not None else ""
+            if matching:
+                scope += f" matching {matching}"
+            return f"all {plural(self.rows().count(), f'{self.state_word} job')}{scope}"
         if len(self.ids) == 1:
             named = self.named_jobs()
             task = f" ({named[0].task_path})" if named else ""
@@ -143,8 +155,7 @@ def _clear(t: Target) -> str:
 
 def _discard(t: Target) -> str:
     if t.everything:
-        rows = state_rows(t.backend, t.state, t.queue or None)
-        removed = job_ops.discard_in_batches(rows, using=t.backend.using)
+        removed = job_ops.discard_in_batches(t.rows(), using=t.backend.using)
     else:
         removed = job_ops.discard_jobs(_state_job_ids(t), using=t.backend.using)
     return f"Discarded {plural(removed, f'{t.state} job')}."
@@ -152,7 +163,7 @@ def _discard(t: Target) -> str:
 
 def _retry(t: Target) -> str:
     if t.everything:
-        retried = FailedExecution.retry_all(state_rows(t.backend, "failed", t.queue or None))
+        retried = FailedExecution.retry_all(t.rows())
     else:
         retried = job_ops.retry_failed_jobs(_state_job_ids(t), using=t.backend.using)
     return f"Retried {plural(retried, 'failed job')}."
@@ -184,7 +195,7 @@ def _cancellable_ids(t: Target) -> Iterator[int]:
     if not t.everything:
         yield from _state_job_ids(t)
         return
-    rows = state_rows(t.backend, t.state, t.queue or None).filter(job__cancel_requested_at__isnull=True)
+    rows = t.rows().filter(job__cancel_requested_at__isnull=True)
     rows = rows.order_by("job_id")
     last = 0
     while True:

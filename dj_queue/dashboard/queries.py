@@ -135,6 +135,10 @@ def semaphores(backend: Backend) -> QuerySet:
     return Semaphore.objects.using(backend.using).filter(backend_alias=backend.alias)
 
 
+def job_exists(backend: Backend, job_id: int) -> bool:
+    return Job.objects.using(backend.using).filter(backend_alias=backend.alias, pk=job_id).exists()
+
+
 def job_with_state(backend: Backend, job_id: int) -> Job | None:
     """The job with every execution row joined (one query); ``job.state`` names its state."""
     job = Job.objects.using(backend.using).select_related(*JOB_STATES).filter(pk=job_id).first()

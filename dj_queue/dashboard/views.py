@@ -13,8 +13,9 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from dj_queue.dashboard import health, queries
-from dj_queue.dashboard.actions import ACTIONS, STATE_ACTIONS, STATE_WORDS, ActionError, Target, perform
+from dj_queue.dashboard.actions import ACTIONS, STATE_ACTIONS, STATE_WORDS, ActionError, Target, perform, plural
 from dj_queue.dashboard.backends import Backend, selected_backend
+from dj_queue.dashboard.filters import JobFilter
 from dj_queue.dashboard.history import attempt_rows
 from dj_queue.dashboard.policy import describe_policy
 from dj_queue.dashboard.tables import Column, Table
@@ -83,7 +84,9 @@ def jobs(request: HttpRequest, site: AdminSite, state: str) -> HttpResponse:
         raise Http404(f"unknown state {state!r}; states are {', '.join(queries.STATES)}")
     backend = selected_backend(request)
     queue = request.GET.get("queue", "")
-    rows = queries.state_rows(backend, state, queue or None)
+    filters = JobFilter(request.GET, state=state)
+    rows = filters.apply(queries.state_rows(backend, state))
+    matching = filters.describe(without=("queue",))
     prefix = "" if state == "finished" else "job__"
     columns = [Column("Job", "pk" if state == "finished" else "job_id"), Column("Task", f"{prefix}task_path"),
                Column("Queue", f"{prefix}queue_name"), Column("Priority", f"{prefix}priority"),
@@ -97,12 +100,36 @@ def jobs(request: HttpRequest, site: AdminSite, state: str) -> HttpResponse:
         request, site, backend, _jobs_title(state, queue),
         state=state, queue=queue, table=table, can=_permissions(request),
         actions=[ACTIONS[name] for name in STATE_ACTIONS[state]],
+        filters=filters, filter_fields=filters.params(), matching=matching,
+        all_labels=_all_labels(state, table.paginator.count, matching=bool(matching)),
     ))
+
+
+def _all_labels(state: str, count: int, *, matching: bool) -> dict[str, str]:
+    """ "Retry all 37 matching failed jobs": the "all" buttons say how many jobs they touch."""
+    noun = plural(count, f"{'matching ' if matching else ''}{STATE_WORDS.get(state, state)} job")
+    return {name: f"{ACTIONS[name].label} all {noun}" for name in STATE_ACTIONS[state]}
 
 
 def _jobs_title(state: str, queue: str) -> str:
     title = f"{STATE_WORDS.get(state, state)} jobs".capitalize()
     return f"{title} in queue {queue!r}" if queue else title
+
+
+def lookup(request: HttpRequest, site: AdminSite) -> HttpResponse:
+    """Jump to the page of the job whose id was typed in the search box."""
+    _require(request, VIEW_PERMISSION)
+    backend = selected_backend(request)
+    dashboard = reverse("admin:dj_queue_dashboard", current_app=site.name)
+    text = request.GET.get("id", "").strip().lstrip("#")
+    if not text.isdigit():
+        messages.error(request, f"Job ids are whole numbers; {text!r} is not one.")
+        return HttpResponseRedirect(f"{dashboard}?{urlencode({'backend': backend.alias})}")
+    if not queries.job_exists(backend, int(text)):
+        messages.error(request, f"No job {text} in backend {backend.alias!r}.")
+        return HttpResponseRedirect(f"{dashboard}?{urlencode({'backend': backend.alias})}")
+    page = reverse("admin:dj_queue_dashboard_job", kwargs={"job_id": int(text)}, current_app=site.name)
+    return HttpResponseRedirect(f"{page}?{urlencode({'backend': backend.alias})}")
 
 
 def job_detail(request: HttpRequest, site: AdminSite, job_id: int) -> HttpResponse:
@@ -159,8 +186,15 @@ def _target(request: HttpRequest, backend: Backend) -> Target:
         ids = [int(value) for value in request.POST.getlist("ids")]
     except ValueError:
         raise ActionError("job ids must be numbers") from None
-    return Target(backend=backend, queue=request.POST.get("queue", ""), state=request.POST.get("state", ""),
-                  ids=ids, key=request.POST.get("key", ""), everything=request.POST.get("all") == "1")
+    state = request.POST.get("state", "")
+    filters = JobFilter(request.POST, state=state) if state in queries.STATES else None
+    if filters is not None and not filters.is_valid():
+        problems = "; ".join(f"{filters.fields[name].label.lower()}: {' '.join(errors).rstrip('.')}"
+                             for name, errors in filters.errors.items())
+        raise ActionError(f"the filter is not valid ({problems})")
+    return Target(backend=backend, queue=request.POST.get("queue", ""), state=state,
+                  ids=ids, key=request.POST.get("key", ""), everything=request.POST.get("all") == "1",
+                  filters=filters)
 
 
 def _next_url(request: HttpRequest, site: AdminSite) -> str:
