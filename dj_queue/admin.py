@@ -23,6 +23,7 @@ from dj_queue import dashboard
 from dj_queue.dashboard import admin_actions as actions
 from dj_queue.dashboard.health import LIFECYCLE, failure_kind, lifecycle_jobs
 from dj_queue.dashboard.queries import JOB_STATES, state_of
+from dj_queue.dashboard.redaction import redacted_call
 from dj_queue.models import (
     BlockedExecution,
     ClaimedExecution,
@@ -36,7 +37,7 @@ from dj_queue.models import (
     ScheduledExecution,
     Semaphore,
 )
-from dj_queue.templatetags.dj_queue_tags import preview, when
+from dj_queue.templatetags.dj_queue_tags import pretty, preview, when
 
 # Which permission each custom action needs (see docs/dashboard.md).
 ACTION_PERMISSIONS = {
@@ -112,6 +113,21 @@ class QueueAdmin(admin.ModelAdmin):
         return self._may(request, "unschedule")
 
 
+class RedactedArguments:
+    """Shows a row's args and kwargs, secret values masked (``redact_keys``), on its detail page."""
+
+    exclude = ("args", "kwargs")
+    readonly_fields = ("shown_args", "shown_kwargs")
+
+    @admin.display(description="args")
+    def shown_args(self, obj) -> str:
+        return format_html("<pre>{}</pre>", pretty(redacted_call(obj)[0]))
+
+    @admin.display(description="kwargs")
+    def shown_kwargs(self, obj) -> str:
+        return format_html("<pre>{}</pre>", pretty(redacted_call(obj)[1]))
+
+
 def _job_link(job: Job) -> str:
     url = reverse("admin:dj_queue_dashboard_job", args=[job.pk])
     return format_html('<a href="{}?{}">{}</a>', url, urlencode({"backend": job.backend_alias}), job.pk)
@@ -131,7 +147,7 @@ class LifecycleFilter(admin.SimpleListFilter):
 
 
 @admin.register(Job)
-class JobAdmin(QueueAdmin):
+class JobAdmin(RedactedArguments, QueueAdmin):
     list_display = ("id", "task_path", "queue_name", "priority", "state", "arguments", "enqueued_at",
                     "finished_at", "dashboard")
     list_filter = ("backend_alias", "queue_name", LifecycleFilter)
@@ -151,7 +167,7 @@ class JobAdmin(QueueAdmin):
 
     @admin.display(description="arguments")
     def arguments(self, job: Job) -> str:
-        return preview([job.args, job.kwargs])
+        return preview(list(redacted_call(job)))
 
     @admin.display(description="details")
     def dashboard(self, job: Job) -> str:
@@ -172,7 +188,7 @@ class ExecutionAdmin(QueueAdmin):
 
     @admin.display(description="arguments")
     def arguments(self, execution) -> str:
-        return preview([execution.job.args, execution.job.kwargs])
+        return preview(list(redacted_call(execution.job)))
 
 
 @admin.register(ReadyExecution)
@@ -232,7 +248,7 @@ class SemaphoreAdmin(QueueAdmin):
 
 
 @admin.register(RecurringTask)
-class RecurringTaskAdmin(QueueAdmin):
+class RecurringTaskAdmin(RedactedArguments, QueueAdmin):
     on_index = True
     list_display = ("key", "task_path", "schedule", "queue_name", "priority", "static", "backend_alias")
     list_filter = ("backend_alias", "static")

@@ -60,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "timeout_grace": 5,
     "delivery": "at_least_once",
     "crash_limit": 3,
+    "redact_keys": [],
 }
 # Defaults of the entries of list options (``workers``) and of mapping options (``scheduler``).
 SECTIONS: dict[str, dict[str, Any]] = {
@@ -112,6 +113,7 @@ TYPES: dict[str, tuple] = {
     "timeout_grace": _NUMBER,
     "delivery": (str,),
     "crash_limit": (int,),
+    "redact_keys": (list, tuple),
 }
 # A zero thread count or interval would stall or spin the runtime; a negative age means nothing.
 POSITIVE = {"threads", "processes", "batch_size", "polling_interval", "concurrency_maintenance_interval",
