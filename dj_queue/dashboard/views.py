@@ -108,7 +108,9 @@ def jobs(request: HttpRequest, site: AdminSite, state: str) -> HttpResponse:
 def _all_labels(state: str, count: int, *, matching: bool) -> dict[str, str]:
     """ "Retry all 37 matching failed jobs": the "all" buttons say how many jobs they touch."""
     noun = plural(count, f"{'matching ' if matching else ''}{STATE_WORDS.get(state, state)} job")
-    return {name: f"{ACTIONS[name].label} all {noun}" for name in STATE_ACTIONS[state]}
+    labels = {name: f"{ACTIONS[name].label} all {noun}" for name in STATE_ACTIONS[state]}
+    labels.update(run_now=f"Run all {noun} now", change_priority=f"Change priority of all {noun}")
+    return labels
 
 
 def _jobs_title(state: str, queue: str) -> str:
@@ -194,7 +196,7 @@ def _target(request: HttpRequest, backend: Backend) -> Target:
         raise ActionError(f"the filter is not valid ({problems})")
     return Target(backend=backend, queue=request.POST.get("queue", ""), state=state,
                   ids=ids, key=request.POST.get("key", ""), everything=request.POST.get("all") == "1",
-                  filters=filters)
+                  filters=filters, priority_text=request.POST.get("priority", ""))
 
 
 def _next_url(request: HttpRequest, site: AdminSite) -> str:
