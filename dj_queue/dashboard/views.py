@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
-from dj_queue.dashboard import health, queries
+from dj_queue.dashboard import charts, health, queries
 from dj_queue.dashboard.actions import ACTIONS, STATE_ACTIONS, STATE_WORDS, ActionError, Target, perform, plural
 from dj_queue.dashboard.backends import Backend, selected_backend
 from dj_queue.dashboard.filters import JobFilter
@@ -64,16 +64,20 @@ def overview(request: HttpRequest, site: AdminSite) -> HttpResponse:
     recurring = Table(request, "rec", RECURRING_COLUMNS, queries.recurring_tasks(backend), default="key")
     queries.add_runs(backend, recurring.page.object_list)
     queue_rows, processes = queries.queue_rows(backend), queries.processes(backend)
+    window = charts.window_name(request.GET.get("chart"))
+    drawn = charts.charts(backend, window)
     return TemplateResponse(request, "dj_queue/dashboard.html", _context(
         request, site, backend, "Queue dashboard",
-        counts=queries.summary(backend), lifecycle=health.lifecycle_counts(backend),
+        counts=queries.summary(backend, queue_rows), lifecycle=health.lifecycle_counts(backend),
         health=health.health(backend, processes, queue_rows),
         queues=Table(request, "q", QUEUE_COLUMNS, queue_rows, default="name"),
         processes=Table(request, "proc", PROCESS_COLUMNS, processes, default="kind"),
         tables=_internal_tables(site),
         recurring=recurring,
         semaphores=Table(request, "sem", SEMAPHORE_COLUMNS, queries.semaphores(backend), default="key"),
-        can=_permissions(request),
+        can=_permissions(request), charts=drawn, chart_window=window,
+        chart_windows=[(name, label) for name, (label, _, _) in charts.WINDOWS.items()],
+        chart_start=charts.window_start(window),
     ))
 
 
