@@ -44,6 +44,7 @@ ACTION_PERMISSIONS = {
     "retry": "dj_queue.change_failedexecution",
     "discard": "dj_queue.delete_job",
     "cancel": "dj_queue.change_job",
+    "run_now": "dj_queue.change_job",
     "enqueue": "dj_queue.add_job",
     "resume": "dj_queue.delete_pause",
     "unschedule": "dj_queue.delete_recurringtask",
@@ -102,6 +103,9 @@ class QueueAdmin(admin.ModelAdmin):
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return self._may(request, "cancel")
+
+    def has_run_now_permission(self, request: HttpRequest) -> bool:
+        return self._may(request, "run_now")
 
     def has_enqueue_permission(self, request: HttpRequest) -> bool:
         return self._may(request, "enqueue")
@@ -202,7 +206,7 @@ class ReadyExecutionAdmin(ExecutionAdmin):
 class ScheduledExecutionAdmin(ExecutionAdmin):
     list_display = ("job_link", "task_path", "queue_name", "priority", "arguments", "scheduled_at")
     list_filter = ("backend_alias", "queue_name")
-    actions = [actions.cancel_jobs]
+    actions = [actions.run_now, actions.cancel_jobs]
 
 
 @admin.register(BlockedExecution)
@@ -222,6 +226,7 @@ class ClaimedExecutionAdmin(ExecutionAdmin):
 class FailedExecutionAdmin(ExecutionAdmin):
     on_index = True
     list_display = ("job_link", "task_path", "exception_class", "short_message", "arguments", "created_at")
+    search_fields = ("job__task_path", "exception_class")
     actions = [actions.retry_failed, actions.discard_executions]
 
     @admin.display(description="message")
