@@ -53,8 +53,13 @@ class Target:
     def priority(self) -> int | None:
         """The typed priority if it is a whole number in -100..100, else None."""
         text = self.priority_text.strip()
-        number = int(text) if text.lstrip("-+").isdigit() else None
-        return number if number is not None and PRIORITY_MIN <= number <= PRIORITY_MAX else None
+        if not (text.isascii() and text.lstrip("-+")[:1].isdigit()):
+            return None
+        try:
+            number = int(text)
+        except ValueError:  # "--5", "1.5"
+            return None
+        return number if PRIORITY_MIN <= number <= PRIORITY_MAX else None
 
     @property
     def state_word(self) -> str:

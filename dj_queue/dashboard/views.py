@@ -128,10 +128,11 @@ def lookup(request: HttpRequest, site: AdminSite) -> HttpResponse:
     backend = selected_backend(request)
     dashboard = reverse("admin:dj_queue_dashboard", current_app=site.name)
     text = request.GET.get("id", "").strip().lstrip("#")
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         messages.error(request, f"Job ids are whole numbers; {text!r} is not one.")
         return HttpResponseRedirect(f"{dashboard}?{urlencode({'backend': backend.alias})}")
-    if not queries.job_exists(backend, int(text)):
+    # Past 18 digits no id can exist (ids are 64-bit), and the database would refuse the number.
+    if len(text) > 18 or not queries.job_exists(backend, int(text)):
         messages.error(request, f"No job {text} in backend {backend.alias!r}.")
         return HttpResponseRedirect(f"{dashboard}?{urlencode({'backend': backend.alias})}")
     page = reverse("admin:dj_queue_dashboard_job", kwargs={"job_id": int(text)}, current_app=site.name)

@@ -137,6 +137,8 @@ def test_lookup_jumps_to_the_job_page(admin_client):
 @pytest.mark.parametrize("typed, message", [
     ("999999", "No job 999999 in backend 'default'."),
     ("abc", "Job ids are whole numbers; 'abc' is not one."),
+    ("²", "Job ids are whole numbers; '²' is not one."),
+    ("9" * 30, f"No job {'9' * 30} in backend 'default'."),
 ])
 def test_lookup_of_an_unknown_job_says_so(admin_client, typed, message):
     response = admin_client.get(LOOKUP, {"id": typed}, follow=True)

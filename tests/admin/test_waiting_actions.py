@@ -70,7 +70,7 @@ def test_change_priority_of_selected_jobs(admin_client, state):
     assert Job.objects.get(pk=job.pk).priority == -7
 
 
-@pytest.mark.parametrize("typed", ["101", "high", "", "2.5"])
+@pytest.mark.parametrize("typed", ["101", "high", "", "2.5", "--5", "²", "-101"])
 def test_change_priority_refuses_a_bad_priority(admin_client, typed):
     job = make_job("ready", priority=1)
     assert post(admin_client, op="change_priority", state="ready", ids=job.pk, priority=typed) == [
