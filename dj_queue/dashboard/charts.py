@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
-from django.db.models.functions import Coalesce, Greatest, TruncMinute
+from django.db.models.functions import Coalesce, Greatest, Least, TruncMinute
 from django.utils import timezone
 
 from dj_queue.dashboard.actions import plural
@@ -82,7 +82,9 @@ def buckets(backend: Backend, window: str, *, now: datetime | None = None) -> li
 
 
 def _per_minute(backend: Backend, start: datetime):
-    due = Greatest("enqueued_at", Coalesce("scheduled_at", "enqueued_at"))
+    # Due when enqueued, or at its scheduled time if later; a job run early ("run now") started
+    # before that time, so the start caps it and the wait is never negative.
+    due = Greatest("enqueued_at", Least(Coalesce("scheduled_at", "enqueued_at"), "started_at"))
     wait = ExpressionWrapper(F("started_at") - due, output_field=DurationField())
     return (
         Job.objects.using(backend.using)

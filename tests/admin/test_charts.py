@@ -64,12 +64,19 @@ def test_the_last_day_folds_minutes_into_ten_minute_buckets():
 
 def test_wait_counts_from_the_scheduled_time_when_later_than_enqueue():
     job = finished(timedelta(0), waited=100)
-    Job.objects.filter(pk=job.pk).update(scheduled_at=F_enqueued_plus(job, 90))
+    Job.objects.filter(pk=job.pk).update(scheduled_at=enqueued_plus(job, 90))
     [bucket] = [b for b in charts.buckets(BACKEND, "hour") if b.started]
     assert bucket.wait == timedelta(seconds=10)
 
 
-def F_enqueued_plus(job: Job, seconds: int):
+def test_a_job_run_before_its_scheduled_time_has_no_negative_wait():
+    job = finished(timedelta(0), waited=20)
+    Job.objects.filter(pk=job.pk).update(scheduled_at=enqueued_plus(job, 3600))
+    [bucket] = [b for b in charts.buckets(BACKEND, "hour") if b.started]
+    assert bucket.wait == timedelta(0)
+
+
+def enqueued_plus(job: Job, seconds: int):
     return Job.objects.get(pk=job.pk).enqueued_at + timedelta(seconds=seconds)
 
 
