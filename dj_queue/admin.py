@@ -23,6 +23,7 @@ from dj_queue import dashboard
 from dj_queue.dashboard import admin_actions as actions
 from dj_queue.dashboard.health import LIFECYCLE, failure_kind, lifecycle_jobs
 from dj_queue.dashboard.queries import JOB_STATES, state_of
+from dj_queue.dashboard.redaction import redacted_call
 from dj_queue.models import (
     BlockedExecution,
     ClaimedExecution,
@@ -36,13 +37,14 @@ from dj_queue.models import (
     ScheduledExecution,
     Semaphore,
 )
-from dj_queue.templatetags.dj_queue_tags import preview, when
+from dj_queue.templatetags.dj_queue_tags import pretty, preview, when
 
 # Which permission each custom action needs (see docs/dashboard.md).
 ACTION_PERMISSIONS = {
     "retry": "dj_queue.change_failedexecution",
     "discard": "dj_queue.delete_job",
     "cancel": "dj_queue.change_job",
+    "run_now": "dj_queue.change_job",
     "enqueue": "dj_queue.add_job",
     "resume": "dj_queue.delete_pause",
     "unschedule": "dj_queue.delete_recurringtask",
@@ -102,6 +104,9 @@ class QueueAdmin(admin.ModelAdmin):
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return self._may(request, "cancel")
 
+    def has_run_now_permission(self, request: HttpRequest) -> bool:
+        return self._may(request, "run_now")
+
     def has_enqueue_permission(self, request: HttpRequest) -> bool:
         return self._may(request, "enqueue")
 
@@ -110,6 +115,21 @@ class QueueAdmin(admin.ModelAdmin):
 
     def has_unschedule_permission(self, request: HttpRequest) -> bool:
         return self._may(request, "unschedule")
+
+
+class RedactedArguments:
+    """Shows a row's args and kwargs, secret values masked (``redact_keys``), on its detail page."""
+
+    exclude = ("args", "kwargs")
+    readonly_fields = ("shown_args", "shown_kwargs")
+
+    @admin.display(description="args")
+    def shown_args(self, obj) -> str:
+        return format_html("<pre>{}</pre>", pretty(redacted_call(obj)[0]))
+
+    @admin.display(description="kwargs")
+    def shown_kwargs(self, obj) -> str:
+        return format_html("<pre>{}</pre>", pretty(redacted_call(obj)[1]))
 
 
 def _job_link(job: Job) -> str:
@@ -131,7 +151,7 @@ class LifecycleFilter(admin.SimpleListFilter):
 
 
 @admin.register(Job)
-class JobAdmin(QueueAdmin):
+class JobAdmin(RedactedArguments, QueueAdmin):
     list_display = ("id", "task_path", "queue_name", "priority", "state", "arguments", "enqueued_at",
                     "finished_at", "dashboard")
     list_filter = ("backend_alias", "queue_name", LifecycleFilter)
@@ -151,7 +171,7 @@ class JobAdmin(QueueAdmin):
 
     @admin.display(description="arguments")
     def arguments(self, job: Job) -> str:
-        return preview([job.args, job.kwargs])
+        return preview(list(redacted_call(job)))
 
     @admin.display(description="details")
     def dashboard(self, job: Job) -> str:
@@ -172,7 +192,7 @@ class ExecutionAdmin(QueueAdmin):
 
     @admin.display(description="arguments")
     def arguments(self, execution) -> str:
-        return preview([execution.job.args, execution.job.kwargs])
+        return preview(list(redacted_call(execution.job)))
 
 
 @admin.register(ReadyExecution)
@@ -186,7 +206,7 @@ class ReadyExecutionAdmin(ExecutionAdmin):
 class ScheduledExecutionAdmin(ExecutionAdmin):
     list_display = ("job_link", "task_path", "queue_name", "priority", "arguments", "scheduled_at")
     list_filter = ("backend_alias", "queue_name")
-    actions = [actions.cancel_jobs]
+    actions = [actions.run_now, actions.cancel_jobs]
 
 
 @admin.register(BlockedExecution)
@@ -206,6 +226,7 @@ class ClaimedExecutionAdmin(ExecutionAdmin):
 class FailedExecutionAdmin(ExecutionAdmin):
     on_index = True
     list_display = ("job_link", "task_path", "exception_class", "short_message", "arguments", "created_at")
+    search_fields = ("job__task_path", "exception_class")
     actions = [actions.retry_failed, actions.discard_executions]
 
     @admin.display(description="message")
@@ -232,7 +253,7 @@ class SemaphoreAdmin(QueueAdmin):
 
 
 @admin.register(RecurringTask)
-class RecurringTaskAdmin(QueueAdmin):
+class RecurringTaskAdmin(RedactedArguments, QueueAdmin):
     on_index = True
     list_display = ("key", "task_path", "schedule", "queue_name", "priority", "static", "backend_alias")
     list_filter = ("backend_alias", "static")

@@ -62,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "delivery": "at_least_once",
     "crash_limit": 3,
     "log_format": "text",
+    "redact_keys": [],
 }
 # Defaults of the entries of list options (``workers``) and of mapping options (``scheduler``).
 SECTIONS: dict[str, dict[str, Any]] = {
@@ -115,6 +116,7 @@ TYPES: dict[str, tuple] = {
     "delivery": (str,),
     "crash_limit": (int,),
     "log_format": (str,),
+    "redact_keys": (list, tuple),
 }
 # A zero thread count or interval would stall or spin the runtime; a negative age means nothing.
 POSITIVE = {"threads", "processes", "batch_size", "polling_interval", "concurrency_maintenance_interval",

@@ -26,6 +26,8 @@ def urlpatterns(site: AdminSite) -> list[URLPattern]:
              name="dj_queue_dashboard_jobs"),
         path("dj_queue/dashboard/job/<int:job_id>/", site.admin_view(views.job_detail), kwargs,
              name="dj_queue_dashboard_job"),
+        path("dj_queue/dashboard/lookup/", site.admin_view(views.lookup), kwargs,
+             name="dj_queue_dashboard_lookup"),
         path("dj_queue/dashboard/action/", site.admin_view(views.action), kwargs,
              name="dj_queue_dashboard_action"),
     ]

@@ -9,11 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from django.db.models import QuerySet
+
 from dj_queue.compat import TaskResultDoesNotExist
 from dj_queue.dashboard.backends import Backend
+from dj_queue.dashboard.filters import JobFilter
 from dj_queue.dashboard.queries import state_rows
 from dj_queue.exceptions import NotCancellableError
 from dj_queue.models import FailedExecution, Job
+from dj_queue.models.jobs import PRIORITY_MAX, PRIORITY_MIN
 from dj_queue.operations import jobs as job_ops
 from dj_queue.operations import queues as queue_ops
 from dj_queue.operations import recurring as recurring_ops
@@ -41,17 +45,39 @@ class Target:
     ids: list[int] = field(default_factory=list)
     key: str = ""
     everything: bool = False
+    # Narrows "all": the list page's filter, sent along with the action.
+    filters: JobFilter | None = None
+    priority_text: str = ""  # as typed, for "change priority"
+
+    @property
+    def priority(self) -> int | None:
+        """The typed priority if it is a whole number in -100..100, else None."""
+        text = self.priority_text.strip()
+        if not (text.isascii() and text.lstrip("-+")[:1].isdigit()):
+            return None
+        try:
+            number = int(text)
+        except ValueError:  # "--5", "1.5"
+            return None
+        return number if PRIORITY_MIN <= number <= PRIORITY_MAX else None
 
     @property
     def state_word(self) -> str:
         return STATE_WORDS.get(self.state, self.state)
 
+    def rows(self) -> QuerySet:
+        """Every row of the target state, in its queue and matching its filter."""
+        rows = state_rows(self.backend, self.state, self.queue or None)
+        return self.filters.apply(rows) if self.filters is not None else rows
+
     def selected(self) -> str:
         """Names what is selected: "failed job 42 (shop.tasks.send_receipt)", "3 ready jobs"."""
         if self.everything:
             scope = f" in queue {self.queue!r}" if self.queue else ""
-            count = state_rows(self.backend, self.state, self.queue or None).count()
-            return f"all {plural(count, f'{self.state_word} job')}{scope}"
+            matching = self.filters.describe(without=("queue",)) if self.filters is not None else ""
+            if matching:
+                scope += f" matching {matching}"
+            return f"all {plural(self.rows().count(), f'{self.state_word} job')}{scope}"
         if len(self.ids) == 1:
             named = self.named_jobs()
             task = f" ({named[0].task_path})" if named else ""
@@ -79,6 +105,7 @@ class Action:
     needs: str  # "queue" | "jobs" | "key"
     run: Callable[[Target], str]
     states: tuple[str, ...] = ()
+    wants_priority: bool = False
 
     def check(self, target: Target) -> None:
         """Raise ``ActionError`` when ``target`` lacks what this action needs."""
@@ -91,12 +118,17 @@ class Action:
                 raise ActionError(f"{self.label.lower()} does not apply to {target.state or 'unknown'} jobs")
             if not target.ids and not target.everything:
                 raise ActionError("no jobs selected")
+        if self.wants_priority and target.priority is None:
+            raise ActionError(f"the priority must be a whole number from {PRIORITY_MIN} to {PRIORITY_MAX}, "
+                              f"got {target.priority_text.strip()!r}")
 
     def describe(self, target: Target) -> str:
         if self.needs == "queue":
             return f"{self.label} queue {target.queue!r} of backend {target.backend.alias!r}"
         if self.needs == "key":
             return f"{self.label} recurring task {target.key!r}"
+        if self.wants_priority:
+            return f"Set the priority of {target.selected()} to {target.priority}"
         return f"{self.label} {target.selected()}"
 
 
@@ -143,8 +175,7 @@ def _clear(t: Target) -> str:
 
 def _discard(t: Target) -> str:
     if t.everything:
-        rows = state_rows(t.backend, t.state, t.queue or None)
-        removed = job_ops.discard_in_batches(rows, using=t.backend.using)
+        removed = job_ops.discard_in_batches(t.rows(), using=t.backend.using)
     else:
         removed = job_ops.discard_jobs(_state_job_ids(t), using=t.backend.using)
     return f"Discarded {plural(removed, f'{t.state} job')}."
@@ -152,7 +183,7 @@ def _discard(t: Target) -> str:
 
 def _retry(t: Target) -> str:
     if t.everything:
-        retried = FailedExecution.retry_all(state_rows(t.backend, "failed", t.queue or None))
+        retried = FailedExecution.retry_all(t.rows())
     else:
         retried = job_ops.retry_failed_jobs(_state_job_ids(t), using=t.backend.using)
     return f"Retried {plural(retried, 'failed job')}."
@@ -179,13 +210,31 @@ def _cancel(t: Target) -> str:
     return text[0].upper() + text[1:] + "."
 
 
+def _run_now(t: Target) -> str:
+    outcomes = {"ready": 0, "blocked": 0, "discarded": 0, None: 0}
+    for job_id in _each_id(t):
+        outcomes[job_ops.run_now(job_id, backend_alias=t.backend.alias, using=t.backend.using)] += 1
+    parts = [f"Moved {plural(outcomes['ready'], 'scheduled job')} to ready"]
+    parts += [f"{outcomes[kind]} {kind} by a concurrency limit" for kind in ("blocked", "discarded") if outcomes[kind]]
+    return "; ".join(parts) + "."
+
+
+def _change_priority(t: Target) -> str:
+    changed = sum(job_ops.change_priority(job_id, t.priority, backend_alias=t.backend.alias, using=t.backend.using)
+                  for job_id in _each_id(t))
+    return f"Set the priority of {plural(changed, 'job')} to {t.priority}."
+
+
 def _cancellable_ids(t: Target) -> Iterator[int]:
+    return _each_id(t, t.rows().filter(job__cancel_requested_at__isnull=True))
+
+
+def _each_id(t: Target, rows: QuerySet | None = None) -> Iterator[int]:
     """The selected ids still in the target state, or, for "all", every one batch by batch."""
     if not t.everything:
         yield from _state_job_ids(t)
         return
-    rows = state_rows(t.backend, t.state, t.queue or None).filter(job__cancel_requested_at__isnull=True)
-    rows = rows.order_by("job_id")
+    rows = (t.rows() if rows is None else rows).order_by("job_id")
     last = 0
     while True:
         batch = list(rows.filter(job_id__gt=last).values_list("job_id", flat=True)[:job_ops.BATCH])
@@ -221,12 +270,16 @@ ACTIONS = {action.name: action for action in [
     Action("clear", "Clear (discard every ready job of)", "dj_queue.delete_readyexecution", "queue", _clear),
     Action("discard", "Discard", "dj_queue.delete_job", "jobs", _discard, DISCARDABLE),
     Action("cancel", "Cancel", "dj_queue.change_job", "jobs", _cancel, CANCELLABLE),
+    Action("run_now", "Run now", "dj_queue.change_job", "jobs", _run_now, ("scheduled",)),
+    Action("change_priority", "Change priority", "dj_queue.change_job", "jobs", _change_priority,
+           ("ready", "scheduled", "blocked"), wants_priority=True),
     Action("retry", "Retry", "dj_queue.change_failedexecution", "jobs", _retry, ("failed",)),
     Action("enqueue_again", "Enqueue again", "dj_queue.add_job", "jobs", _enqueue_again),
     Action("unschedule", "Unschedule", "dj_queue.delete_recurringtask", "key", _unschedule),
 ]}
 # Which actions each drill-down page offers.
 STATE_ACTIONS = {
-    "ready": ("cancel",), "scheduled": ("cancel",), "blocked": ("cancel",), "claimed": ("cancel",),
+    "ready": ("cancel", "change_priority"), "scheduled": ("run_now", "change_priority", "cancel"),
+    "blocked": ("cancel", "change_priority"), "claimed": ("cancel",),
     "failed": ("retry", "discard"), "finished": ("enqueue_again",),
 }

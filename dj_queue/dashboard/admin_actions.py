@@ -118,6 +118,18 @@ def cancel_jobs(modeladmin, request, queryset):
     return confirm_then(modeladmin, request, queryset, f"Cancel {_rows(queryset, _jobs_noun(queryset))}", run)
 
 
+@admin.action(description="Run selected scheduled jobs now", permissions=["run_now"])
+def run_now(modeladmin, request, queryset):
+    """Move the selected scheduled jobs to ready at once (through their concurrency limit, if any)."""
+    def run(qs: QuerySet) -> str:
+        ready = 0
+        for job in _jobs_of(qs).values("pk", "backend_alias").order_by("pk").iterator():
+            ready += job_ops.run_now(job["pk"], backend_alias=job["backend_alias"], using=qs.db) == "ready"
+        return f"Moved {plural(ready, 'scheduled job')} to ready."
+
+    return confirm_then(modeladmin, request, queryset, f"Run now {_rows(queryset, 'scheduled jobs')}", run)
+
+
 @admin.action(description="Enqueue selected jobs again (as new jobs)", permissions=["enqueue"])
 def enqueue_again(modeladmin, request, queryset):
     def run(qs: QuerySet) -> str:

@@ -41,9 +41,16 @@ JOB_STATES = ("ready_execution", "scheduled_execution", "blocked_execution", "cl
               "failed_execution")
 
 
-def summary(backend: Backend) -> dict[str, int]:
-    """Jobs per live state, and jobs that finished successfully in the last hour."""
-    counts = {state: state_rows(backend, state).count() for state in STATE_MODELS}
+def summary(backend: Backend, queues: list[QueueRow] | None = None) -> dict[str, int]:
+    """Jobs per live state, and jobs that finished successfully in the last hour.
+
+    Given the ``queue_rows`` the page drew anyway, the state totals are their sums (every row of
+    a state belongs to one queue), which saves a COUNT per state.
+    """
+    if queues is None:
+        counts = {state: state_rows(backend, state).count() for state in STATE_MODELS}
+    else:
+        counts = {state: sum(getattr(row, state) for row in queues) for state in STATE_MODELS}
     counts["finished_recently"] = finished_jobs(backend).filter(
         finished_at__gte=timezone.now() - RECENT).count()
     return counts
@@ -133,6 +140,10 @@ def add_runs(backend: Backend, tasks: list[RecurringTask]) -> None:
 
 def semaphores(backend: Backend) -> QuerySet:
     return Semaphore.objects.using(backend.using).filter(backend_alias=backend.alias)
+
+
+def job_exists(backend: Backend, job_id: int) -> bool:
+    return Job.objects.using(backend.using).filter(backend_alias=backend.alias, pk=job_id).exists()
 
 
 def job_with_state(backend: Backend, job_id: int) -> Job | None:

@@ -12,9 +12,10 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
-from dj_queue.dashboard import health, queries
-from dj_queue.dashboard.actions import ACTIONS, STATE_ACTIONS, STATE_WORDS, ActionError, Target, perform
+from dj_queue.dashboard import charts, health, queries
+from dj_queue.dashboard.actions import ACTIONS, STATE_ACTIONS, STATE_WORDS, ActionError, Target, perform, plural
 from dj_queue.dashboard.backends import Backend, selected_backend
+from dj_queue.dashboard.filters import JobFilter
 from dj_queue.dashboard.history import attempt_rows
 from dj_queue.dashboard.policy import describe_policy
 from dj_queue.dashboard.tables import Column, Table
@@ -63,16 +64,20 @@ def overview(request: HttpRequest, site: AdminSite) -> HttpResponse:
     recurring = Table(request, "rec", RECURRING_COLUMNS, queries.recurring_tasks(backend), default="key")
     queries.add_runs(backend, recurring.page.object_list)
     queue_rows, processes = queries.queue_rows(backend), queries.processes(backend)
+    window = charts.window_name(request.GET.get("chart"))
+    drawn = charts.charts(backend, window)
     return TemplateResponse(request, "dj_queue/dashboard.html", _context(
         request, site, backend, "Queue dashboard",
-        counts=queries.summary(backend), lifecycle=health.lifecycle_counts(backend),
+        counts=queries.summary(backend, queue_rows), lifecycle=health.lifecycle_counts(backend),
         health=health.health(backend, processes, queue_rows),
         queues=Table(request, "q", QUEUE_COLUMNS, queue_rows, default="name"),
         processes=Table(request, "proc", PROCESS_COLUMNS, processes, default="kind"),
         tables=_internal_tables(site),
         recurring=recurring,
         semaphores=Table(request, "sem", SEMAPHORE_COLUMNS, queries.semaphores(backend), default="key"),
-        can=_permissions(request),
+        can=_permissions(request), charts=drawn, chart_window=window,
+        chart_windows=[(name, label) for name, (label, _, _) in charts.WINDOWS.items()],
+        chart_start=charts.window_start(window),
     ))
 
 
@@ -83,7 +88,9 @@ def jobs(request: HttpRequest, site: AdminSite, state: str) -> HttpResponse:
         raise Http404(f"unknown state {state!r}; states are {', '.join(queries.STATES)}")
     backend = selected_backend(request)
     queue = request.GET.get("queue", "")
-    rows = queries.state_rows(backend, state, queue or None)
+    filters = JobFilter(request.GET, state=state)
+    rows = filters.apply(queries.state_rows(backend, state))
+    matching = filters.describe(without=("queue",))
     prefix = "" if state == "finished" else "job__"
     columns = [Column("Job", "pk" if state == "finished" else "job_id"), Column("Task", f"{prefix}task_path"),
                Column("Queue", f"{prefix}queue_name"), Column("Priority", f"{prefix}priority"),
@@ -97,12 +104,39 @@ def jobs(request: HttpRequest, site: AdminSite, state: str) -> HttpResponse:
         request, site, backend, _jobs_title(state, queue),
         state=state, queue=queue, table=table, can=_permissions(request),
         actions=[ACTIONS[name] for name in STATE_ACTIONS[state]],
+        filters=filters, filter_fields=filters.params(), matching=matching,
+        all_labels=_all_labels(state, table.paginator.count, matching=bool(matching)),
     ))
+
+
+def _all_labels(state: str, count: int, *, matching: bool) -> dict[str, str]:
+    """ "Retry all 37 matching failed jobs": the "all" buttons say how many jobs they touch."""
+    noun = plural(count, f"{'matching ' if matching else ''}{STATE_WORDS.get(state, state)} job")
+    labels = {name: f"{ACTIONS[name].label} all {noun}" for name in STATE_ACTIONS[state]}
+    labels.update(run_now=f"Run all {noun} now", change_priority=f"Change priority of all {noun}")
+    return labels
 
 
 def _jobs_title(state: str, queue: str) -> str:
     title = f"{STATE_WORDS.get(state, state)} jobs".capitalize()
     return f"{title} in queue {queue!r}" if queue else title
+
+
+def lookup(request: HttpRequest, site: AdminSite) -> HttpResponse:
+    """Jump to the page of the job whose id was typed in the search box."""
+    _require(request, VIEW_PERMISSION)
+    backend = selected_backend(request)
+    dashboard = reverse("admin:dj_queue_dashboard", current_app=site.name)
+    text = request.GET.get("id", "").strip().lstrip("#")
+    if not (text.isascii() and text.isdigit()):
+        messages.error(request, f"Job ids are whole numbers; {text!r} is not one.")
+        return HttpResponseRedirect(f"{dashboard}?{urlencode({'backend': backend.alias})}")
+    # Past 18 digits no id can exist (ids are 64-bit), and the database would refuse the number.
+    if len(text) > 18 or not queries.job_exists(backend, int(text)):
+        messages.error(request, f"No job {text} in backend {backend.alias!r}.")
+        return HttpResponseRedirect(f"{dashboard}?{urlencode({'backend': backend.alias})}")
+    page = reverse("admin:dj_queue_dashboard_job", kwargs={"job_id": int(text)}, current_app=site.name)
+    return HttpResponseRedirect(f"{page}?{urlencode({'backend': backend.alias})}")
 
 
 def job_detail(request: HttpRequest, site: AdminSite, job_id: int) -> HttpResponse:
@@ -159,8 +193,15 @@ def _target(request: HttpRequest, backend: Backend) -> Target:
         ids = [int(value) for value in request.POST.getlist("ids")]
     except ValueError:
         raise ActionError("job ids must be numbers") from None
-    return Target(backend=backend, queue=request.POST.get("queue", ""), state=request.POST.get("state", ""),
-                  ids=ids, key=request.POST.get("key", ""), everything=request.POST.get("all") == "1")
+    state = request.POST.get("state", "")
+    filters = JobFilter(request.POST, state=state) if state in queries.STATES else None
+    if filters is not None and not filters.is_valid():
+        problems = "; ".join(f"{filters.fields[name].label.lower()}: {' '.join(errors).rstrip('.')}"
+                             for name, errors in filters.errors.items())
+        raise ActionError(f"the filter is not valid ({problems})")
+    return Target(backend=backend, queue=request.POST.get("queue", ""), state=state,
+                  ids=ids, key=request.POST.get("key", ""), everything=request.POST.get("all") == "1",
+                  filters=filters, priority_text=request.POST.get("priority", ""))
 
 
 def _next_url(request: HttpRequest, site: AdminSite) -> str:

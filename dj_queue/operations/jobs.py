@@ -1,4 +1,5 @@
-"""Operator actions on single jobs: retry or discard failed jobs, cancel or discard waiting jobs.
+"""Operator actions on single jobs: retry or discard failed jobs, cancel or discard waiting jobs,
+run a scheduled job now, change a waiting job's priority.
 
 A retried job keeps its id, arguments and error history; its next attempt appends to
 ``worker_ids``. Cancelling keeps the job's record (FAILED with ``JobCancelledError``); discarding
@@ -15,6 +16,7 @@ from dj_queue import plugins
 
 from dj_queue.compat import TaskResultDoesNotExist
 from dj_queue.exceptions import JobCancelledError, NotCancellableError, UndiscardableError
+from dj_queue.models.jobs import PRIORITY_MAX, PRIORITY_MIN
 from dj_queue.models import (
     BlockedExecution,
     ClaimedExecution,
@@ -25,7 +27,7 @@ from dj_queue.models import (
 )
 from dj_queue.config import database_for
 from dj_queue.operations.completion import fail_unclaimed
-from dj_queue.operations.events import announce_ready
+from dj_queue.operations.events import announce_ready, notify_after_commit
 from dj_queue import wakeup
 from dj_queue.operations.concurrency import place, release, settings_for_job
 
@@ -145,3 +147,56 @@ def cancel(job_id: int, *, backend_alias: str = "default", using: str | None = N
     state = "FAILED" if FailedExecution.objects.using(using).filter(job_id=job_id).exists() else "SUCCESSFUL"
     raise NotCancellableError(f"job {job_id} already finished ({state}); only waiting or running jobs "
                               f"can be cancelled")
+
+
+def run_now(job_id: int, *, backend_alias: str = "default", using: str | None = None) -> str | None:
+    """Move a scheduled job to ready at once, as if its time had come; return where it went.
+
+    ``"ready"``, or for a job with a concurrency key what its semaphore decided (``"blocked"``,
+    ``"discarded"``). ``None`` when the job is not scheduled (unknown, already dispatched, running
+    or finished). Workers of its queue are woken as by an enqueue.
+    """
+    using = _using(backend_alias, using)
+    dialect = plugins.get_dialect(using)
+    with dialect.write_transaction(using):
+        job = _locked_job(dialect, job_id, backend_alias, using)
+        if job is None or not ScheduledExecution.objects.using(using).filter(job_id=job_id).delete()[0]:
+            return None
+        placed = place(job, settings_for_job(job) if job.concurrency_key else None, using=using)
+        if placed == "ready":
+            announce_ready(job.backend_alias, using, [job.queue_name])
+            notify_after_commit(job.backend_alias, {job.queue_name}, using)
+    return placed
+
+
+def change_priority(job_id: int, priority: int, *, backend_alias: str = "default",
+                    using: str | None = None) -> bool:
+    """Give a waiting (ready, scheduled or blocked) job a new priority; False if it is not waiting.
+
+    ``ValueError`` for a priority outside -100..100. A ready job's queue is announced again, so an
+    idle worker looks at the new order at once.
+    """
+    if isinstance(priority, bool) or not isinstance(priority, int) or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise ValueError(f"dj_queue: priority must be an integer between {PRIORITY_MIN} and {PRIORITY_MAX}, "
+                         f"got {priority!r}")
+    using = _using(backend_alias, using)
+    dialect = plugins.get_dialect(using)
+    with dialect.write_transaction(using):
+        job = _locked_job(dialect, job_id, backend_alias, using)
+        if job is None:
+            return False
+        changed = {model: model.objects.using(using).filter(job_id=job_id).update(priority=priority)
+                   for model in (ReadyExecution, ScheduledExecution, BlockedExecution)}
+        if not any(changed.values()):
+            return False
+        Job.objects.using(using).filter(pk=job_id).update(priority=priority)
+        if changed[ReadyExecution]:
+            announce_ready(job.backend_alias, using, [job.queue_name])
+            notify_after_commit(job.backend_alias, {job.queue_name}, using)
+    return True
+
+
+def _locked_job(dialect, job_id: int, backend_alias: str, using: str) -> Job | None:
+    """The job row, locked for this transaction (concurrent dispatch or claim waits, then sees it moved)."""
+    jobs = Job.objects.using(using).filter(pk=job_id, backend_alias=backend_alias)
+    return dialect.lock(jobs, backend_alias, skip_locked=False).first()

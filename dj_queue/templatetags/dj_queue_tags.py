@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from dj_queue.dashboard.health import failure_kind
+from dj_queue.dashboard.redaction import redacted_call
 from dj_queue.tracebacks import user_frames_first
 
 register = template.Library()
@@ -120,3 +121,10 @@ def stale(age_value: timedelta | None, threshold: float) -> bool:
 @register.filter
 def get_item(mapping: dict, key: str) -> Any:
     return mapping.get(key)
+
+
+@register.filter
+def redacted(job: Any, part: str) -> Any:
+    """``job.args`` or ``job.kwargs`` (``part``) with secret values shown as ``***``."""
+    args, kwargs = redacted_call(job)
+    return args if part == "args" else kwargs

@@ -9,6 +9,8 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from dj_queue.dashboard.backends import Backend
+from dj_queue.dashboard.queries import queue_rows, summary
 from dj_queue.models import BlockedExecution, Job, Pause, Process, RecurringExecution, RecurringTask, Semaphore
 from tests.factories import make_job
 
@@ -122,3 +124,13 @@ def test_backend_picker_switches_between_dj_queue_aliases(admin_client):
 
 def test_dashboard_is_listed_on_the_admin_index(admin_client):
     assert f'href="{URL}"' in admin_client.get("/admin/").content.decode()
+
+
+def test_summary_from_queue_rows_matches_the_counts():
+    for state, queue in [("ready", "a"), ("ready", "b"), ("scheduled", "a"), ("claimed", "c"), ("failed", "b"),
+                         ("failed", "b"), ("finished", "a")]:
+        make_job(state, queue=queue)
+    backend = Backend(alias="default", using="default", options={})
+    counted = summary(backend)
+    assert summary(backend, queue_rows(backend)) == counted
+    assert counted == {"ready": 2, "scheduled": 1, "blocked": 0, "claimed": 1, "failed": 2, "finished_recently": 1}

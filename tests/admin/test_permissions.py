@@ -15,12 +15,14 @@ PERMISSIONS = {
     "pause": "dj_queue.add_pause", "resume": "dj_queue.delete_pause", "clear": "dj_queue.delete_readyexecution",
     "discard": "dj_queue.delete_job", "cancel": "dj_queue.change_job", "retry": "dj_queue.change_failedexecution",
     "enqueue_again": "dj_queue.add_job", "unschedule": "dj_queue.delete_recurringtask",
+    "run_now": "dj_queue.change_job", "change_priority": "dj_queue.change_job",
 }
 REQUESTS = {
     "pause": {"queue": "q"}, "resume": {"queue": "q"}, "clear": {"queue": "q"},
     "discard": {"state": "failed", "ids": "1"}, "cancel": {"state": "ready", "ids": "1"},
     "retry": {"state": "failed", "ids": "1"},
     "enqueue_again": {"state": "finished", "ids": "1"}, "unschedule": {"key": "k"},
+    "run_now": {"state": "scheduled", "ids": "1"}, "change_priority": {"state": "ready", "ids": "1", "priority": "3"},
 }
 
 
