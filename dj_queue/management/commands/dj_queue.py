@@ -3,24 +3,35 @@
 At start-up it logs one INFO line on the ``dj_queue`` logger with the effective configuration
 (secrets masked) and the sources it came from. When the project configured no handler that
 would show it, the command attaches a stderr handler for its own run.
+
+``--reload`` (development) runs the runtime under Django's autoreloader: this process only
+starts a child and forwards stop signals to it; the child runs the supervisor in a thread while
+the reloader watches the code, and on a change stops the supervisor gracefully before exiting
+to be started again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import signal
+import subprocess
 import sys
+import threading
 from collections import Counter
 from typing import Any, Callable
 
 from django.core.management.base import CommandError
+from django.utils import autoreload
 
 from dj_queue import config
 from dj_queue.config import DELIVERIES, MODES, LoadedOptions, resolve_options
 from dj_queue.exceptions import ConfigurationError
 from dj_queue.management.base import QueueCommand
 from dj_queue.operations.recurring import static_task_problems
+from dj_queue.runtime import signals
 from dj_queue.runtime.base import quiet_queries
 from dj_queue.runtime.stats import StatsLogger, stats_visible
 from dj_queue.runtime.modes import build_supervisor
@@ -112,6 +123,8 @@ class Command(QueueCommand):
                             help="log one stats line per queue every SECONDS (logger dj_queue.stats)")
         parser.add_argument("--delivery", choices=DELIVERIES,
                             help="what happens to jobs of a worker that died (option delivery)")
+        parser.add_argument("--reload", action="store_true",
+                            help="restart when code changes (development; Django's autoreloader)")
 
     def load(self, opts: dict[str, Any]) -> LoadedOptions:
         """The effective configuration for these command options (and the environment)."""
@@ -128,9 +141,16 @@ class Command(QueueCommand):
         if opts["stats_every"] is not None and opts["stats_every"] <= 0:
             raise CommandError("--stats-every must be a positive number of seconds")
         loaded = self.load(opts)
+        reload_child = opts.get("reload") and os.environ.get(autoreload.DJANGO_AUTORELOAD_ENV) == "true"
+        if opts.get("reload") and not reload_child:
+            code = run_reload_parent()
+            if code:
+                raise CommandError("dj_queue stopped with errors", returncode=code)
+            return
         try:
             supervisor = build_supervisor(loaded.options, backend_alias=opts["backend"],
-                                          only_work=opts["only_work"], only_dispatch=opts["only_dispatch"])
+                                          only_work=opts["only_work"], only_dispatch=opts["only_dispatch"],
+                                          install_signals=not reload_child)
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from None
         if not supervisor.slots:
@@ -148,7 +168,8 @@ class Command(QueueCommand):
         try:
             logger.info("%s", startup_line(loaded, backend_alias=opts["backend"],
                                            actors=[slot.spec.kind for slot in supervisor.slots]))
-            code = self.run(supervisor, loaded.options)
+            run = self.run_reloading if reload_child else self.run
+            code = run(supervisor, loaded.options)
         finally:
             config.activate(opts["backend"], None)
             restore_stats()
@@ -163,3 +184,95 @@ class Command(QueueCommand):
                 return supervisor.run()
         except ConfigurationError as exc:  # e.g. the pidfile is held by a live supervisor
             raise CommandError(str(exc)) from None
+
+    def run_reloading(self, supervisor: Any, options: dict[str, Any]) -> int:
+        """In the autoreloader's child: the supervisor in a thread, the reloader on the main thread."""
+        result: list[Any] = []
+        done = threading.Event()
+        reloader: list[Any] = []
+
+        def serve() -> None:
+            try:
+                result.append(self.run(supervisor, options))
+            except BaseException as exc:  # re-raised on the main thread below
+                result.append(exc)
+            finally:
+                done.set()
+                if reloader:
+                    reloader[0].stop()
+
+        stopping = threading.Event()
+
+        def on_signal(signum: int, frame: Any) -> None:
+            if signum in signals.STOP_SIGNALS:
+                stopping.set()
+            supervisor.mailbox.post(signum)
+
+        def started(sender: Any, **kwargs: Any) -> None:  # main thread: the reloader runs
+            reloader.append(sender)
+            for signum in supervisor.handled_signals():
+                signal.signal(signum, on_signal)
+            if done.is_set():
+                sender.stop()
+
+        def changed(sender: Any, file_path: Any, **kwargs: Any) -> bool | None:  # main thread
+            if stopping.is_set() or done.is_set():
+                return True  # stopping for good: a change now must not turn it into a restart
+            logger.info("dj_queue: %s changed; stopping the runtime to restart it", file_path)
+            supervisor.stop()
+            if not done.wait(stop_timeout(options)):
+                logger.error("dj_queue: the runtime did not stop within %.0fs; restarting anyway",
+                             stop_timeout(options))
+            return None  # Django's reloader exits with status 3; the parent starts it again
+
+        autoreload.autoreload_started.connect(started, weak=False, dispatch_uid="dj_queue-reload-started")
+        autoreload.file_changed.connect(changed, weak=False, dispatch_uid="dj_queue-reload-changed")
+        try:
+            autoreload.run_with_reloader(serve)
+        finally:
+            autoreload.autoreload_started.disconnect(dispatch_uid="dj_queue-reload-started")
+            autoreload.file_changed.disconnect(dispatch_uid="dj_queue-reload-changed")
+        if not result:
+            return 1  # interrupted before the supervisor finished
+        if isinstance(result[0], BaseException):
+            raise result[0]
+        return result[0]
+
+
+def stop_timeout(options: dict[str, Any]) -> float:
+    """How long a graceful stop may take: the drain, the children's grace, then a margin."""
+    from dj_queue.runtime.supervisor import SHUTDOWN_GRACE
+
+    return float(options["shutdown_timeout"]) + SHUTDOWN_GRACE + 5.0
+
+
+def run_reload_parent() -> int:
+    """Start the runtime as a child again each time it exits to reload (status 3).
+
+    Django's own parent loop ends on SIGTERM by killing the child outright; this one forwards
+    SIGTERM and SIGINT so the child drains its jobs and exits cleanly.
+    """
+    received: list[int] = []
+    child: list[subprocess.Popen] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        received.append(signum)
+        if child and child[-1].poll() is None:
+            child[-1].send_signal(signum)
+
+    previous = {signum: signal.signal(signum, forward) for signum in signals.STOP_SIGNALS}
+    try:
+        environ = {**os.environ, autoreload.DJANGO_AUTORELOAD_ENV: "true"}
+        while True:
+            child.append(subprocess.Popen(autoreload.get_child_arguments(), env=environ, close_fds=False))
+            if received:  # a stop signal came while the child was being started
+                child[-1].send_signal(received[0])
+            code = child[-1].wait()
+            if received:  # 3 then means it stopped to reload as the stop signal came: stopped all the same
+                return 0 if code == 3 else code
+            if code != 3:
+                return code
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
