@@ -9,8 +9,9 @@
 #   make chaos [DB=...]       kill, stop and restart things under a running runtime; check no job is lost
 #
 # Variables: VENV (default .venv), PYTHON (interpreter that creates the venv; default: newest of
-# python3.14 / 3.13 / 3.12, else python3), EXTRAS (default dev,postgres,mysql),
-# MYSQL_FALLBACK=0 (fail instead of retrying without mysqlclient), PYTEST_ARGS (extra pytest args),
+# python3.14 / 3.13 / 3.12, else python3), EXTRAS (default dev,postgres,mysql; make demo installs
+# only dj-queue itself: the demo runs on SQLite), MYSQL_FALLBACK=0 (fail instead of retrying
+# without mysqlclient), PYTEST_ARGS (extra pytest args),
 # CHAOS_ARGS (extra chaos/run.py flags, e.g. CHAOS_ARGS="--jobs 1000 --delivery both").
 
 VENV ?= .venv
@@ -23,11 +24,13 @@ CHAOS_ARGS ?=
 
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.dj-queue-installed
+# The demo needs no extra (SQLite, no test tools), so it never tries to build mysqlclient.
+DEMO_STAMP := $(VENV)/.dj-queue-demo-installed
 
 .PHONY: help venv install test demo bench chaos lint clean
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 # A pyenv shim exists for versions that are not active, so each candidate must actually run.
 $(VPY):
@@ -60,6 +63,15 @@ $(STAMP): pyproject.toml | $(VPY)
 	fi
 	@touch $(STAMP)
 
+# A venv that already has the full install (newer than pyproject.toml) serves the demo as it is.
+$(DEMO_STAMP): pyproject.toml | $(VPY)
+	@if [ ! $(STAMP) -nt pyproject.toml ]; then \
+	  $(VPY) -m pip install -q --upgrade pip && \
+	  echo "make: installing dj-queue into $(VENV) (no extras: the demo runs on SQLite)" && \
+	  $(VPY) -m pip install -q -e . || exit 1; \
+	fi
+	@touch $(DEMO_STAMP)
+
 install: $(STAMP)
 
 test: $(STAMP)
@@ -70,7 +82,7 @@ test: $(STAMP)
 	  echo "make: and pkg-config, then: rm $(STAMP) && make test DB=mysql" >&2; exit 2; fi
 	DJ_QUEUE_TEST_DB=$(DB) $(VPY) -m pytest $(PYTEST_ARGS)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(VPY) demo/run_demo.py
 
 bench: $(STAMP)

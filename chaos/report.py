@@ -58,7 +58,8 @@ def text_report(result: dict[str, Any]) -> str:
         f"{faults_text(result)}; faults {secs['chaos']:g}s, recovery {secs['recovery']:g}s",
         f"  succeeded                 {f['succeeded']}",
         f"  failed                    {failed_text(f)}",
-        f"  failed, never started     {len(f['failed_never_started'])}",
+        f"  failed, never started     {len(f['failed_never_started'])}"
+        f"{_by_crash(f)}",
         f"  lost                      {f['lost']}" + (f" ({lost})" if lost else ""),
         f"  still claimed at the end  {f['stuck']}",
         f"  ran twice                 {f['ran_twice']} (explained by a killed or stopped process: "
@@ -92,6 +93,12 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
         verdict = "hold" if not r["violations"] else f"{len(r['violations'])} broken"
         rows.append(
             f"| {r['db']} | {delivery_label(r)} | {f['jobs']} | {faults_text(r)} | {f['succeeded']} | "
-            f"{failed_text(f)} | {len(f['failed_never_started'])} | {f['lost']} | "
+            f"{failed_text(f)} | {len(f['failed_never_started'])}{_by_crash(f)} | {f['lost']} | "
             f"{f['ran_twice']} ({f['ran_twice_explained']}) | {f['max_runs']} | {verdict} |")
     return "\n".join(rows)
+
+
+def _by_crash(figures: dict) -> str:
+    """How many never-started failures a killed process explains (at_most_once start marks)."""
+    by_crash = len(figures.get("failed_never_started_by_crash", []))
+    return f" ({by_crash} by a kill after the start mark)" if by_crash else ""

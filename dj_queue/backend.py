@@ -21,6 +21,7 @@ from dj_queue.compat import (
 )
 from dj_queue.concurrency import resolve_key
 from dj_queue.concurrency import settings_for as concurrency_settings
+from dj_queue.checks import setup_checks
 from dj_queue.config import validate
 from dj_queue.exceptions import ConfigurationError, EnqueueError
 from dj_queue.models import Job
@@ -51,6 +52,9 @@ class DjQueueBackend(BaseTaskBackend):
 
     # Workers claim higher priorities first within a queue.
     supports_priority = True
+
+    # How dj_queue's system checks recognise its backends (subclasses included).
+    is_dj_queue_backend = True
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)  # assigns ``self.options``: validated by the setter below
@@ -149,8 +153,6 @@ class DjQueueBackend(BaseTaskBackend):
 
     def check(self, **kwargs: Any) -> list:
         """Where the queue lives (app, database, router); dj_queue's registered check reports the options."""
-        from dj_queue.checks import setup_checks
-
         return setup_checks(self.alias, self.params)
 
     def _load(self, result_id: Any) -> Job:

@@ -207,15 +207,14 @@ def valid_schedule(schedule: str) -> bool:
 
 
 def _dj_queue_backends() -> dict[str, dict[str, Any]]:
-    from dj_queue.backend import DjQueueBackend
-
     found = {}
     for alias, params in (getattr(settings, "TASKS", {}) or {}).items():
         try:
             backend_class = import_string(params.get("BACKEND", ""))
         except Exception:
             continue  # the task framework reports a backend it cannot import
-        if isinstance(backend_class, type) and issubclass(backend_class, DjQueueBackend):
+        # The marker, not issubclass: the backend module imports this one (backend.check()).
+        if isinstance(backend_class, type) and getattr(backend_class, "is_dj_queue_backend", False):
             found[alias] = params
     return found
 

@@ -33,6 +33,7 @@ SCHEDULER_DEFAULTS: dict[str, Any] = {"dynamic_tasks_enabled": False, "polling_i
 # No retries by default, as Django's own backends: a task opts in with ``@retry``.
 RETRY_DEFAULTS: dict[str, Any] = {"max_attempts": 1, "backoff": None, "retry_on": None}
 DELIVERIES = ("at_least_once", "at_most_once")
+LOG_FORMATS = ("text", "json")
 
 DEFAULTS: dict[str, Any] = {
     "mode": "fork",
@@ -62,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "timeout_grace": 5,
     "delivery": "at_least_once",
     "crash_limit": 3,
+    "log_format": "text",
 }
 # Defaults of the entries of list options (``workers``) and of mapping options (``scheduler``).
 SECTIONS: dict[str, dict[str, Any]] = {
@@ -116,6 +118,7 @@ TYPES: dict[str, tuple] = {
     "timeout_grace": _NUMBER,
     "delivery": (str,),
     "crash_limit": (int,),
+    "log_format": (str,),
 }
 # A zero thread count or interval would stall or spin the runtime; a negative age means nothing.
 POSITIVE = {"threads", "processes", "batch_size", "polling_interval", "concurrency_maintenance_interval",
@@ -186,6 +189,9 @@ def _check_mapping(values: Any, valid: Mapping[str, Any], where: _Where) -> None
     if values.get("delivery", DELIVERIES[0]) not in DELIVERIES:
         raise where.at("delivery").error(
             f"delivery must be one of {', '.join(DELIVERIES)}, got {values['delivery']!r}")
+    if values.get("log_format", LOG_FORMATS[0]) not in LOG_FORMATS:
+        raise where.at("log_format").error(
+            f"log_format must be one of {', '.join(LOG_FORMATS)}, got {values['log_format']!r}")
 
 
 def check(options: Any, where: str = "OPTIONS") -> None:

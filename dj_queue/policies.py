@@ -22,8 +22,9 @@ from typing import Any, Callable, Union
 from django.db import DEFAULT_DB_ALIAS
 from django.utils.module_loading import import_string
 
-from dj_queue.config import DELIVERIES
-from dj_queue.exceptions import EnqueueError
+from dj_queue.config import DELIVERIES, cached_options
+from dj_queue.exceptions import EnqueueError, TaskResolutionError
+from dj_queue.resolution import resolve_task
 
 Backoff = Union[float, int, Callable[[int], float], None]
 
@@ -181,10 +182,6 @@ def _check_seconds(value: Any, what: str) -> None:
 
 def policy_for_job(job: Any) -> Policy:
     """The policy of a stored job's task, or the backend's defaults when its task no longer resolves."""
-    from dj_queue.config import cached_options
-    from dj_queue.exceptions import TaskResolutionError
-    from dj_queue.resolution import resolve_task
-
     options = cached_options(job.backend_alias)
     try:
         task: Any = resolve_task(job.task_path, options.get("task_modules"))

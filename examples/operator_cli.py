@@ -11,9 +11,7 @@ exactly as ``python manage.py ...`` would run them.
 
 from __future__ import annotations
 
-import time
-
-from example_app.setup import configure
+from example_app.setup import configure, wait_for
 
 configure({"workers": [{"queues": ["maintenance"], "threads": 1, "polling_interval": 0.1}],
            "process_heartbeat_interval": 1})
@@ -30,13 +28,6 @@ def fail(task_path: str, exception_class: str, message: str) -> None:
     job = Job.objects.create(task_path=task_path, args=[1], queue_name="default")
     FailedExecution.objects.create(job=job, exception_class=exception_class, message=message)
 
-
-def wait_for(condition, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out waiting for the runtime")
-        time.sleep(0.05)
 
 
 def main() -> None:

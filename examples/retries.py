@@ -12,9 +12,7 @@ without ``@retry`` (no retries unless you say so).
 
 from __future__ import annotations
 
-import time
-
-from example_app.setup import configure
+from example_app.setup import configure, wait_for
 
 configure(
     {"workers": [{"queues": "*", "threads": 2, "polling_interval": 0.1}],
@@ -28,13 +26,6 @@ from dj_queue.models import Job  # noqa: E402
 from dj_queue.runtime.threaded import EmbeddedRuntime  # noqa: E402
 from example_app.tasks import charge_bad_card, charge_card  # noqa: E402
 
-
-def wait_for(condition, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out waiting for the runtime")
-        time.sleep(0.05)
 
 
 def main() -> None:

@@ -10,9 +10,7 @@ runtime runs it again.
 
 from __future__ import annotations
 
-import time
-
-from example_app.setup import configure
+from example_app.setup import configure, wait_for
 
 configure(
     {"workers": [{"queues": "*", "threads": 1, "polling_interval": 0.1}]},
@@ -27,13 +25,6 @@ from dj_queue.operations.jobs import retry_failed_job  # noqa: E402
 from dj_queue.runtime.threaded import EmbeddedRuntime  # noqa: E402
 from example_app.tasks import charge_once_flaky  # noqa: E402
 
-
-def wait_for(condition, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out waiting for the runtime")
-        time.sleep(0.05)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from example_app.setup import configure
+from example_app.setup import configure, wait_for
 
 configure(
     {"workers": [{"queues": "*", "threads": 1, "polling_interval": 0.1}], "timeout_grace": 1},
@@ -25,13 +25,6 @@ from dj_queue.models import Job  # noqa: E402
 from dj_queue.runtime.threaded import EmbeddedRuntime  # noqa: E402
 from example_app.tasks import crunch_numbers, send_welcome_email  # noqa: E402
 
-
-def wait_for(condition, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out waiting for the runtime")
-        time.sleep(0.05)
 
 
 def main() -> None:

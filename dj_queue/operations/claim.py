@@ -49,6 +49,17 @@ def claim(*, backend_alias: str, using: str, selectors: list[str], limit: int,
     return jobs
 
 
+def run_turn(dialect: Any, *, items: list[tuple[int, Any]], **kwargs: Any) -> tuple[list[int], list[Job]]:
+    """A worker's turn in one transaction: the dialect's vendor turn, or finish rows then claim rows."""
+    turn = dialect.finish_and_claim(items=items, **kwargs)
+    if turn is not None:
+        return turn
+    with dialect.write_transaction(kwargs["using"]):
+        done = finish_rows(dialect, using=kwargs["using"], items=items, process_id=kwargs["process_id"],
+                           now=kwargs["now"])
+        return done, claim_rows(dialect, **kwargs)
+
+
 def claim_rows(dialect: Any, **kwargs: Any) -> list[Job]:
     """The claim's statements inside the caller's transaction: the dialect's, or the generic ones."""
     jobs = dialect.claim_rows(**kwargs)
@@ -126,13 +137,7 @@ def finish_and_claim(*, outcomes: list[tuple[Job, object]], backend_alias: str, 
     dialect = plugins.get_dialect(using)
     kwargs = {"using": using, "backend_alias": backend_alias, "selectors": parse_selectors(selectors),
               "limit": limit, "process_id": process_id, "worker_id": worker_id, "now": now}
-    items = [(pk, value) for pk, (_, value) in by_id.items()]
-    turn = dialect.finish_and_claim(items=items, **kwargs)
-    if turn is None:
-        with dialect.write_transaction(using):
-            done = finish_rows(dialect, using=using, items=items, process_id=process_id, now=now)
-            turn = done, claim_rows(dialect, **kwargs)
-    done, jobs = turn
+    done, jobs = run_turn(dialect, items=[(pk, value) for pk, (_, value) in by_id.items()], **kwargs)
     if jobs:
         after_commit(using, backend_alias, "dj_queue_jobs_claimed", process=process, jobs=jobs)
     return settle(by_id, done, now, using=using), jobs

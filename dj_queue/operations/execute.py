@@ -21,6 +21,7 @@ from dj_queue import plugins, running
 from dj_queue.compat import TaskContext, TaskResultStatus, task_finished, task_started
 from dj_queue.config import cached_options
 from dj_queue.exceptions import JobCancelledError, TaskResolutionError
+from dj_queue.logs import job_fields
 from dj_queue.models import ClaimedExecution, Job
 from dj_queue.operations.completion import FAILED, fail, finish
 from dj_queue.policies import Policy, policy_for
@@ -69,7 +70,7 @@ def execute(job: Job, *, backend: Any, process_id: int | None, using: str,
     try:
         task = resolve_task(job.task_path, task_modules)
     except TaskResolutionError as exc:
-        logger.warning("dj_queue: job %s refused: %s", job.pk, exc)
+        logger.warning("dj_queue: job %s (%s) refused: %s", job.pk, job.task_path, exc, extra=job_fields(job))
         _record_failure(job, exc, process_id=process_id, using=using, policy=None)
         return False
     policy = policy_of(job, task)
@@ -104,7 +105,7 @@ def _run(job: Job, task: Any, policy: Policy, attempt: running.Attempt, *, backe
     if policy.delivery == "at_most_once" and policy.exactly_once is None:
         if not _with_retry(lambda: _mark_started(job, process_id, using)):
             logger.warning("dj_queue: job %s (%s) lost its claim before it started; not running it",
-                           job.pk, job.task_path)
+                           job.pk, job.task_path, extra=job_fields(job))
             return False  # the claim is gone: another process owns the job now
     try:
         call = _CallOnce(lambda: attempt.run(lambda: _call_task(task, result, job, attempt)))
@@ -147,7 +148,8 @@ def _run_exactly_once(job: Job, call: _CallOnce, result: Any, attempt: running.A
             if not finish(job, value, process_id=process_id, using=using):
                 raise _ClaimLost  # rolls the body's writes back with it
     except _ClaimLost:
-        logger.warning("dj_queue: job %s lost its claim while running; its writes were rolled back", job.pk)
+        logger.warning("dj_queue: job %s (%s) lost its claim while running; its writes were rolled back",
+                       job.pk, job.task_path, extra=job_fields(job))
         return False
     announce_finished(job, value, result, backend=backend)
     return True
@@ -160,7 +162,7 @@ def _failed(job: Job, error: BaseException, result: Any, policy: Policy, *, back
     if outcome != FAILED:  # retrying, or the claim was lost: the job is not finished
         if outcome is not None:
             logger.warning("dj_queue: job %s (%s) attempt %d failed with %r; retrying", job.pk,
-                           job.task_path, len(job.worker_ids or []), error)
+                           job.task_path, len(job.worker_ids or []), error, extra=job_fields(job))
         return False
     _set(result, status=TaskResultStatus.FAILED, finished_at=job.finished_at or timezone.now(),
          errors=errors_of(job, None))

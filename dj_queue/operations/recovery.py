@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from dj_queue.exceptions import ProcessExitError, ProcessMissingError, ProcessPrunedError
+from dj_queue.logs import job_fields
 from dj_queue.models import ClaimedExecution, Job, Process
 from dj_queue.operations import processes
 from dj_queue.operations.completion import READY, rescue
@@ -40,7 +41,7 @@ def _rescue(jobs, cause, *, using: str) -> int:
         if outcome is not None:
             handled += 1
             logger.warning("dj_queue: job %s (%s) %s: %s", job.pk, job.task_path,
-                           "goes back to ready" if outcome == READY else "failed", error)
+                           "goes back to ready" if outcome == READY else "failed", error, extra=job_fields(job))
     return handled
 
 

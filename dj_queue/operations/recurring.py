@@ -275,6 +275,9 @@ def fire(task: RecurringTask, run_at: datetime, *, using: str) -> int | None:
     except Exception:
         logger.exception("dj_queue: recurring task %r could not be enqueued for %s", task.key, run_at)
         return None
+    logger.info("dj_queue scheduler fired %s (%s) for %s: job %s", task.key, task.task_path, run_at.isoformat(),
+                job.pk, extra={"task_key": task.key, "task_path": task.task_path, "job_id": job.pk,
+                               "queue": job.queue_name, "run_at": run_at.isoformat()})
     return job.pk
 
 

@@ -17,6 +17,7 @@ import logging
 import threading
 from typing import Any
 
+from dj_queue.logs import job_fields
 from dj_queue.operations.execute import announce_finished
 
 logger = logging.getLogger("dj_queue.runtime")
@@ -59,5 +60,5 @@ class Completions:
             if job.pk in finished_ids:
                 announce_finished(job, value, result, backend=self.backend)
             else:
-                logger.warning("dj_queue: job %s finished after its claim was lost (process pruned?); "
-                               "its result was not recorded", job.pk)
+                logger.warning("dj_queue: job %s (%s) finished after its claim was lost (process pruned?); "
+                               "its result was not recorded", job.pk, job.task_path, extra=job_fields(job))

@@ -21,7 +21,7 @@ from django.db import connections
 
 from dj_queue.models import Process
 from dj_queue.operations import processes, recovery
-from dj_queue.runtime import signals
+from dj_queue.runtime import proctitle, signals
 from dj_queue.runtime.supervisor import Slot, Supervisor
 
 logger = logging.getLogger("dj_queue.runtime")
@@ -146,6 +146,7 @@ class ForkSupervisor(Supervisor):
         mailbox = signals.Mailbox()
         signals.install(mailbox, _CHILD_SIGNALS)
         signals.unblock(_CHILD_SIGNALS + (signal.SIGCHLD,))
+        proctitle.set_title(proctitle.actor_title(slot, self.slots))
         actor = self.build_actor(slot)
         failure: list[BaseException] = []
         thread = threading.Thread(target=_run_actor, args=(actor, failure), name=f"dj_queue-{actor.kind}")

@@ -40,9 +40,8 @@ class Scheduler(Actor):
         while not self.stopping:
             tasks = self._guard(recurring.tasks_for, backend_alias=self.backend_alias, using=self.using,
                                 include_dynamic=self.dynamic_tasks_enabled) or []
-            fired = self._guard(recurring.fire_due, backend_alias=self.backend_alias, using=self.using, tasks=tasks)
-            if fired:
-                logger.info("dj_queue scheduler fired %d recurring job(s): %s", len(fired), fired)
+            # Each fired run is logged where it is fired, with its task key, path and job id.
+            self._guard(recurring.fire_due, backend_alias=self.backend_alias, using=self.using, tasks=tasks)
             plugins.call_safely("dj_queue_scheduler_maintenance", on_error=self.on_error, scheduler=self)
             if not self.stopping:
                 self._sleep.wait(self._seconds_to_next_run(tasks))

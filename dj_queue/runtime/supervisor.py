@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from dj_queue import plugins
 from dj_queue.operations import processes, recovery
-from dj_queue.runtime import signals
+from dj_queue.runtime import proctitle, signals
 from dj_queue.runtime.base import Actor, check_connections, close_connections, error_reporter
 from dj_queue.runtime.dispatcher import Dispatcher
 from dj_queue.runtime.pidfile import Pidfile
@@ -151,6 +151,8 @@ class Supervisor:
             self._restore_signals = signals.install(self.mailbox, self.handled_signals())
         self.pid = os.getpid()
         self.name = processes.process_name(self.kind, self.hostname, self.pid)
+        if self.install_signals:  # embedded in a web server (no signals of its own), the title is not ours
+            proctitle.set_title(proctitle.supervisor_title(self.backend_alias, self.mode))
         try:
             self.register()
             self.hook("start")

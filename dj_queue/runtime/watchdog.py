@@ -20,6 +20,7 @@ from typing import Any
 
 from dj_queue import running
 from dj_queue.exceptions import JobCancelledError, JobTimeoutError
+from dj_queue.logs import job_fields
 from dj_queue.models import Job
 from dj_queue.operations.completion import fail
 from dj_queue.runtime.base import check_connections, close_connections, quiet_queries
@@ -72,14 +73,16 @@ class Watchdog:
         for job_id in asked.values_list("pk", flat=True):
             attempt = waiting[job_id]
             attempt.cancel_requested, attempt.cancel_seen_at = True, now
-            logger.info("dj_queue: job %s (%s) was asked to cancel", job_id, attempt.job.task_path)
+            logger.info("dj_queue: job %s (%s) was asked to cancel", job_id, attempt.job.task_path,
+                        extra=job_fields(attempt.job))
 
     def _enforce(self, attempt: running.Attempt, now: float) -> None:
         if attempt.interrupted is None:
             if attempt.deadline is not None and now >= attempt.deadline:
                 if attempt.interrupt(running.TIMEOUT):
                     logger.warning("dj_queue: job %s (%s) ran past its timeout of %gs; interrupting it",
-                                   attempt.job.pk, attempt.job.task_path, attempt.timeout)
+                                   attempt.job.pk, attempt.job.task_path, attempt.timeout,
+                                   extra=job_fields(attempt.job))
             elif attempt.cancel_requested and (attempt.is_coroutine or now >= attempt.cancel_seen_at + self.grace):
                 attempt.interrupt(running.CANCEL)
         elif now >= attempt.interrupted_at + self.grace:
@@ -98,6 +101,7 @@ class Watchdog:
              worker_id=worker.name)
         logger.error("dj_queue: job %s (%s) ignored its %s for %gs; its thread was retired%s", job.pk,
                      job.task_path, "timeout" if timed_out else "cancellation", self.grace,
-                     "; replacing this worker process" if worker.options.get("mode") == "fork" else "")
+                     "; replacing this worker process" if worker.options.get("mode") == "fork" else "",
+                     extra=job_fields(job))
         if worker.options.get("mode") == "fork":
             worker.request_recycle()

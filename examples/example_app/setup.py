@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
+from typing import Callable
 
 
 def database() -> dict:
@@ -43,3 +45,12 @@ def configure(options: dict | None = None, **extra) -> None:
         **extra,
     )
     django.setup()
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 20) -> None:
+    """Poll ``condition`` until it is true; stop the example if the runtime takes longer than ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out waiting for the runtime")
+        time.sleep(0.05)

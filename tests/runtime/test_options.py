@@ -73,18 +73,35 @@ def _config_file(tmp_path: Path, data: dict) -> Path:
     return path
 
 
-def test_startup_line_shows_sources_actors_and_masked_config(tmp_path):
+def test_startup_line_shows_backend_mode_actors_and_sources(tmp_path):
     path = _config_file(tmp_path, {"recurring": {"r": {"task_path": "a.b", "schedule": "@daily",
                                                        "kwargs": {"token": "s3cr3t"}}}})
     loaded = config.resolve_options(config_path=path, mode="async", environ={config.ENV_SKIP_RECURRING: "yes"})
     line = command.startup_line(loaded, backend_alias="default", actors=["worker", "worker", "dispatcher"])
-    assert line.startswith("dj_queue starting: backend='default' mode=async actors=[worker x2, dispatcher] ")
-    assert f"sources=[settings TASKS['default']['OPTIONS'] < config file {path} (--config) < " in line
-    assert "argument mode='async' < env DJ_QUEUE_SKIP_RECURRING=yes]" in line
+    assert line == (f"dj_queue starting: backend='default' mode=async actors=[worker x2, dispatcher] "
+                    f"sources=[settings TASKS['default']['OPTIONS'] < config file {path} (--config) < "
+                    f"argument mode='async' < env DJ_QUEUE_SKIP_RECURRING=yes]")
+
+
+def test_the_default_startup_line_is_short():
+    loaded = config.resolve_options(environ={})
+    line = command.startup_line(loaded, backend_alias="default", actors=["worker", "dispatcher", "scheduler"])
+    assert line == ("dj_queue starting: backend='default' mode=fork actors=[worker, dispatcher, scheduler] "
+                    "sources=[settings TASKS['default']['OPTIONS']]")
+    assert len(line) < 200
+
+
+def test_config_line_shows_the_whole_masked_configuration(tmp_path):
+    path = _config_file(tmp_path, {"recurring": {"r": {"task_path": "a.b", "schedule": "@daily",
+                                                       "kwargs": {"token": "s3cr3t"}}}})
+    loaded = config.resolve_options(config_path=path, mode="async", environ={config.ENV_SKIP_RECURRING: "yes"})
+    line = command.config_line(loaded)
+    assert line.startswith("dj_queue configuration: {")
     assert "s3cr3t" not in line and "\n" not in line
-    shown = json.loads(line.split(" config=", 1)[1])
+    shown = json.loads(line.split(": ", 1)[1])
     assert shown["recurring"]["r"]["kwargs"] == {"token": "***"}
     assert shown["mode"] == "async" and shown["skip_recurring"] is True
+    assert set(shown) == set(loaded.options)
 
 
 class FakeSupervisor:
@@ -118,13 +135,17 @@ def test_the_command_logs_one_startup_line_and_applies_the_options(tmp_path, mon
     path = _config_file(tmp_path, {"shutdown_timeout": 9, "plugins": {"x": {"password": "pw"}}})
     monkeypatch.setenv(config.ENV_CONFIG, str(path))
     monkeypatch.setenv(config.ENV_SKIP_RECURRING, "1")
-    caplog.set_level(logging.INFO, logger="dj_queue")
+    caplog.set_level(logging.DEBUG, logger="dj_queue")
     call_command("dj_queue", "--mode", "async")
     lines = [r for r in caplog.records if r.name == "dj_queue" and r.getMessage().startswith("dj_queue starting")]
     assert len(lines) == 1 and lines[0].levelno == logging.INFO
     message = lines[0].getMessage()
     assert f"config file {path} (DJ_QUEUE_CONFIG)" in message and "env DJ_QUEUE_SKIP_RECURRING=1" in message
-    assert '"password":"***"' in message and "pw" not in message.replace("password", "")
+    assert "password" not in message and "shutdown_timeout" not in message
+    [full] = [r for r in caplog.records if r.getMessage().startswith("dj_queue configuration: ")]
+    assert full.levelno == logging.DEBUG and full.name == "dj_queue"
+    assert '"password":"***"' in full.getMessage() and '"shutdown_timeout":9' in full.getMessage()
+    assert "pw" not in full.getMessage().replace("password", "")
     supervisor = fake_supervisor[0]
     assert supervisor.options["skip_recurring"] is True and supervisor.options["mode"] == "async"
     # While it runs, the whole process sees the runtime's options, and the command's thread is quiet.
@@ -243,7 +264,7 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 
 
 @pytest.mark.django_db(transaction=True)
-def test_manage_py_dj_queue_prints_the_startup_line_by_default(tmp_path):
+def test_manage_py_dj_queue_prints_the_startup_line_and_with_v3_the_configuration(tmp_path):
     (tmp_path / "plain_settings.py").write_text(SETTINGS_WITHOUT_LOGGING)
     path = _config_file(tmp_path, {
         "process_heartbeat_interval": 0.5, "shutdown_timeout": 2,
@@ -257,7 +278,8 @@ def test_manage_py_dj_queue_prints_the_startup_line_by_default(tmp_path):
     env.pop(config.ENV_MODE, None)
     log_path = tmp_path / "runtime.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "django", "dj_queue", "--mode", "async", "--config", str(path)],
+        proc = subprocess.Popen([sys.executable, "-m", "django", "dj_queue", "--mode", "async", "--config", str(path),
+                                 "-v", "3"],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_until(lambda: "dj_queue starting" in log_path.read_text() or proc.poll() is not None,
@@ -276,4 +298,8 @@ def test_manage_py_dj_queue_prints_the_startup_line_by_default(tmp_path):
     assert len(lines) == 1, output
     assert " INFO dj_queue: dj_queue starting: backend='default' mode=async actors=[worker, dispatcher] " in lines[0]
     assert f"config file {path} (--config)" in lines[0] and "env DJ_QUEUE_SKIP_RECURRING=1" in lines[0]
-    assert '"api_token":"***"' in lines[0] and "s3cr3t" not in output
+    assert lines[0].endswith("env DJ_QUEUE_SKIP_RECURRING=1]") and "api_token" not in lines[0]
+    # -v 3 shows the DEBUG line with the whole configuration, secrets masked.
+    [full] = [line for line in output.splitlines() if "dj_queue configuration: " in line]
+    assert " DEBUG dj_queue: dj_queue configuration: {" in full
+    assert '"api_token":"***"' in full and "s3cr3t" not in output

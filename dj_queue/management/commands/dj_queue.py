@@ -1,8 +1,9 @@
 """``manage.py dj_queue``: run the supervisor of one backend (workers, dispatchers, scheduler).
 
-At start-up it logs one INFO line on the ``dj_queue`` logger with the effective configuration
-(secrets masked) and the sources it came from. When the project configured no handler that
-would show it, the command attaches a stderr handler for its own run.
+At start-up it logs one short INFO line on the ``dj_queue`` logger (backend, mode, actors and the
+sources of the configuration) and the whole effective configuration, secrets masked, on DEBUG.
+When the project configured no handler that would show them, the command attaches a stderr
+handler for its own run, formatted by ``dj_queue.logs.JsonFormatter`` when ``log_format`` is json.
 
 ``--reload`` (development) runs the runtime under Django's autoreloader: this process only
 starts a child and forwards stop signals to it; the child runs the supervisor in a thread while
@@ -29,6 +30,7 @@ from django.utils import autoreload
 from dj_queue import config
 from dj_queue.config import DELIVERIES, MODES, LoadedOptions, resolve_options
 from dj_queue.exceptions import ConfigurationError
+from dj_queue.logs import JsonFormatter, TracebackFormatter
 from dj_queue.management.base import QueueCommand
 from dj_queue.operations.recurring import static_task_problems
 from dj_queue.runtime import signals
@@ -72,30 +74,40 @@ def masked(value: Any, key: Any = None) -> Any:
 
 
 def startup_line(loaded: LoadedOptions, *, backend_alias: str, actors: list[str] | None = None) -> str:
-    """The one start-up log line: backend, mode, actors, sources and the masked configuration."""
+    """The start-up log line: backend, mode, actors and where the configuration came from."""
     counts = Counter(actors or [])
     actor_text = ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in counts.items()) or "-"
-    config = json.dumps(masked(loaded.options), sort_keys=True, separators=(",", ":"), default=str)
     return (f"dj_queue starting: backend={backend_alias!r} mode={loaded.options['mode']} actors=[{actor_text}] "
-            f"sources=[{' < '.join(loaded.sources)}] config={config}")
+            f"sources=[{' < '.join(loaded.sources)}]")
 
 
-def ensure_visible(verbosity: int) -> Callable[[], None]:
+def config_line(loaded: LoadedOptions) -> str:
+    """The whole effective configuration on one line, secrets masked (logged on DEBUG)."""
+    shown = json.dumps(masked(loaded.options), sort_keys=True, separators=(",", ":"), default=str)
+    return f"dj_queue configuration: {shown}"
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def ensure_visible(verbosity: int, log_format: str = "text") -> Callable[[], None]:
     """Make the ``dj_queue`` logger's INFO lines reach stderr when nothing else would show them.
 
     Returns a function undoing what was changed. A project that configured logging for
-    ``dj_queue`` (or a root handler) keeps full control; ``-v 0`` adds nothing.
+    ``dj_queue`` (or a root handler) keeps full control; ``-v 0`` adds nothing; ``-v 3`` also
+    shows DEBUG lines such as the full configuration.
     """
     previous_level = logger.level
+    wanted = logging.DEBUG if verbosity >= 3 else logging.INFO
     if logger.hasHandlers() or verbosity == 0:
         if verbosity >= 2 and logger.level == logging.NOTSET:
-            logger.setLevel(logging.INFO)
+            logger.setLevel(wanted)
         return lambda: logger.setLevel(previous_level)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TracebackFormatter(TEXT_FORMAT))
     logger.addHandler(handler)
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logging.INFO)
+    if logger.level == logging.NOTSET or verbosity >= 3:
+        logger.setLevel(wanted)
 
     def undo() -> None:
         logger.removeHandler(handler)
@@ -162,12 +174,13 @@ class Command(QueueCommand):
         if opts["stats_every"] is not None:
             supervisor.stats = StatsLogger(backend_alias=opts["backend"], using=loaded.options["database_alias"],
                                            every=opts["stats_every"], on_error=supervisor.on_error)
-        restore_logging = ensure_visible(opts["verbosity"])
+        restore_logging = ensure_visible(opts["verbosity"], loaded.options["log_format"])
         restore_stats = stats_visible() if opts["stats_every"] is not None else (lambda: None)
         config.activate(opts["backend"], loaded.options)
         try:
             logger.info("%s", startup_line(loaded, backend_alias=opts["backend"],
                                            actors=[slot.spec.kind for slot in supervisor.slots]))
+            logger.debug("%s", config_line(loaded))
             run = self.run_reloading if reload_child else self.run
             code = run(supervisor, loaded.options)
         finally:

@@ -1,0 +1,32 @@
+"""The Makefile: ``make demo`` installs only what the demo needs, ``make test`` everything."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+
+
+def _dry_run(target: str, tmp_path: Path) -> list[str]:
+    """The pip install commands ``make -n target`` would run for a virtualenv that does not exist yet."""
+    out = subprocess.run(["make", "-n", target, f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    return [line.strip() for line in out.splitlines() if re.search(r"-m pip install .*-e ", line)]
+
+
+def test_make_demo_installs_dj_queue_without_extras(tmp_path):
+    installs = _dry_run("demo", tmp_path)
+    assert installs == [f"{tmp_path / 'venv'}/bin/python -m pip install -q -e . || exit 1; \\"]
+    assert not any(extra in line for line in installs for extra in ("mysql", "postgres", "dev"))
+
+
+def test_make_test_still_installs_the_test_extras(tmp_path):
+    installs = _dry_run("test", tmp_path)
+    assert any('-e ".[dev,postgres,mysql]"' in line for line in installs)
