@@ -29,7 +29,8 @@ from django.utils.module_loading import import_string
 from dj_queue.compat import USING_BACKPORT
 from dj_queue.config import validate
 from dj_queue.exceptions import ConfigurationError
-from dj_queue.operations.recurring import TASK_FIELDS, timezone_error, timezone_suggestion
+from dj_queue.cron import timezone_error, timezone_suggestion
+from dj_queue.operations.recurring import TASK_FIELDS
 from dj_queue.task_lookup import one_line, task_path_problem
 
 ROUTER_PATH = "dj_queue.routers.DjQueueRouter"

@@ -118,7 +118,7 @@ def recurring_tasks(backend: Backend) -> QuerySet:
 
 def add_runs(backend: Backend, tasks: list[RecurringTask]) -> None:
     """Set ``last_run`` (latest reservation) and ``next_run`` (from the schedule) on each task."""
-    from dj_queue.operations.recurring import next_run, schedule_error, timezone_error
+    from dj_queue.cron import next_run, schedule_error, timezone_error
 
     last = dict(
         RecurringExecution.objects.using(backend.using)

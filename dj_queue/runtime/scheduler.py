@@ -61,7 +61,7 @@ class Scheduler(Actor):
                         backend_alias=self.backend_alias, using=self.using)
 
     def _seconds_to_next_run(self, tasks: list) -> float:
-        from dj_queue.operations.recurring import next_run
+        from dj_queue.cron import next_run
 
         now = timezone.now()
         wait = self.polling_interval

@@ -16,6 +16,7 @@ from dj_queue import api
 from dj_queue.checks import backend_checks
 from dj_queue.exceptions import EnqueueError
 from dj_queue.models import RecurringExecution, RecurringTask
+from dj_queue import cron
 from dj_queue.operations import recurring
 
 pytestmark = pytest.mark.django_db
@@ -41,19 +42,19 @@ def utc(text: str) -> datetime:
     ("2026-10-25T01:40", "2026-10-25T00:30", "2026-10-26T01:30"),  # 02:40 CET, the second pass
 ])
 def test_a_daily_run_in_the_dst_hours_of_berlin(now, latest, following):
-    assert recurring.latest_run("30 2 * * *", utc(now), BERLIN) == utc(latest)
-    assert recurring.next_run("30 2 * * *", utc(now), BERLIN) == utc(following)
+    assert cron.latest_run("30 2 * * *", utc(now), BERLIN) == utc(latest)
+    assert cron.next_run("30 2 * * *", utc(now), BERLIN) == utc(following)
 
 
 def test_runs_are_read_in_the_zone_not_in_utc():
     now = utc("2026-07-01T12:00")
-    assert recurring.latest_run("0 9 * * *", now, BERLIN) == utc("2026-07-01T07:00")
-    assert recurring.latest_run("0 9 * * *", now, "America/New_York") == utc("2026-06-30T13:00")
-    assert recurring.latest_run("0 9 * * *", now, "UTC") == utc("2026-07-01T09:00")
+    assert cron.latest_run("0 9 * * *", now, BERLIN) == utc("2026-07-01T07:00")
+    assert cron.latest_run("0 9 * * *", now, "America/New_York") == utc("2026-06-30T13:00")
+    assert cron.latest_run("0 9 * * *", now, "UTC") == utc("2026-07-01T09:00")
 
 
 def test_an_hourly_schedule_fires_each_wall_clock_hour_once_on_a_fall_back_night():
-    runs = {recurring.latest_run("0 * * * *", utc("2026-10-24T22:00") + timedelta(minutes=m), BERLIN)
+    runs = {cron.latest_run("0 * * * *", utc("2026-10-24T22:00") + timedelta(minutes=m), BERLIN)
             for m in range(0, 6 * 60, 5)}
     # 02:00 CEST (00:00 UTC) fires; the repeated 02:00 CET (01:00 UTC) does not fire again.
     assert sorted(runs) == [utc(t) for t in ("2026-10-24T22:00", "2026-10-24T23:00", "2026-10-25T00:00",
@@ -98,7 +99,7 @@ def test_static_tasks_store_their_zone_or_the_default_one():
 
 @override_settings(TIME_ZONE=None)
 def test_the_default_zone_is_utc_when_time_zone_is_unset():
-    assert recurring.default_timezone() == "UTC"
+    assert cron.default_timezone() == "UTC"
 
 
 @override_settings(TASKS=DYNAMIC, TIME_ZONE="America/Chicago")

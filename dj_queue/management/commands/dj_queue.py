@@ -5,27 +5,19 @@ sources of the configuration) and the whole effective configuration, secrets mas
 When the project configured no handler that would show them, the command attaches a stderr
 handler for its own run, formatted by ``dj_queue.logs.JsonFormatter`` when ``log_format`` is json.
 
-``--reload`` (development) runs the runtime under Django's autoreloader: this process only
-starts a child and forwards stop signals to it; the child runs the supervisor in a thread while
-the reloader watches the code, and on a change stops the supervisor gracefully before exiting
-to be started again.
+``--reload`` (development) restarts the runtime when code changes; see ``dj_queue.runtime.reloading``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import signal
-import subprocess
 import sys
-import threading
 from collections import Counter
 from typing import Any, Callable
 
 from django.core.management.base import CommandError
-from django.utils import autoreload
 
 from dj_queue import config
 from dj_queue.config import DELIVERIES, MODES, LoadedOptions, resolve_options
@@ -33,7 +25,7 @@ from dj_queue.exceptions import ConfigurationError
 from dj_queue.logs import JsonFormatter, TracebackFormatter
 from dj_queue.management.base import QueueCommand
 from dj_queue.operations.recurring import static_task_problems
-from dj_queue.runtime import signals
+from dj_queue.runtime import reloading
 from dj_queue.runtime.base import quiet_queries
 from dj_queue.runtime.stats import StatsLogger, stats_visible
 from dj_queue.runtime.modes import build_supervisor
@@ -153,9 +145,9 @@ class Command(QueueCommand):
         if opts["stats_every"] is not None and opts["stats_every"] <= 0:
             raise CommandError("--stats-every must be a positive number of seconds")
         loaded = self.load(opts)
-        reload_child = opts.get("reload") and os.environ.get(autoreload.DJANGO_AUTORELOAD_ENV) == "true"
+        reload_child = bool(opts.get("reload")) and reloading.is_child()
         if opts.get("reload") and not reload_child:
-            code = run_reload_parent()
+            code = reloading.run_parent()
             if code:
                 raise CommandError("dj_queue stopped with errors", returncode=code)
             return
@@ -181,8 +173,11 @@ class Command(QueueCommand):
             logger.info("%s", startup_line(loaded, backend_alias=opts["backend"],
                                            actors=[slot.spec.kind for slot in supervisor.slots]))
             logger.debug("%s", config_line(loaded))
-            run = self.run_reloading if reload_child else self.run
-            code = run(supervisor, loaded.options)
+            if reload_child:
+                code = reloading.run_child(supervisor, lambda: self.run(supervisor, loaded.options),
+                                           stop_timeout=reloading.stop_timeout(loaded.options))
+            else:
+                code = self.run(supervisor, loaded.options)
         finally:
             config.activate(opts["backend"], None)
             restore_stats()
@@ -197,95 +192,3 @@ class Command(QueueCommand):
                 return supervisor.run()
         except ConfigurationError as exc:  # e.g. the pidfile is held by a live supervisor
             raise CommandError(str(exc)) from None
-
-    def run_reloading(self, supervisor: Any, options: dict[str, Any]) -> int:
-        """In the autoreloader's child: the supervisor in a thread, the reloader on the main thread."""
-        result: list[Any] = []
-        done = threading.Event()
-        reloader: list[Any] = []
-
-        def serve() -> None:
-            try:
-                result.append(self.run(supervisor, options))
-            except BaseException as exc:  # re-raised on the main thread below
-                result.append(exc)
-            finally:
-                done.set()
-                if reloader:
-                    reloader[0].stop()
-
-        stopping = threading.Event()
-
-        def on_signal(signum: int, frame: Any) -> None:
-            if signum in signals.STOP_SIGNALS:
-                stopping.set()
-            supervisor.mailbox.post(signum)
-
-        def started(sender: Any, **kwargs: Any) -> None:  # main thread: the reloader runs
-            reloader.append(sender)
-            for signum in supervisor.handled_signals():
-                signal.signal(signum, on_signal)
-            if done.is_set():
-                sender.stop()
-
-        def changed(sender: Any, file_path: Any, **kwargs: Any) -> bool | None:  # main thread
-            if stopping.is_set() or done.is_set():
-                return True  # stopping for good: a change now must not turn it into a restart
-            logger.info("dj_queue: %s changed; stopping the runtime to restart it", file_path)
-            supervisor.stop()
-            if not done.wait(stop_timeout(options)):
-                logger.error("dj_queue: the runtime did not stop within %.0fs; restarting anyway",
-                             stop_timeout(options))
-            return None  # Django's reloader exits with status 3; the parent starts it again
-
-        autoreload.autoreload_started.connect(started, weak=False, dispatch_uid="dj_queue-reload-started")
-        autoreload.file_changed.connect(changed, weak=False, dispatch_uid="dj_queue-reload-changed")
-        try:
-            autoreload.run_with_reloader(serve)
-        finally:
-            autoreload.autoreload_started.disconnect(dispatch_uid="dj_queue-reload-started")
-            autoreload.file_changed.disconnect(dispatch_uid="dj_queue-reload-changed")
-        if not result:
-            return 1  # interrupted before the supervisor finished
-        if isinstance(result[0], BaseException):
-            raise result[0]
-        return result[0]
-
-
-def stop_timeout(options: dict[str, Any]) -> float:
-    """How long a graceful stop may take: the drain, the children's grace, then a margin."""
-    from dj_queue.runtime.supervisor import SHUTDOWN_GRACE
-
-    return float(options["shutdown_timeout"]) + SHUTDOWN_GRACE + 5.0
-
-
-def run_reload_parent() -> int:
-    """Start the runtime as a child again each time it exits to reload (status 3).
-
-    Django's own parent loop ends on SIGTERM by killing the child outright; this one forwards
-    SIGTERM and SIGINT so the child drains its jobs and exits cleanly.
-    """
-    received: list[int] = []
-    child: list[subprocess.Popen] = []
-
-    def forward(signum: int, frame: Any) -> None:
-        received.append(signum)
-        if child and child[-1].poll() is None:
-            child[-1].send_signal(signum)
-
-    previous = {signum: signal.signal(signum, forward) for signum in signals.STOP_SIGNALS}
-    try:
-        environ = {**os.environ, autoreload.DJANGO_AUTORELOAD_ENV: "true"}
-        while True:
-            child.append(subprocess.Popen(autoreload.get_child_arguments(), env=environ, close_fds=False))
-            if received:  # a stop signal came while the child was being started
-                child[-1].send_signal(received[0])
-            code = child[-1].wait()
-            if received:  # 3 then means it stopped to reload as the stop signal came: stopped all the same
-                return 0 if code == 3 else code
-            if code != 3:
-                return code
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
