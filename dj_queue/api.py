@@ -111,11 +111,12 @@ def enqueue_on_commit(task: Any, *args: Any, **kwargs: Any) -> None:
 def schedule_recurring_task(*, key: str, task_path: str, schedule: str, args: list | None = None,
                             kwargs: dict | None = None, queue_name: str | None = None,
                             priority: int | None = None, description: str = "",
-                            backend_alias: str = "default") -> Any:
+                            backend_alias: str = "default", timezone: str | None = None) -> Any:
     """Create or update a dynamic recurring task (needs ``scheduler.dynamic_tasks_enabled``).
 
-    ``schedule`` is a cron expression (5 fields, or 6 with seconds last). An invalid schedule,
-    an unknown task or a key used by a static task raises ``EnqueueError``.
+    ``schedule`` is a cron expression (5 fields, or 6 with seconds last) read in ``timezone``, an
+    IANA name (default ``settings.TIME_ZONE``, UTC when unset). An invalid schedule or zone, an
+    unknown task or a key used by a static task raises ``EnqueueError``.
     """
     options = backend_options(backend_alias)
     if not options["scheduler"]["dynamic_tasks_enabled"]:
@@ -126,7 +127,7 @@ def schedule_recurring_task(*, key: str, task_path: str, schedule: str, args: li
     return recurring.schedule_dynamic(
         key, backend_alias=backend_alias, using=options["database_alias"], task_path=task_path,
         schedule=schedule, args=list(args or []), kwargs=dict(kwargs or {}), queue_name=queue_name,
-        priority=priority, description=description,
+        priority=priority, description=description, timezone=timezone,
     )
 
 

@@ -29,6 +29,7 @@ from django.utils.module_loading import import_string
 from dj_queue.compat import USING_BACKPORT
 from dj_queue.config import validate
 from dj_queue.exceptions import ConfigurationError
+from dj_queue.cron import timezone_error, timezone_suggestion
 from dj_queue.operations.recurring import TASK_FIELDS
 from dj_queue.task_lookup import one_line, task_path_problem
 
@@ -185,7 +186,15 @@ def _recurring_problem(entry: Any) -> str | None:
             return f"needs a {required!r} string"
     if not valid_schedule(entry["schedule"]):
         return f"has an invalid cron schedule {entry['schedule']!r} (5 or 6 fields, or @hourly etc.)"
-    return None
+    return _timezone_problem(entry.get("timezone"))
+
+
+def _timezone_problem(name: Any) -> str | None:
+    if name is None or not timezone_error(name):
+        return None  # no zone: the default one
+    if not isinstance(name, str) or not name.strip():
+        return "needs a 'timezone' string, an IANA name such as 'Europe/Berlin'"
+    return f"has an unknown timezone {name!r}{timezone_suggestion(name)}"
 
 
 def valid_schedule(schedule: str) -> bool:

@@ -20,7 +20,9 @@ from django.core.signals import setting_changed
 from dj_queue.exceptions import ConfigurationError
 from dj_queue.serialization import describe_type
 
-WORKER_DEFAULTS: dict[str, Any] = {"queues": "*", "threads": 3, "processes": 1, "polling_interval": 0.1}
+# ``max_jobs_per_process`` / ``max_memory_mb``: recycle a worker past either limit (null: never).
+WORKER_DEFAULTS: dict[str, Any] = {"queues": "*", "threads": 3, "processes": 1, "polling_interval": 0.1,
+                                   "max_jobs_per_process": None, "max_memory_mb": None}
 DISPATCHER_DEFAULTS: dict[str, Any] = {
     "batch_size": 500,
     "polling_interval": 1,
@@ -103,6 +105,8 @@ TYPES: dict[str, tuple] = {
     "threads": (int,),
     "processes": (int,),
     "polling_interval": _NUMBER,
+    "max_jobs_per_process": (int, _NULL),
+    "max_memory_mb": (*_NUMBER, _NULL),
     "batch_size": (int,),
     "concurrency_maintenance": (bool,),
     "concurrency_maintenance_interval": _NUMBER,
@@ -121,7 +125,7 @@ TYPES: dict[str, tuple] = {
 # A zero thread count or interval would stall or spin the runtime; a negative age means nothing.
 POSITIVE = {"threads", "processes", "batch_size", "polling_interval", "concurrency_maintenance_interval",
             "process_heartbeat_interval", "process_alive_threshold", "max_payload_bytes", "max_attempts",
-            "timeout", "crash_limit"}
+            "timeout", "crash_limit", "max_jobs_per_process", "max_memory_mb"}
 NON_NEGATIVE = {"shutdown_timeout", "timeout_grace", "backoff", "clear_finished_jobs_after", "clear_failed_jobs_after",
                 "clear_recurring_executions_after"}
 

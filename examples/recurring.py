@@ -22,6 +22,7 @@ configure({
     "recurring": {STATIC_KEY: {
         "task_path": "example_app.tasks.heartbeat_ping", "schedule": "* * * * * *",
         "kwargs": {"source": "static"}, "description": "every second (6 fields: seconds last)",
+        "timezone": "Europe/Berlin",  # wall-clock times of the schedule are Berlin time
     }},
 })
 

@@ -14,6 +14,7 @@ from django.test import override_settings
 
 from dj_queue import config
 from dj_queue.exceptions import ConfigurationError
+from dj_queue.operations.recurring import TASK_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "configuration.md"
@@ -37,14 +38,16 @@ def write_yaml(tmp_path: Path, data: dict | str, name: str = "dj_queue.yml") -> 
 def test_empty_options_are_the_defaults():
     options = config.validate({})
     assert options["mode"] == "fork" and options["silence_polling"] is True
-    assert options["workers"] == [{"queues": ["*"], "threads": 3, "processes": 1, "polling_interval": 0.1}]
+    assert options["workers"] == [{"queues": ["*"], "threads": 3, "processes": 1, "polling_interval": 0.1,
+                                   "max_jobs_per_process": None, "max_memory_mb": None}]
     assert options["dispatchers"][0]["batch_size"] == 500
     assert options["scheduler"] == {"dynamic_tasks_enabled": False, "polling_interval": 5}
 
 
 def test_partial_entries_are_filled_and_queues_normalized():
     options = config.validate({"workers": [{"queues": "a, b*", "threads": 5}], "scheduler": {"polling_interval": 1}})
-    assert options["workers"] == [{"queues": ["a", "b*"], "threads": 5, "processes": 1, "polling_interval": 0.1}]
+    assert options["workers"] == [{"queues": ["a", "b*"], "threads": 5, "processes": 1, "polling_interval": 0.1,
+                                   "max_jobs_per_process": None, "max_memory_mb": None}]
     assert options["scheduler"] == {"dynamic_tasks_enabled": False, "polling_interval": 1}
 
 
@@ -140,7 +143,8 @@ def test_yaml_overrides_settings_key_by_key(tmp_path):
         options = config.load_options(config_path=path, environ={})
     assert (options["shutdown_timeout"], options["max_payload_bytes"]) == (2, 10)
     assert options["scheduler"] == {"dynamic_tasks_enabled": True, "polling_interval": 2}
-    assert options["workers"] == [{"queues": ["*"], "threads": 7, "processes": 1, "polling_interval": 0.1}]
+    assert options["workers"] == [{"queues": ["*"], "threads": 7, "processes": 1, "polling_interval": 0.1,
+                                   "max_jobs_per_process": None, "max_memory_mb": None}]
     assert sorted(options["recurring"]) == ["one", "two"]
 
 
@@ -268,8 +272,7 @@ def test_every_sub_key_is_documented_with_its_default(section, key):
 
 def test_no_documented_option_is_stale():
     known = set(config.DEFAULTS) | {key for defaults in config.SECTIONS.values() for key in defaults}
-    stale = set(_doc_rows(DOC.read_text())) - known - {"task_path", "schedule", "args", "kwargs", "queue_name",
-                                                        "priority", "description", "disable"}
+    stale = set(_doc_rows(DOC.read_text())) - known - set(TASK_FIELDS) - {"disable"}
     assert not stale, f"docs/configuration.md documents options that do not exist: {sorted(stale)}"
 
 

@@ -125,7 +125,7 @@ def recurring_tasks(backend: Backend) -> QuerySet:
 
 def add_runs(backend: Backend, tasks: list[RecurringTask]) -> None:
     """Set ``last_run`` (latest reservation) and ``next_run`` (from the schedule) on each task."""
-    from dj_queue.operations.recurring import next_run, schedule_error
+    from dj_queue.cron import next_run, schedule_error, timezone_error
 
     last = dict(
         RecurringExecution.objects.using(backend.using)
@@ -135,7 +135,8 @@ def add_runs(backend: Backend, tasks: list[RecurringTask]) -> None:
     now = timezone.now()
     for task in tasks:
         task.last_run = last.get(task.key)
-        task.next_run = None if schedule_error(task.schedule) else next_run(task.schedule, now)
+        task.next_run = (None if schedule_error(task.schedule) or timezone_error(task.timezone)
+                         else next_run(task.schedule, now, task.timezone))
 
 
 def semaphores(backend: Backend) -> QuerySet:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone as django_timezone
 
 from dj_queue.models.jobs import Job
 
@@ -20,9 +20,12 @@ class RecurringTask(models.Model):
     queue_name = models.CharField(max_length=100, null=True, blank=True)
     priority = models.SmallIntegerField(null=True, blank=True)
     description = models.TextField(blank=True, default="")
+    # The IANA zone the schedule's wall-clock times are read in; rows from before zones were
+    # stored keep UTC, which is how they were evaluated.
+    timezone = models.CharField(max_length=64, default="UTC")
     static = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=django_timezone.now)
+    updated_at = models.DateTimeField(default=django_timezone.now)
 
     class Meta:
         db_table = "dj_queue_recurring_task"
@@ -31,7 +34,7 @@ class RecurringTask(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"recurring {self.key} ({self.schedule})"
+        return f"recurring {self.key} ({self.schedule} {self.timezone})"
 
 
 class RecurringExecution(models.Model):
@@ -41,7 +44,7 @@ class RecurringExecution(models.Model):
     task_key = models.CharField(max_length=255)
     run_at = models.DateTimeField()
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=django_timezone.now)
 
     class Meta:
         db_table = "dj_queue_recurring_execution"

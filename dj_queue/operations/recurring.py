@@ -4,19 +4,21 @@ Every scheduler computes the same ``run_at`` for a task and reserves it with a u
 ``(backend_alias, task_key, run_at)`` row before enqueueing, so several schedulers sharing one
 configuration fire each run once. Only the latest due run is fired: a scheduler that was down does
 not replay a backlog.
+Schedules are read in each task's time zone (``dj_queue.cron``).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
-from croniter import croniter
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from dj_queue.config import cached_options
+from dj_queue.cron import default_timezone, latest_run, schedule_error, timezone_error
 from dj_queue.exceptions import EnqueueError, TaskResolutionError
 from dj_queue.models import RecurringExecution, RecurringTask
 from dj_queue.resolution import resolve_task
@@ -24,30 +26,7 @@ from dj_queue.task_lookup import task_path_problem
 
 logger = logging.getLogger("dj_queue.recurring")
 
-TASK_FIELDS = ("task_path", "schedule", "args", "kwargs", "queue_name", "priority", "description")
-
-
-def schedule_error(schedule: Any) -> str | None:
-    """Why ``schedule`` is not a usable cron expression (5 fields, or 6 with seconds last), or None."""
-    if not isinstance(schedule, str) or not schedule.strip():
-        return "schedule must be a non-empty cron string"
-    if not schedule.strip().startswith("@") and len(schedule.split()) not in (5, 6):
-        return f"schedule {schedule!r} must have 5 fields (or 6, seconds last) or be a nickname like @hourly"
-    if not croniter.is_valid(schedule):
-        return f"schedule {schedule!r} is not a valid cron expression"
-    return None
-
-
-def latest_run(schedule: str, now: datetime) -> datetime:
-    """The most recent time at or before ``now`` that ``schedule`` names."""
-    # get_prev is strictly before its base: start one second past ``now`` (floored) so a run
-    # falling exactly on this second counts as due.
-    base = now.replace(microsecond=0) + timedelta(seconds=1)
-    return croniter(schedule, base).get_prev(datetime)
-
-
-def next_run(schedule: str, now: datetime) -> datetime:
-    return croniter(schedule, now).get_next(datetime)
+TASK_FIELDS = ("task_path", "schedule", "args", "kwargs", "queue_name", "priority", "description", "timezone")
 
 
 def static_task_problems(recurring: dict[str, dict], task_modules: Any = None) -> list[str]:
@@ -78,11 +57,13 @@ def _sync_static(recurring: dict[str, dict], backend_alias: str, using: str) -> 
         rows.filter(static=True).exclude(key__in=list(recurring)).delete()
         for key, spec in recurring.items():
             values = {field: spec.get(field, _default(field)) for field in TASK_FIELDS}
-            values.update(static=True, updated_at=timezone.now())
+            values.update(timezone=spec.get("timezone") or default_timezone(), static=True, updated_at=timezone.now())
             rows.update_or_create(backend_alias=backend_alias, key=key, defaults=values)
 
 
 def _default(field: str) -> Any:
+    if field == "timezone":
+        return default_timezone()
     return {"args": [], "kwargs": {}, "description": ""}.get(field)
 
 
@@ -92,6 +73,11 @@ def schedule_dynamic(key: str, *, backend_alias: str, using: str, **spec: Any) -
     if unknown:
         raise EnqueueError(f"recurring task {key!r}: unknown field(s) {sorted(unknown)}")
     problem = schedule_error(spec.get("schedule"))
+    if problem:
+        raise EnqueueError(f"recurring task {key!r}: {problem}")
+    if spec.get("timezone") is None:
+        spec["timezone"] = default_timezone()
+    problem = timezone_error(spec["timezone"])
     if problem:
         raise EnqueueError(f"recurring task {key!r}: {problem}")
     if not spec.get("task_path"):
@@ -152,7 +138,11 @@ def fire_due(*, backend_alias: str, using: str, now: datetime | None = None,
     now = now or timezone.now()
     fired = []
     for task in tasks if tasks is not None else tasks_for(backend_alias=backend_alias, using=using):
-        run_at = latest_run(task.schedule, now)
+        try:
+            run_at = latest_run(task.schedule, now, task.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:  # one bad row must not stop the others
+            logger.error("dj_queue: recurring task %r cannot be scheduled: %s", task.key, exc)
+            continue
         if run_at < task.created_at.replace(microsecond=0):
             continue  # a new task waits for its first run rather than firing a past one
         job_id = fire(task, run_at, using=using)

@@ -27,7 +27,8 @@ from dj_queue.runtime.supervisor import Slot, Supervisor
 logger = logging.getLogger("dj_queue.runtime")
 
 _CHILD_SIGNALS = signals.STOP_SIGNALS + signals.QUIT_SIGNALS
-# A worker that stopped itself to be replaced (a job's thread ignored its deadline).
+# A worker that stopped itself to be replaced (a job's thread ignored its deadline, or a
+# max_jobs_per_process / max_memory_mb limit was reached).
 RECYCLE_EXIT_CODE = 75
 
 
@@ -56,8 +57,8 @@ class ForkSupervisor(Supervisor):
             registered = self._recover(slot.handle, reason)
             if os.WIFEXITED(status) and os.WEXITSTATUS(status) == RECYCLE_EXIT_CODE:
                 slot.handle, slot.restart_at = None, time.monotonic()
-                logger.warning("dj_queue: %s #%d replaced (a job's thread was stuck)", slot.spec.kind,
-                               slot.spec.index)
+                logger.warning("dj_queue: %s #%d replaced (it asked to be recycled; its log says why)",
+                               slot.spec.kind, slot.spec.index)
             else:
                 self.schedule_restart(slot, reason, ran_fine=registered or os.WIFSIGNALED(status))
         self.restart_due()

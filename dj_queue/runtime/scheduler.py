@@ -2,7 +2,7 @@
 
 It keeps the static tasks of ``OPTIONS["recurring"]`` in the table at start-up (unless a task path
 does not resolve: then it logs why and leaves the stored tasks alone), then on every tick
-fires each task's latest due run (a unique reservation makes several schedulers fire it once),
+fires each task's latest due run in its time zone (a unique reservation makes several schedulers fire it once),
 calls ``dj_queue_scheduler_maintenance`` and sleeps until the next run is due or
 ``polling_interval`` passes, whichever is sooner.
 """
@@ -61,14 +61,14 @@ class Scheduler(Actor):
                         backend_alias=self.backend_alias, using=self.using)
 
     def _seconds_to_next_run(self, tasks: list) -> float:
-        from dj_queue.operations.recurring import next_run
+        from dj_queue.cron import next_run
 
         now = timezone.now()
         wait = self.polling_interval
         for task in tasks:
             try:
-                wait = min(wait, (next_run(task.schedule, now) - now).total_seconds())
-            except Exception:  # a bad dynamic schedule must not stop the others
+                wait = min(wait, (next_run(task.schedule, now, task.timezone) - now).total_seconds())
+            except Exception:  # a bad dynamic schedule or zone must not stop the others
                 continue
         return max(wait, 0.01)
 

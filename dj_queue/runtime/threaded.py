@@ -60,10 +60,19 @@ class AsyncSupervisor(Supervisor):
             thread = slot.handle
             if thread is None or thread.is_alive():
                 continue
+            if thread.error is None and getattr(thread.actor, "recycle_requested", False):
+                self._replace(slot, thread)
+                continue
             reason = f"crashed: {thread.error!r}" if thread.error else "stopped unexpectedly"
             self._recover(thread.actor, reason)
             self.schedule_restart(slot, reason, ran_fine=thread.actor.process_id is not None)
         self.restart_due()
+
+    def _replace(self, slot: Slot, thread: _ActorThread) -> None:
+        """A worker that stopped to be recycled: not a crash, so a fresh one starts at once."""
+        self._recover(thread.actor, "stopped to be recycled")  # nothing left to rescue, normally
+        slot.handle, slot.restart_at = None, time.monotonic()
+        logger.info("dj_queue: %s #%d recycled; starting a fresh one", slot.spec.kind, slot.spec.index)
 
     def _recover(self, actor: Actor, reason: str) -> None:
         if actor.process_id is None:

@@ -4,11 +4,18 @@ Each turn of its loop records the outcomes its threads produced and claims the n
 transaction. A full batch means more work is probably waiting, so it turns again at once;
 otherwise it waits on its waker for ``polling_interval`` (an enqueue in this process, a finished
 job or ``stop()`` wakes it early).
+
+Recycling: past ``max_jobs_per_process`` jobs claimed, or ``max_memory_mb`` of resident memory
+(read after it has served a job), the worker claims nothing more, lets its running jobs finish,
+records their outcomes and stops with ``recycle_requested`` set, so the supervisor replaces it at
+once (a new process in fork mode, a new thread in async mode).
 """
 
 from __future__ import annotations
 
 import logging
+import resource
+import sys
 import time
 from typing import Any
 
@@ -29,17 +36,40 @@ logger = logging.getLogger("dj_queue.runtime")
 # When some threads are still busy, wait this long for more to finish so one claim serves them
 # all: short jobs then share commits instead of taking one claim each.
 COALESCE_SECONDS = 0.002
+# Reading this process's memory is cheap, but a worker turning hundreds of times a second has no
+# need to read it on every turn.
+MEMORY_CHECK_SECONDS = 0.5
+
+
+def current_rss_mb() -> float:
+    """This process's resident memory now, in MiB (VmRSS; the peak where /proc is missing)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, kB elsewhere
 
 
 class Worker(Actor):
     kind = "worker"
 
     def __init__(self, *, queues: list[str], threads: int = 3, polling_interval: float = 0.1,
+                 max_jobs_per_process: int | None = None, max_memory_mb: float | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.queues = list(queues)
         self.threads = max(1, int(threads))
         self.polling_interval = float(polling_interval)
+        self.max_jobs_per_process = max_jobs_per_process
+        self.max_memory_mb = max_memory_mb
+        self.jobs_served = 0
+        # Why this worker stopped claiming to be replaced, once a limit is reached.
+        self.recycle_reason: str | None = None
+        self._memory_checked_at = 0.0
         self.pool: ThreadPool | None = None
         self.completions: Completions | None = None
         self.waker: Any = None
@@ -66,22 +96,58 @@ class Worker(Actor):
         while not self.stopping:
             if 0 < self.pool.idle < self.threads:
                 self.pool.wait_for_idle(COALESCE_SECONDS, count=self.threads)
-            idle = self.pool.idle
+            idle = self._claimable(self.pool.idle)
             jobs = self._turn(idle) if idle or len(self.completions) else []
+            self.jobs_served += len(jobs)
             for job in jobs:
                 self.pool.submit(job.pk, lambda job=job: self._execute(job))
             if len(jobs) < idle or idle == 0:
-                if not self.stopping and not len(self.completions):
+                if self._recycle_due():
+                    self.request_recycle(self.recycle_reason)
+                elif not self.stopping and not len(self.completions):
                     self.waker.wait(self.polling_interval)
 
     def wake(self) -> None:
         if self.waker is not None:
             self.waker.notify()
 
-    def request_recycle(self) -> None:
-        """Stop gracefully so the supervisor replaces this process (a thread is stuck in a job)."""
+    def request_recycle(self, reason: str | None = None) -> None:
+        """Stop gracefully so the supervisor replaces this worker (a thread is stuck in a job, or a
+        recycling limit was reached)."""
+        if reason:
+            logger.info("dj_queue: %s recycling: %s", self.name, reason)
         self.recycle_requested = True
         self.stop()
+
+    def _claimable(self, idle: int) -> int:
+        """How many jobs this turn may claim: the idle threads, within the recycling limits."""
+        if self.recycle_reason is None:
+            self.recycle_reason = self._limit_reached()
+        if self.recycle_reason is not None:
+            return 0
+        if self.max_jobs_per_process is not None:
+            return min(idle, self.max_jobs_per_process - self.jobs_served)
+        return idle
+
+    def _limit_reached(self) -> str | None:
+        if self.max_jobs_per_process is not None and self.jobs_served >= self.max_jobs_per_process:
+            return f"served {self.jobs_served} job(s) (max_jobs_per_process {self.max_jobs_per_process})"
+        # Only after a job: a worker over the limit from the start would otherwise never work.
+        if self.max_memory_mb is None or not self.jobs_served:
+            return None
+        now = time.monotonic()
+        if now - self._memory_checked_at < MEMORY_CHECK_SECONDS:
+            return None
+        self._memory_checked_at = now
+        rss = current_rss_mb()
+        if rss > self.max_memory_mb:
+            return f"resident memory {rss:.0f} MiB is over max_memory_mb {self.max_memory_mb:g}"
+        return None
+
+    def _recycle_due(self) -> bool:
+        """A limit was reached and every claimed job has finished and been recorded."""
+        return (self.recycle_reason is not None and self.pool.idle == self.threads
+                and not len(self.completions))
 
     def _make_waker(self) -> Any:
         # The worker itself, not the backend: the waker then follows this runtime's own options

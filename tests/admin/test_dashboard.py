@@ -99,6 +99,19 @@ def test_recurring_tasks_show_last_and_next_run(admin_client):
     assert task.next_run > timezone.now() and task.next_run.hour == 3
 
 
+def test_recurring_tasks_show_their_zone_and_next_run_in_it(admin_client):
+    from zoneinfo import ZoneInfo
+
+    RecurringTask.objects.create(key="berlin", schedule="0 3 * * *", task_path="tests.tasks_app.tasks.noop",
+                                 timezone="Europe/Berlin")
+
+    response = admin_client.get(URL)
+
+    task = response.context["recurring"].page.object_list[0]
+    assert task.next_run.astimezone(ZoneInfo("Europe/Berlin")).hour == 3
+    assert '<span class="djq-muted" data-timezone="berlin">Europe/Berlin</span>' in response.content.decode()
+
+
 def test_semaphores_are_listed(admin_client):
     Semaphore.objects.create(key="account:7", value=0, expires_at=timezone.now() + timedelta(minutes=5))
     assert "account:7" in admin_client.get(URL).content.decode()

@@ -4,6 +4,8 @@ At start-up it logs one short INFO line on the ``dj_queue`` logger (backend, mod
 sources of the configuration) and the whole effective configuration, secrets masked, on DEBUG.
 When the project configured no handler that would show them, the command attaches a stderr
 handler for its own run, formatted by ``dj_queue.logs.JsonFormatter`` when ``log_format`` is json.
+
+``--reload`` (development) restarts the runtime when code changes; see ``dj_queue.runtime.reloading``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dj_queue.exceptions import ConfigurationError
 from dj_queue.logs import JsonFormatter, TracebackFormatter
 from dj_queue.management.base import QueueCommand
 from dj_queue.operations.recurring import static_task_problems
+from dj_queue.runtime import reloading
 from dj_queue.runtime.base import quiet_queries
 from dj_queue.runtime.stats import StatsLogger, stats_visible
 from dj_queue.runtime.modes import build_supervisor
@@ -124,6 +127,8 @@ class Command(QueueCommand):
                             help="log one stats line per queue every SECONDS (logger dj_queue.stats)")
         parser.add_argument("--delivery", choices=DELIVERIES,
                             help="what happens to jobs of a worker that died (option delivery)")
+        parser.add_argument("--reload", action="store_true",
+                            help="restart when code changes (development; Django's autoreloader)")
 
     def load(self, opts: dict[str, Any]) -> LoadedOptions:
         """The effective configuration for these command options (and the environment)."""
@@ -140,9 +145,16 @@ class Command(QueueCommand):
         if opts["stats_every"] is not None and opts["stats_every"] <= 0:
             raise CommandError("--stats-every must be a positive number of seconds")
         loaded = self.load(opts)
+        reload_child = bool(opts.get("reload")) and reloading.is_child()
+        if opts.get("reload") and not reload_child:
+            code = reloading.run_parent()
+            if code:
+                raise CommandError("dj_queue stopped with errors", returncode=code)
+            return
         try:
             supervisor = build_supervisor(loaded.options, backend_alias=opts["backend"],
-                                          only_work=opts["only_work"], only_dispatch=opts["only_dispatch"])
+                                          only_work=opts["only_work"], only_dispatch=opts["only_dispatch"],
+                                          install_signals=not reload_child)
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from None
         if not supervisor.slots:
@@ -161,7 +173,11 @@ class Command(QueueCommand):
             logger.info("%s", startup_line(loaded, backend_alias=opts["backend"],
                                            actors=[slot.spec.kind for slot in supervisor.slots]))
             logger.debug("%s", config_line(loaded))
-            code = self.run(supervisor, loaded.options)
+            if reload_child:
+                code = reloading.run_child(supervisor, lambda: self.run(supervisor, loaded.options),
+                                           stop_timeout=reloading.stop_timeout(loaded.options))
+            else:
+                code = self.run(supervisor, loaded.options)
         finally:
             config.activate(opts["backend"], None)
             restore_stats()
