@@ -100,6 +100,15 @@ def dj_queue_scheduler_exit(process: ProcessInfo) -> None:
 # --- jobs --------------------------------------------------------------------------------------
 
 @hookspec
+def dj_queue_jobs_created(backend_alias: str, jobs: list[Job]) -> None:
+    """Called after the commit that wrote new jobs (enqueue, bulk enqueue), with their rows.
+
+    Fan-out, through ``call_safely``. Every new job counts, ready, scheduled or blocked; a
+    rolled-back enqueue calls nothing. Only scheduled when some plugin implements it.
+    """
+
+
+@hookspec
 def dj_queue_jobs_claimed(process: ProcessInfo | None, jobs: list[Job]) -> None:
     """Called after a worker's claim transaction committed, with the claimed ``Job`` rows.
 
