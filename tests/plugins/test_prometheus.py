@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -145,3 +146,15 @@ def test_the_command_refuses_metrics_when_the_plugin_is_disabled(monkeypatch):
     with pytest.raises(CommandError) as caught:
         call_command("dj_queue", "--metrics-port", "9999")
     assert str(caught.value) == "--metrics-port needs the dj_queue_plugins.prometheus plugin, which is disabled"
+
+
+def test_the_command_says_when_the_metrics_port_is_taken():
+    from dj_queue.management.commands.dj_queue import start_metrics
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(CommandError) as caught:
+            start_metrics({"metrics_port": port, "metrics_host": "127.0.0.1", "backend": "default"}, mode="async")
+    assert str(caught.value) == f"cannot serve metrics on 127.0.0.1:{port}: Address already in use"
