@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from dj_queue.types import Dialect, MaintenanceContext, ProcessInfo, Waker
+from dj_queue.types import Dialect, MaintenanceContext, ProcessInfo, WaitingWorker, Waker
 
 if TYPE_CHECKING:  # models and backends need Django's app registry; hookspecs come before it
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -188,11 +188,13 @@ def dj_queue_dialect(connection: BaseDatabaseWrapper) -> Dialect | None:
 
 
 @hookspec(firstresult=True)
-def dj_queue_waker(backend: DjQueueBackend) -> Waker | None:
+def dj_queue_waker(backend: WaitingWorker | DjQueueBackend) -> Waker | None:
     """Return the ``Waker`` workers wait on for the backend, or ``None`` if not applicable.
 
-    First result. The notify plugin answers on PostgreSQL with ``listen_notify``; core's
-    in-process waker (sleep with early wake-up) answers last.
+    First result. Workers pass themselves (a ``WaitingWorker``); other callers may pass the
+    backend object, and ``dj_queue.wakeup.backend_alias_of`` reads the alias of either. The notify
+    plugin answers on PostgreSQL with ``listen_notify``; core's in-process waker (sleep with early
+    wake-up) answers last.
     """
 
 

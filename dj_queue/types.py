@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
-__all__ = ["ProcessKind", "ProcessInfo", "MaintenanceContext", "Dialect", "Waker"]
+__all__ = ["ProcessKind", "ProcessInfo", "MaintenanceContext", "WaitingWorker", "Dialect", "Waker"]
 
 ProcessKind = Literal["supervisor", "worker", "dispatcher", "scheduler"]
 
@@ -62,6 +62,18 @@ class MaintenanceContext(Protocol):
     backend_alias: str
     using: str
     options: Mapping[str, Any]
+
+
+class WaitingWorker(Protocol):
+    """What ``dj_queue_waker`` gets from a worker asking for its waker."""
+
+    backend_alias: str
+    options: Mapping[str, Any]
+    queues: list[str]
+
+    def on_error(self, exc: BaseException) -> None:
+        """Report an infrastructure error to the worker's ``on_thread_error``."""
+        ...
 
 
 @runtime_checkable

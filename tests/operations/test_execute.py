@@ -175,7 +175,18 @@ def test_a_wrapper_that_yields_twice_fails_the_job_without_a_second_run(run, reg
     assert failure.exception_class == "builtins.RuntimeError" and "has second yield" in failure.message
 
 
-def test_without_wrappers_the_task_runs_once_and_signals_are_sent(run, signals_seen):
+@pytest.fixture
+def no_wrappers(monkeypatch):
+    """A manager without the installed plugins that wrap ``dj_queue_execute`` (prometheus)."""
+    wrapping = {impl.plugin_name for impl in plugins.get_plugin_manager().hook.dj_queue_execute.get_hookimpls()}
+    monkeypatch.setenv("DJ_QUEUE_DISABLE_PLUGINS", ",".join(wrapping))
+    plugins.reset_plugin_manager()
+    yield
+    monkeypatch.delenv("DJ_QUEUE_DISABLE_PLUGINS")
+    plugins.reset_plugin_manager()
+
+
+def test_without_wrappers_the_task_runs_once_and_signals_are_sent(no_wrappers, run, signals_seen):
     assert not plugins.get_plugin_manager().hook.dj_queue_execute.get_hookimpls()
     job = run(TASKS + "record", "plain")
     assert job.return_value == "plain" and SideEffect.objects.filter(key="plain").count() == 1
