@@ -11,6 +11,7 @@ then does nothing.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import time
@@ -30,12 +31,8 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
 
 @lru_cache(maxsize=1)
 def available() -> bool:
-    """True when ``prometheus_client`` is installed."""
-    try:
-        import prometheus_client  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """True when ``prometheus_client`` is installed (found, not imported: see ``use_multiprocess_dir``)."""
+    return importlib.util.find_spec("prometheus_client") is not None
 
 
 @lru_cache(maxsize=1)
@@ -64,16 +61,12 @@ def count(job: Any, state: str) -> None:
 
 # --- hooks -----------------------------------------------------------------------------------
 
-@hookimpl
-def dj_queue_jobs_created(jobs: list) -> None:
+def count_created(jobs: list) -> None:
     for job in jobs:
         count(job, "enqueued")
 
 
-@hookimpl(wrapper=True)
-def dj_queue_execute(job: Any) -> Iterator[None]:
-    if not available():
-        return (yield)
+def time_execution(job: Any) -> Iterator[None]:
     from django.utils import timezone
 
     m, labels = metrics(), (job.queue_name, job.task_path)
@@ -88,6 +81,13 @@ def dj_queue_execute(job: Any) -> Iterator[None]:
         m.duration.labels(*labels).observe(time.monotonic() - began)
     m.jobs.labels(*labels, "succeeded").inc()
     return value
+
+
+# The two hot-path hooks are only implemented with prometheus_client installed: without it,
+# enqueues and job runs do not pay for a plugin that does nothing.
+if available():
+    dj_queue_jobs_created = hookimpl(count_created)
+    dj_queue_execute = hookimpl(wrapper=True)(time_execution)
 
 
 @hookimpl
