@@ -58,6 +58,8 @@ class PluginManager(pluggy.PluginManager):
     """
 
     def register(self, plugin: Any, name: str | None = None) -> str | None:
+        if self.is_blocked(name or self.get_canonical_name(plugin)):
+            return None  # a disabled plugin is never looked at, valid or not
         for hook_name in hookspecs.WRAPPER_ONLY:
             opts = self.parse_hookimpl_opts(plugin, hook_name)
             if opts is not None and not (opts.get("wrapper") or opts.get("hookwrapper")):
