@@ -1,26 +1,26 @@
-"""Core's default plugin: answers the first-result hooks last, so any installed plugin wins."""
+"""Core's default plugin: answers the first-result hooks last, so any installed plugin wins.
+
+``dj_queue_execute`` has no default here: core's innermost implementation, the task call itself,
+joins each call in ``dj_queue.operations.execute``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from dj_queue import hookimpl
+from dj_queue.types import Dialect, Waker
 
 
 @hookimpl(trylast=True)
-def dj_queue_dialect(connection: Any) -> Any:
+def dj_queue_dialect(connection: Any) -> Dialect:
     from dj_queue.dialects import GenericDialect
 
     return GenericDialect(connection)
 
 
 @hookimpl(trylast=True)
-def dj_queue_execute(job: Any, call: Any) -> Any:
-    return call()
-
-
-@hookimpl(trylast=True)
-def dj_queue_waker(backend: Any) -> Any:
+def dj_queue_waker(backend: Any) -> Waker:
     from dj_queue.wakeup import default_waker
 
     return default_waker(backend)

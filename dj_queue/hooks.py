@@ -3,7 +3,7 @@
     from dj_queue.hooks import on_worker_start, register_hook
 
     @on_worker_start
-    def warm_caches(process):
+    def warm_caches(process):  # a frozen dj_queue.types.ProcessInfo: process.name, process.queues ...
         ...
 
     @register_hook("scheduler.exit")
@@ -56,7 +56,8 @@ _registered: list[tuple[str, Any, Callable[..., Any]]] = []
 def register_hook(name: str, func: F | None = None) -> Any:
     """Run ``func`` on lifecycle event ``name`` (``"<kind>.<event>"``, e.g. ``"worker.start"``).
 
-    ``func`` takes the actor (``process``) or nothing. Without ``func``, return a decorator.
+    ``func`` takes the process (a ``dj_queue.types.ProcessInfo``) or nothing. Without ``func``,
+    return a decorator.
     """
     hook_name = _hook_name(name)
     if func is None:
@@ -156,7 +157,7 @@ def _decorator(name: str) -> Callable[[F], F]:
         return register_hook(name, func)
 
     decorator.__name__ = "on_" + name.replace("supervisor.", "").replace(".", "_")
-    decorator.__doc__ = f"Run the decorated callable on ``{name}`` (it receives the process, or nothing)."
+    decorator.__doc__ = f"Run the decorated callable on ``{name}`` (it receives the ProcessInfo, or nothing)."
     return decorator
 
 

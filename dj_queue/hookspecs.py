@@ -3,105 +3,131 @@
 Lifecycle hooks are fan-out: every implementation runs, one at a time, each failure isolated
 (see ``dj_queue.plugins.call_safely``). Extension points marked *first result* stop at the first
 implementation that returns something other than ``None``; core registers ``trylast`` defaults so
-any installed plugin wins. Each hook is documented in ``docs/hooks.md`` with this exact signature.
+any installed plugin wins. Hooks in ``WRAPPER_ONLY`` take only ``wrapper=True`` (or old-style
+``hookwrapper=True``) implementations around core's own. Each hook is documented in
+``docs/hooks.md`` with this exact signature.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import datetime
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from dj_queue.types import Dialect, MaintenanceContext, ProcessInfo, WaitingWorker, Waker
+
+if TYPE_CHECKING:  # models and backends need Django's app registry; hookspecs come before it
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from dj_queue.backend import DjQueueBackend
+    from dj_queue.models import Job
+
 hookspec = pluggy.HookspecMarker("dj_queue")
+
+#: Hooks whose only plain implementation is core's: plugins wrap it and may not replace it.
+WRAPPER_ONLY = frozenset({"dj_queue_execute"})
 
 
 # --- lifecycle: supervisor -------------------------------------------------------------------
 
 @hookspec
-def dj_queue_supervisor_start(process: Any) -> None:
+def dj_queue_supervisor_start(process: ProcessInfo) -> None:
     """Called when a supervisor has registered and is about to start its actors."""
 
 
 @hookspec
-def dj_queue_supervisor_stop(process: Any) -> None:
+def dj_queue_supervisor_stop(process: ProcessInfo) -> None:
     """Called when a supervisor begins a graceful shutdown."""
 
 
 @hookspec
-def dj_queue_supervisor_exit(process: Any) -> None:
+def dj_queue_supervisor_exit(process: ProcessInfo) -> None:
     """Called as a supervisor deregisters, after its actors have stopped."""
 
 
 # --- lifecycle: worker -------------------------------------------------------------------------
 
 @hookspec
-def dj_queue_worker_start(process: Any) -> None:
+def dj_queue_worker_start(process: ProcessInfo) -> None:
     """Called when a worker has registered, before it claims its first batch."""
 
 
 @hookspec
-def dj_queue_worker_stop(process: Any) -> None:
+def dj_queue_worker_stop(process: ProcessInfo) -> None:
     """Called when a worker is asked to stop and stops claiming."""
 
 
 @hookspec
-def dj_queue_worker_exit(process: Any) -> None:
+def dj_queue_worker_exit(process: ProcessInfo) -> None:
     """Called as a worker deregisters, after its in-flight jobs ended or were released."""
 
 
 # --- lifecycle: dispatcher ---------------------------------------------------------------------
 
 @hookspec
-def dj_queue_dispatcher_start(process: Any) -> None:
+def dj_queue_dispatcher_start(process: ProcessInfo) -> None:
     """Called when a dispatcher has registered, before its first dispatch."""
 
 
 @hookspec
-def dj_queue_dispatcher_stop(process: Any) -> None:
+def dj_queue_dispatcher_stop(process: ProcessInfo) -> None:
     """Called when a dispatcher is asked to stop."""
 
 
 @hookspec
-def dj_queue_dispatcher_exit(process: Any) -> None:
+def dj_queue_dispatcher_exit(process: ProcessInfo) -> None:
     """Called as a dispatcher deregisters."""
 
 
 # --- lifecycle: scheduler ----------------------------------------------------------------------
 
 @hookspec
-def dj_queue_scheduler_start(process: Any) -> None:
+def dj_queue_scheduler_start(process: ProcessInfo) -> None:
     """Called when a scheduler has registered, before it fires recurring tasks."""
 
 
 @hookspec
-def dj_queue_scheduler_stop(process: Any) -> None:
+def dj_queue_scheduler_stop(process: ProcessInfo) -> None:
     """Called when a scheduler is asked to stop."""
 
 
 @hookspec
-def dj_queue_scheduler_exit(process: Any) -> None:
+def dj_queue_scheduler_exit(process: ProcessInfo) -> None:
     """Called as a scheduler deregisters."""
 
 
 # --- jobs --------------------------------------------------------------------------------------
 
 @hookspec
-def dj_queue_jobs_claimed(process: Any, jobs: list) -> None:
-    """Called after a worker's claim transaction committed, with the claimed ``Job`` rows."""
+def dj_queue_jobs_created(backend_alias: str, jobs: list[Job]) -> None:
+    """Called after the commit that wrote new jobs (enqueue, bulk enqueue), with their rows.
+
+    Fan-out, through ``call_safely``. Every new job counts, ready, scheduled or blocked; a
+    rolled-back enqueue calls nothing. Only scheduled when some plugin implements it.
+    """
 
 
 @hookspec
-def dj_queue_job_failed(job: Any, error: BaseException) -> None:
+def dj_queue_jobs_claimed(process: ProcessInfo | None, jobs: list[Job]) -> None:
+    """Called after a worker's claim transaction committed, with the claimed ``Job`` rows.
+
+    ``process`` is the claiming worker's ``ProcessInfo`` (None for a claim made outside a worker).
+    """
+
+
+@hookspec
+def dj_queue_job_failed(job: Job, error: BaseException) -> None:
     """Called after a job was recorded as FAILED for good (its last attempt, a cancellation, recovery)."""
 
 
 @hookspec
-def dj_queue_job_retried(job: Any, error: BaseException, run_at: Any) -> None:
+def dj_queue_job_retried(job: Job, error: BaseException, run_at: datetime.datetime) -> None:
     """Called after a failed attempt was scheduled to run again at ``run_at`` (an aware datetime)."""
 
 
 @hookspec
-def dj_queue_job_rescued(job: Any, error: BaseException) -> None:
+def dj_queue_job_rescued(job: Job, error: BaseException) -> None:
     """Called after a job held by a dead process went back to ready, with the recorded crash error."""
 
 
@@ -140,18 +166,20 @@ def dj_queue_jobs_enqueued(backend_alias: str, queue_names: list[str]) -> None:
 
 
 @hookspec(firstresult=True)
-def dj_queue_execute(job: Any, call: Any) -> Any:
-    """Wrap the execution of one job: call ``call()`` and return its result.
+def dj_queue_execute(job: Job) -> Any:
+    """Wrap the execution of one job; the result is the task's return value.
 
-    First result: the first implementation that returns something other than ``None`` is the
-    result. Core's ``trylast`` default returns ``call()``. Used by tracing and metrics plugins.
+    Wrapper only: implementations are ``@hookimpl(wrapper=True)`` generators whose ``yield`` runs
+    the task (and the wrappers inside them) and gives back its return value or raises its
+    exception. Core's own implementation, innermost, calls the task once. A plain implementation
+    (the old ``dj_queue_execute(job, call)`` form included) is refused when it is registered.
     """
 
 
 # --- extension points --------------------------------------------------------------------------
 
 @hookspec(firstresult=True)
-def dj_queue_dialect(connection: Any) -> Any:
+def dj_queue_dialect(connection: BaseDatabaseWrapper) -> Dialect | None:
     """Return the ``Dialect`` for a Django database connection, or ``None`` if not applicable.
 
     First result. Dialect plugins check ``connection.vendor``; core's generic ORM dialect answers
@@ -160,14 +188,19 @@ def dj_queue_dialect(connection: Any) -> Any:
 
 
 @hookspec(firstresult=True)
-def dj_queue_waker(backend: Any) -> Any:
+def dj_queue_waker(backend: WaitingWorker | DjQueueBackend) -> Waker | None:
     """Return the ``Waker`` workers wait on for the backend, or ``None`` if not applicable.
 
-    First result. The notify plugin answers on PostgreSQL with ``listen_notify``; core's
-    in-process waker (sleep with early wake-up) answers last.
+    First result. Workers pass themselves (a ``WaitingWorker``); other callers may pass the
+    backend object, and ``dj_queue.wakeup.backend_alias_of`` reads the alias of either. The notify
+    plugin answers on PostgreSQL with ``listen_notify``; core's in-process waker (sleep with early
+    wake-up) answers last.
     """
 
 
 @hookspec
-def dj_queue_scheduler_maintenance(scheduler: Any) -> None:
-    """Called from the scheduler loop on every tick; maintenance plugins (cleanup) do their work."""
+def dj_queue_scheduler_maintenance(scheduler: MaintenanceContext) -> None:
+    """Called from the scheduler loop on every tick; maintenance plugins (cleanup) do their work.
+
+    ``scheduler`` offers ``backend_alias``, ``using`` and the backend's resolved ``options``.
+    """

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import pluggy
 
 from dj_queue import hookspecs
+from dj_queue.types import Dialect, Waker
 
 logger = logging.getLogger("dj_queue.plugins")
 
@@ -48,8 +49,30 @@ def reset_plugin_manager() -> None:
         _dialects.clear()
 
 
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, refusing plain implementations of the wrapper-only hooks.
+
+    A plain ``dj_queue_execute`` (such as the old first-result ``(job, call)`` form) would run
+    instead of the task or beside it, so it is refused with one clear line rather than pluggy's
+    argument mismatch.
+    """
+
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        if self.is_blocked(name or self.get_canonical_name(plugin)):
+            return None  # a disabled plugin is never looked at, valid or not
+        for hook_name in hookspecs.WRAPPER_ONLY:
+            opts = self.parse_hookimpl_opts(plugin, hook_name)
+            if opts is not None and not (opts.get("wrapper") or opts.get("hookwrapper")):
+                raise pluggy.PluginValidationError(plugin, (
+                    f"dj_queue: plugin {name or self.get_canonical_name(plugin)!r} implements "
+                    f"{hook_name} without wrapper=True; write it as a @dj_queue.hookimpl(wrapper=True) "
+                    "generator that yields to run the task (see docs/hooks.md)"
+                ))
+        return super().register(plugin, name=name)
+
+
 def _build_manager() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager("dj_queue")
+    pm = PluginManager("dj_queue")
     pm.add_hookspecs(hookspecs)
     disabled = disabled_plugin_names()
     for name in DEFAULT_PLUGINS:
@@ -58,11 +81,9 @@ def _build_manager() -> pluggy.PluginManager:
         if ep.name in disabled or pm.has_plugin(ep.name):
             continue
         try:
-            plugin = ep.load()
+            pm.register(ep.load(), name=ep.name)
         except Exception:
             logger.exception("dj_queue: plugin %r failed to load and is skipped", ep.name)
-            continue
-        pm.register(plugin, name=ep.name)
     for name in disabled:
         pm.set_blocked(name)
     for callback in list(_build_callbacks):
@@ -130,7 +151,7 @@ def _in_call_order(impls: list) -> list:
 _dialects: dict[str, Any] = {}
 
 
-def get_dialect(using: str = "default") -> Any:
+def get_dialect(using: str = "default") -> Dialect:
     """Return the ``Dialect`` for the database alias ``using`` (cached per alias)."""
     dialect = _dialects.get(using)
     if dialect is None:
@@ -141,6 +162,6 @@ def get_dialect(using: str = "default") -> Any:
     return dialect
 
 
-def get_waker(backend: Any) -> Any:
+def get_waker(backend: Any) -> Waker:
     """Return the ``Waker`` workers of ``backend`` wait on."""
     return get_plugin_manager().hook.dj_queue_waker(backend=backend)

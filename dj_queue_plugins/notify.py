@@ -101,11 +101,14 @@ def dj_queue_waker(backend: Any) -> NotifyWaker | None:
     using = options["database_alias"]
     if not options["listen_notify"] or connections[using].vendor != "postgresql" or not psycopg_ready():
         return None
-    from dj_queue.runtime.base import error_reporter
-
-    # Given a worker (it has ``on_error``), errors reach its own on_thread_error handler.
-    on_error = getattr(backend, "on_error", None) or error_reporter(options)
+    # Given a worker (it has ``on_error``), errors reach its own on_thread_error handler; a
+    # plugin may not build the runtime's reporter itself, so other callers get the log only.
+    on_error = getattr(backend, "on_error", None) or _log_error
     return NotifyWaker(alias, using, selectors=getattr(backend, "queues", None) or None, on_error=on_error)
+
+
+def _log_error(exc: BaseException) -> None:
+    logger.error("dj_queue: notify listener error: %r", exc, exc_info=exc)
 
 
 @lru_cache(maxsize=1)

@@ -56,7 +56,10 @@ def test_every_hook_is_documented_with_its_signature(name):
 @pytest.mark.parametrize("name", sorted(_hookspecs()))
 def test_every_hook_states_its_kind(name):
     spec = getattr(hookspecs, name)
-    kind = "first result" if spec.dj_queue_spec.get("firstresult") else "fan-out"
+    if name in hookspecs.WRAPPER_ONLY:
+        kind = "wrapper"
+    else:
+        kind = "first result" if spec.dj_queue_spec.get("firstresult") else "fan-out"
     assert f"Kind: {kind}" in _sections()[name], f"docs/hooks.md must say 'Kind: {kind}' for {name}"
 
 

@@ -88,6 +88,17 @@ EXPECTED = {
         r"^healthy: [1-9] process\(es\) of backend 'default' heartbeated in the last 300s; largest backlog 4 ready",
         r"^exit 2: unhealthy: queue 'default' of backend 'default' has 4 ready jobs \(max 3\)$",
     ],
+    "prometheus_metrics.py": [
+        r'^dj_queue_jobs_total\{queue="default",state="enqueued",task="example_app\.tasks\.send_welcome_email"\} 3\.0$',
+        r'^dj_queue_jobs_total\{queue="default",state="succeeded",task="example_app\.tasks\.send_welcome_email"\} 3\.0$',
+        r'^dj_queue_jobs_total\{queue="default",state="started",task="example_app\.tasks\.charge_card"\} 3\.0$',
+        r'^dj_queue_jobs_total\{queue="default",state="retried",task="example_app\.tasks\.charge_card"\} 2\.0$',
+        r'^dj_queue_jobs_total\{queue="default",state="succeeded",task="example_app\.tasks\.charge_card"\} 1\.0$',
+        r'^dj_queue_jobs_total\{queue="default",state="failed",task="example_app\.tasks\.charge_bad_card"\} 1\.0$',
+        r'^dj_queue_job_duration_seconds_count\{queue="default",task="example_app\.tasks\.charge_card"\} 3\.0$',
+        r'^dj_queue_queue_depth\{queue="default",state="failed"\} 1\.0$',
+        r'^dj_queue_processes\{kind="worker"\} 1\.0$',
+    ],
     "prune.py": [
         r"^dj_queue_prune \(backend 'default'\) dry run, nothing deleted; would remove finished jobs: 3\n"
         r"  finished jobs by task path: example_app\.tasks\.send_welcome_email 3$",

@@ -25,6 +25,7 @@ FIRST_PARTY = {
     "dj_queue_plugins.cleanup": "dj_queue_plugins.cleanup",
     "dj_queue_plugins.notify": "dj_queue_plugins.notify",
     "dj_queue_plugins.localwake": "dj_queue_plugins.localwake",
+    "dj_queue_plugins.prometheus": "dj_queue_plugins.prometheus",
 }
 
 
@@ -37,7 +38,9 @@ def pyproject() -> dict:
 
 def test_extras_exist(pyproject):
     extras = pyproject["project"]["optional-dependencies"]
-    assert {"postgres", "mysql", "gunicorn", "asgi", "dev"} <= set(extras)
+    assert {"postgres", "mysql", "gunicorn", "asgi", "prometheus", "dev"} <= set(extras)
+    assert any(req.startswith("prometheus_client") for req in extras["prometheus"])
+    assert any(req.startswith("prometheus_client") for req in extras["dev"])  # CI runs its tests
     assert any(req.startswith("psycopg") for req in extras["postgres"])
     assert any(req.startswith("mysqlclient") for req in extras["mysql"])
     assert {"pytest", "pytest-django", "pytest-timeout"} <= {req.split(">")[0].split("=")[0] for req in extras["dev"]}

@@ -75,6 +75,25 @@ def test_plugin_that_fails_to_load_is_logged_and_skipped(monkeypatch, caplog, er
     assert any("thirdparty.broken" in r.getMessage() for r in caplog.records)
 
 
+def test_an_entry_point_plugin_with_the_old_execute_form_is_logged_and_skipped(monkeypatch, caplog):
+    old = types.ModuleType("old")
+
+    @hookimpl
+    def dj_queue_execute(job, call):
+        return call()
+
+    old.dj_queue_execute = dj_queue_execute
+    good = _plugin_module("good")
+    fakes = [FakeEntryPoint("thirdparty.old", old), FakeEntryPoint("thirdparty.good", good)]
+    monkeypatch.setattr(plugins, "entry_points", lambda group: fakes if group == "dj_queue" else [])
+    with caplog.at_level(logging.ERROR, logger="dj_queue.plugins"):
+        pm = plugins.get_plugin_manager()
+    assert not pm.has_plugin("thirdparty.old") and pm.get_plugin("thirdparty.good") is good
+    [record] = [r for r in caplog.records if "thirdparty.old" in r.getMessage()]
+    assert record.getMessage() == "dj_queue: plugin 'thirdparty.old' failed to load and is skipped"
+    assert "implements dj_queue_execute without wrapper=True" in str(record.exc_info[1])
+
+
 def test_environment_disable_list_blocks_plugins(monkeypatch):
     monkeypatch.setenv("DJ_QUEUE_DISABLE_PLUGINS", " dj_queue_plugins.sqlite , dj_queue_plugins.mysql,")
     pm = plugins.get_plugin_manager()

@@ -20,7 +20,7 @@ from dj_queue import plugins
 from dj_queue.concurrency import Concurrency
 from dj_queue.models import Job, ReadyExecution, ScheduledExecution
 from dj_queue.operations import concurrency as semaphores
-from dj_queue.operations.events import announce_ready, announcement_sql, notify_after_commit
+from dj_queue.operations.events import announce_ready, announcement_sql, jobs_created, notify_after_commit
 from dj_queue.serialization import dumps
 
 # Rows per INSERT statement, lowered further by the database's parameter limit.
@@ -64,6 +64,7 @@ def enqueue_job(
                    concurrency_key=concurrency_key, concurrency=concurrency)
     job = _new_job(spec, backend_alias, now)
     if not _gated(job, spec, now) and _insert_in_one_round_trip(job, backend_alias, using, now):
+        jobs_created(using, backend_alias, [job])
         if not _is_future(job.scheduled_at, now):
             notify_after_commit(backend_alias, {queue_name}, using)
         return job
@@ -78,6 +79,7 @@ def enqueue_job(
             ready = isinstance(execution, ReadyExecution)
         if ready:
             announce_ready(backend_alias, using, (queue_name,))
+        jobs_created(using, backend_alias, [job])
     if not _is_future(job.scheduled_at, now):
         notify_after_commit(backend_alias, {queue_name}, using)
     return job
@@ -114,6 +116,7 @@ def enqueue_jobs(specs: Iterable[JobSpec], *, backend_alias: str, using: str) ->
             became_ready |= _insert_batch(jobs[start:stop], specs[start:stop], using, now)
         if became_ready:
             announce_ready(backend_alias, using, became_ready)
+        jobs_created(using, backend_alias, jobs)
     ready_queues = {job.queue_name for job in jobs if not _is_future(job.scheduled_at, now)}
     if ready_queues:
         notify_after_commit(backend_alias, ready_queues, using)

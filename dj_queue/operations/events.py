@@ -29,6 +29,14 @@ def after_commit(using: str, backend_alias: str, hook_name: str, **kwargs: Any) 
     )
 
 
+def jobs_created(using: str, backend_alias: str, jobs: list) -> None:
+    """Fire ``dj_queue_jobs_created`` after commit, only when some plugin implements it."""
+    if jobs and plugins.get_plugin_manager().hook.dj_queue_jobs_created.get_hookimpls():
+        call = functools.partial(plugins.call_safely, "dj_queue_jobs_created", thread_error_handler(backend_alias),
+                                 backend_alias=backend_alias, jobs=jobs)
+        transaction.on_commit(call, using=using)
+
+
 def thread_error_handler(backend_alias: str) -> Callable[[BaseException], Any] | None:
     """Return the backend's ``on_thread_error`` callable, or ``None``."""
     path = backend_option(backend_alias, "on_thread_error")

@@ -35,31 +35,6 @@ logger = logging.getLogger("dj_queue.execute")
 _policies: dict[tuple[str, str], Policy] = {}
 
 
-class _CallOnce:
-    """The task call handed to ``dj_queue_execute`` wrappers; a second call never re-runs the task.
-
-    ``dj_queue_execute`` is first-result: a wrapper whose task returned ``None`` lets pluggy go on
-    to the next implementation, which must get the same outcome rather than run the task again.
-    """
-
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        self._fn = fn
-        self._done = False
-        self._value: Any = None
-        self._error: BaseException | None = None
-
-    def __call__(self) -> Any:
-        if not self._done:
-            self._done = True
-            try:
-                self._value = self._fn()
-            except BaseException as exc:
-                self._error = exc
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
 def execute(job: Job, *, backend: Any, process_id: int | None, using: str,
             task_modules: list[str] | None = None, completions: Any = None) -> bool:
     """Run ``job`` (already claimed by ``process_id``); return True if it finished successfully.
@@ -108,11 +83,13 @@ def _run(job: Job, task: Any, policy: Policy, attempt: running.Attempt, *, backe
                            job.pk, job.task_path, extra=job_fields(job))
             return False  # the claim is gone: another process owns the job now
     try:
-        call = _CallOnce(lambda: attempt.run(lambda: _call_task(task, result, job, attempt)))
+        def body() -> Any:
+            return attempt.run(lambda: _call_task(task, result, job, attempt))
+
         if policy.exactly_once is not None:
-            return _run_exactly_once(job, call, result, attempt, backend=backend, process_id=process_id,
+            return _run_exactly_once(job, body, result, attempt, backend=backend, process_id=process_id,
                                      using=using)
-        value = _outcome(job, call, attempt)
+        value = _outcome(job, body, attempt)
     except BaseException as exc:  # SystemExit included: it fails only this attempt
         return _failed(job, attempt.translate(exc), result, policy, backend=backend, process_id=process_id,
                        using=using)
@@ -125,17 +102,31 @@ def _run(job: Job, task: Any, policy: Policy, attempt: running.Attempt, *, backe
     return True
 
 
-def _outcome(job: Job, call: _CallOnce, attempt: running.Attempt) -> Any:
-    value = plugins.get_plugin_manager().hook.dj_queue_execute(job=job, call=call)
-    if value is None:
-        value = call()
+def _outcome(job: Job, body: Callable[[], Any], attempt: running.Attempt) -> Any:
+    value = _through_wrappers(job, body)
     value = ensure_json_roundtrip(value, f"the return value of {job.task_path}")
     if attempt.cancel_requested:  # the task saw the request and returned early
         raise JobCancelledError(f"job {job.pk} ({job.task_path}) was cancelled while running")
     return value
 
 
-def _run_exactly_once(job: Job, call: _CallOnce, result: Any, attempt: running.Attempt, *, backend: Any,
+def _through_wrappers(job: Job, body: Callable[[], Any]) -> Any:
+    """Run ``body`` once, inside every ``dj_queue_execute`` wrapper, and return its value.
+
+    ``body`` joins the call as its only plain implementation (plugins may register only
+    wrappers), so each wrapper's ``yield`` gets its value or its exception.
+    """
+    hook = plugins.get_plugin_manager().hook.dj_queue_execute
+    if not hook.get_hookimpls():  # nobody wraps: skip pluggy on the hot path
+        return body()
+
+    def dj_queue_execute(job: Job) -> Any:
+        return body()
+
+    return hook.call_extra([dj_queue_execute], {"job": job})
+
+
+def _run_exactly_once(job: Job, body: Callable[[], Any], result: Any, attempt: running.Attempt, *, backend: Any,
                       process_id: int | None, using: str) -> bool:
     """The body and the job's completion in one transaction: both happen, or neither does."""
 
@@ -144,7 +135,7 @@ def _run_exactly_once(job: Job, call: _CallOnce, result: Any, attempt: running.A
 
     try:
         with plugins.get_dialect(using).write_transaction(using):
-            value = _outcome(job, call, attempt)
+            value = _outcome(job, body, attempt)
             if not finish(job, value, process_id=process_id, using=using):
                 raise _ClaimLost  # rolls the body's writes back with it
     except _ClaimLost:

@@ -21,6 +21,7 @@ from django.utils.module_loading import import_string
 
 from dj_queue import plugins
 from dj_queue.operations import processes
+from dj_queue.types import ProcessInfo
 
 logger = logging.getLogger("dj_queue.runtime")
 
@@ -176,6 +177,7 @@ class Actor:
         self._stopping = threading.Event()
         self._heartbeat_stop = threading.Event()
         self._heartbeat_thread: threading.Thread | None = None
+        self._view: ProcessInfo | None = None
 
     # --- to override ---------------------------------------------------------------------------
 
@@ -232,9 +234,17 @@ class Actor:
     def silence_polling(self) -> bool:
         return bool(self.options.get("silence_polling", True))
 
+    def view(self) -> ProcessInfo:
+        """The frozen view hooks get; rebuilt when the actor (re)registers."""
+        view = self._view
+        if view is None or view.process_id != self.process_id or view.name != self.name:
+            view = self._view = ProcessInfo.of(self)
+        return view
+
     def hook(self, event: str) -> None:
         with audible_queries():
-            plugins.call_safely(f"dj_queue_{self.kind}_{event}", on_error=self.on_error, process=self)
+            plugins.call_safely(f"dj_queue_{self.kind}_{event}", on_error=self.on_error,
+                                process=self.view())
 
     def _register(self) -> int:
         process = processes.register(

@@ -23,6 +23,7 @@ from dj_queue.runtime.dispatcher import Dispatcher
 from dj_queue.runtime.pidfile import Pidfile
 from dj_queue.runtime.scheduler import Scheduler
 from dj_queue.runtime.worker import Worker
+from dj_queue.types import ProcessInfo
 
 logger = logging.getLogger("dj_queue.runtime")
 
@@ -235,11 +236,13 @@ class Supervisor:
                 slot.restart_at = None
                 self.start_slot(slot)
 
+    def metadata(self) -> dict[str, Any]:
+        return {"mode": self.mode, "actors": [s.spec.kind for s in self.slots]}
+
     def register(self) -> None:
         process = processes.register(
             kind=self.kind, backend_alias=self.backend_alias, using=self.using, name=self.name,
-            metadata={"mode": self.mode, "actors": [s.spec.kind for s in self.slots]},
-            pid=self.pid, hostname=self.hostname,
+            metadata=self.metadata(), pid=self.pid, hostname=self.hostname,
         )
         self.process_id = process.pk
 
@@ -266,7 +269,8 @@ class Supervisor:
             check_connections()
 
     def hook(self, event: str) -> None:
-        plugins.call_safely(f"dj_queue_supervisor_{event}", on_error=self.on_error, process=self)
+        plugins.call_safely(f"dj_queue_supervisor_{event}", on_error=self.on_error,
+                            process=ProcessInfo.of(self))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name or self.kind} process_id={self.process_id}>"

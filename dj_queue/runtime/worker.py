@@ -164,7 +164,7 @@ class Worker(Actor):
             finished, jobs = finish_and_claim(
                 outcomes=Completions.outcomes(batch), backend_alias=self.backend_alias, using=self.using,
                 selectors=self.queues, limit=limit, process_id=self.process_id, worker_id=self.name,
-                process=self,
+                process=self.view(),
             )
         except Exception as exc:
             self.completions.put_back(batch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import pluggy
 import pytest
 
 from dj_queue import hookimpl, plugins
@@ -97,40 +98,124 @@ def test_refused_task_paths_fail_with_a_resolution_error(run, signals_seen, path
     assert signals_seen == []
 
 
-def test_execute_wrapper_hook_sees_the_job_and_never_runs_the_task_twice(run):
+@pytest.fixture
+def registered():
+    """Register plugin objects for one test; unregistered afterwards."""
+    added = []
+
+    def register(*objs):
+        for obj in objs:
+            plugins.register(obj)
+            added.append(obj)
+
+    yield register
+    for obj in added:
+        plugins.get_plugin_manager().unregister(obj)
+
+
+class Recorder:
+    """A wrapper that records what it saw around the task, under ``label``."""
+
+    def __init__(self, seen: list, label: str, **opts) -> None:
+        self.seen, self.label = seen, label
+        # each instance gets its own hookimpl so tests can order them with tryfirst/trylast
+        def dj_queue_execute(job):
+            seen.append((label, "before", job.task_path.rsplit(".", 1)[-1]))
+            try:
+                value = yield
+            except Exception as exc:
+                seen.append((label, "raised", str(exc)))
+                raise
+            seen.append((label, "after", value))
+            return value
+
+        self.dj_queue_execute = hookimpl(wrapper=True, **opts)(dj_queue_execute)
+
+
+def test_wrappers_nest_and_see_the_value_of_the_single_task_call(run, registered):
     seen = []
-
-    class Wrapper:
-        @hookimpl
-        def dj_queue_execute(self, job, call):
-            seen.append(job.task_path)
-            call()
-            call()
-            return None  # lets pluggy fall through to core's default, which calls again
-
-    wrapper = Wrapper()
-    plugins.register(wrapper)
-    try:
-        job = run(TASKS + "record", "once")
-    finally:
-        plugins.get_plugin_manager().unregister(wrapper)
-    assert seen == [TASKS + "record"]
+    registered(Recorder(seen, "outer", tryfirst=True), Recorder(seen, "inner"))
+    job = run(TASKS + "record", "once")
+    assert seen == [("outer", "before", "record"), ("inner", "before", "record"),
+                    ("inner", "after", "once"), ("outer", "after", "once")]
     assert job.return_value == "once" and SideEffect.objects.filter(key="once").count() == 1
 
 
-def test_a_task_error_through_the_wrapper_is_recorded(run):
-    class Wrapper:
+def test_wrappers_see_the_task_exception_and_it_is_recorded(run, registered, signals_seen):
+    seen = []
+    registered(Recorder(seen, "w"))
+    job = run(TASKS + "fail", "wrapped")
+    assert seen == [("w", "before", "fail"), ("w", "raised", "wrapped")]
+    assert FailedExecution.objects.get(job=job).message == "wrapped"
+    assert [s[:3] for s in signals_seen] == [("started", DjQueueBackend, TaskResultStatus.RUNNING),
+                                             ("finished", DjQueueBackend, TaskResultStatus.FAILED)]
+
+
+def test_a_wrapper_may_replace_the_return_value(run, registered):
+    class Doubler:
+        @hookimpl(wrapper=True)
+        def dj_queue_execute(self, job):
+            return (yield) * 2
+
+    registered(Doubler())
+    assert run(TASKS + "add", 2, 3).return_value == 10
+
+
+def test_a_wrapper_that_yields_twice_fails_the_job_without_a_second_run(run, registered):
+    class Greedy:
+        @hookimpl(wrapper=True)
+        def dj_queue_execute(self, job):
+            yield
+            yield
+
+    registered(Greedy())
+    job = run(TASKS + "record", "greedy")
+    assert SideEffect.objects.filter(key="greedy").count() == 1
+    failure = FailedExecution.objects.get(job=job)
+    assert failure.exception_class == "builtins.RuntimeError" and "has second yield" in failure.message
+
+
+@pytest.fixture
+def no_wrappers(monkeypatch):
+    """A manager without the installed plugins that wrap ``dj_queue_execute`` (prometheus)."""
+    wrapping = {impl.plugin_name for impl in plugins.get_plugin_manager().hook.dj_queue_execute.get_hookimpls()}
+    monkeypatch.setenv("DJ_QUEUE_DISABLE_PLUGINS", ",".join(wrapping))
+    plugins.reset_plugin_manager()
+    yield
+    monkeypatch.delenv("DJ_QUEUE_DISABLE_PLUGINS")
+    plugins.reset_plugin_manager()
+
+
+def test_without_wrappers_the_task_runs_once_and_signals_are_sent(no_wrappers, run, signals_seen):
+    assert not plugins.get_plugin_manager().hook.dj_queue_execute.get_hookimpls()
+    job = run(TASKS + "record", "plain")
+    assert job.return_value == "plain" and SideEffect.objects.filter(key="plain").count() == 1
+    assert [s[2] for s in signals_seen] == [TaskResultStatus.RUNNING, TaskResultStatus.SUCCESSFUL]
+
+
+def test_the_old_first_result_form_is_refused_with_a_clear_error():
+    class OldStyle:
         @hookimpl
         def dj_queue_execute(self, job, call):
             return call()
 
-    wrapper = Wrapper()
-    plugins.register(wrapper)
-    try:
-        job = run(TASKS + "fail", "wrapped")
-    finally:
-        plugins.get_plugin_manager().unregister(wrapper)
-    assert FailedExecution.objects.get(job=job).message == "wrapped"
+    with pytest.raises(pluggy.PluginValidationError) as caught:
+        plugins.register(OldStyle(), name="old-style")
+    assert str(caught.value) == (
+        "dj_queue: plugin 'old-style' implements dj_queue_execute without wrapper=True; write it as "
+        "a @dj_queue.hookimpl(wrapper=True) generator that yields to run the task (see docs/hooks.md)"
+    )
+    assert not plugins.get_plugin_manager().has_plugin("old-style")
+
+
+def test_a_plain_implementation_without_call_is_refused_too():
+    class Plain:
+        @hookimpl
+        def dj_queue_execute(self, job):
+            return "not the task"
+
+    with pytest.raises(pluggy.PluginValidationError, match="without wrapper=True"):
+        plugins.register(Plain(), name="plain")
 
 
 def test_a_job_whose_claim_is_gone_is_not_recorded(worker):

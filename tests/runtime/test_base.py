@@ -13,6 +13,7 @@ from dj_queue.models import Process
 from dj_queue.runtime import base
 from dj_queue.runtime.base import error_reporter
 from dj_queue.runtime.dispatcher import Dispatcher
+from dj_queue.types import ProcessInfo
 from tests.conftest import wait_until
 from tests.runtime.helpers import ERRORS, Running, options
 
@@ -94,6 +95,7 @@ def test_lifecycle_hooks_fire_in_order_and_a_failing_hook_is_isolated():
     class Spy:
         @hookimpl
         def dj_queue_dispatcher_start(self, process):
+            assert isinstance(process, ProcessInfo)  # a frozen view, never the live actor
             events.append(("start", process.kind, process.process_id is not None, process.backend_alias))
             raise RuntimeError("hook broke")
 

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import shutil
 import sys
+import tempfile
 from collections import Counter
 from typing import Any, Callable
 
 from django.core.management.base import CommandError
 
-from dj_queue import config
+from dj_queue import config, plugins
 from dj_queue.config import DELIVERIES, MODES, LoadedOptions, resolve_options
 from dj_queue.exceptions import ConfigurationError
 from dj_queue.logs import JsonFormatter, TracebackFormatter
@@ -29,6 +32,9 @@ from dj_queue.runtime import reloading
 from dj_queue.runtime.base import quiet_queries
 from dj_queue.runtime.stats import StatsLogger, stats_visible
 from dj_queue.runtime.modes import build_supervisor
+from dj_queue_plugins import prometheus
+
+PROMETHEUS_PLUGIN = "dj_queue_plugins.prometheus"
 
 logger = logging.getLogger("dj_queue")
 
@@ -129,6 +135,10 @@ class Command(QueueCommand):
                             help="what happens to jobs of a worker that died (option delivery)")
         parser.add_argument("--reload", action="store_true",
                             help="restart when code changes (development; Django's autoreloader)")
+        parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                            help="serve Prometheus metrics over HTTP at /metrics on this port")
+        parser.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                            help="address the metrics server listens on (default: 127.0.0.1)")
 
     def load(self, opts: dict[str, Any]) -> LoadedOptions:
         """The effective configuration for these command options (and the environment)."""
@@ -144,6 +154,8 @@ class Command(QueueCommand):
             raise CommandError("--only-work and --only-dispatch exclude each other")
         if opts["stats_every"] is not None and opts["stats_every"] <= 0:
             raise CommandError("--stats-every must be a positive number of seconds")
+        if opts["metrics_port"] is not None:
+            check_metrics(opts["metrics_port"])
         loaded = self.load(opts)
         reload_child = bool(opts.get("reload")) and reloading.is_child()
         if opts.get("reload") and not reload_child:
@@ -169,7 +181,10 @@ class Command(QueueCommand):
         restore_logging = ensure_visible(opts["verbosity"], loaded.options["log_format"])
         restore_stats = stats_visible() if opts["stats_every"] is not None else (lambda: None)
         config.activate(opts["backend"], loaded.options)
+        stop_metrics = None
         try:
+            if opts["metrics_port"] is not None:
+                stop_metrics = start_metrics(opts, mode=loaded.options["mode"])
             logger.info("%s", startup_line(loaded, backend_alias=opts["backend"],
                                            actors=[slot.spec.kind for slot in supervisor.slots]))
             logger.debug("%s", config_line(loaded))
@@ -179,6 +194,8 @@ class Command(QueueCommand):
             else:
                 code = self.run(supervisor, loaded.options)
         finally:
+            if stop_metrics is not None:
+                stop_metrics()
             config.activate(opts["backend"], None)
             restore_stats()
             restore_logging()
@@ -192,3 +209,42 @@ class Command(QueueCommand):
                 return supervisor.run()
         except ConfigurationError as exc:  # e.g. the pidfile is held by a live supervisor
             raise CommandError(str(exc)) from None
+
+
+def check_metrics(port: int) -> None:
+    """Refuse ``--metrics-port`` early when it could not work."""
+    if not 0 < port < 65536:
+        raise CommandError(f"--metrics-port must be between 1 and 65535, got {port}")
+    if not prometheus.available():
+        raise CommandError("--metrics-port needs prometheus_client: pip install 'dj-queue[prometheus]'")
+    if PROMETHEUS_PLUGIN in plugins.disabled_plugin_names():
+        raise CommandError(f"--metrics-port needs the {PROMETHEUS_PLUGIN} plugin, which is disabled")
+
+
+def start_metrics(opts: dict[str, Any], *, mode: str) -> Callable[[], None]:
+    """Serve /metrics for this run; return the function that stops it.
+
+    Fork-mode workers are child processes, so without a ``PROMETHEUS_MULTIPROC_DIR`` of the
+    user's their samples go to a fresh directory of this run, removed at the end.
+    """
+    own_dir = None
+    if mode == "fork" and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        own_dir = tempfile.mkdtemp(prefix="dj_queue-metrics-")
+        prometheus.use_multiprocess_dir(own_dir)
+    try:
+        server = prometheus.serve(opts["metrics_port"], host=opts["metrics_host"], backend_alias=opts["backend"])
+    except OSError as exc:
+        if own_dir:
+            shutil.rmtree(own_dir, ignore_errors=True)
+        raise CommandError(f"cannot serve metrics on {opts['metrics_host']}:{opts['metrics_port']}: "
+                           f"{exc.strerror or exc}") from None
+    logger.info("dj_queue: serving Prometheus metrics on http://%s:%d/metrics",
+                opts["metrics_host"], opts["metrics_port"])
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        if own_dir:
+            shutil.rmtree(own_dir, ignore_errors=True)
+
+    return stop
