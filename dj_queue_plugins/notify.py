@@ -14,8 +14,8 @@ inside functions so this module imports without it.
 Behind a transaction-pooling PgBouncer ``LISTEN`` silently does nothing useful: the server
 connection that listened goes back to the pool after the statement. The listener connects through
 ``notify_database_alias`` (a direct connection) when it is set, and otherwise notices a pooler (the
-backend pid the server reports differs from the one the connection announced) and stops, logging
-one warning: workers then poll only. Sending needs no direct connection, since ``pg_notify`` runs
+backend pid the server reports differs from the one the connection announced), logs one warning
+and answers no waker, so workers poll (and local wake-ups may answer). Sending needs no direct connection, since ``pg_notify`` runs
 inside the transaction that made jobs ready and is delivered at its commit.
 """
 
@@ -100,6 +100,27 @@ def dj_queue_jobs_ready_sql(backend_alias: str, using: str, queue_names: list[st
 OPTION_KEYS = ("listen_notify", "database_alias", "notify_database_alias", "on_thread_error")
 
 
+POOLER_WARNING = ("dj_queue: the notify listener's connection to database %r goes through a connection pooler, "
+                  "where LISTEN does not work; workers poll only (set notify_database_alias to a direct connection)")
+
+
+def same_pid(connection: Any, server_pid: int) -> bool:
+    """False behind a pooler: PgBouncer answers the startup with a made-up pid of its own."""
+    return server_pid == connection.info.backend_pid
+
+
+def behind_pooler(using: str) -> bool:
+    """True when Django's connection ``using`` reaches PostgreSQL through a pooler such as PgBouncer."""
+    django_connection = connections[using]
+    try:
+        with django_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            server_pid = cursor.fetchone()[0]
+    except Exception:  # unreachable now: the listener reports it and retries
+        return False
+    return not same_pid(django_connection.connection, server_pid)
+
+
 class PoolerDetected(Exception):
     """The listener's connection goes through a connection pooler, where LISTEN cannot work."""
 
@@ -114,6 +135,10 @@ def dj_queue_waker(backend: Any) -> NotifyWaker | None:
         options = {key: backend_option(alias, key) for key in OPTION_KEYS}
     using = options.get("notify_database_alias") or options["database_alias"]
     if not options["listen_notify"] or connections[using].vendor != "postgresql" or not psycopg_ready():
+        return None
+    if behind_pooler(using):
+        # None, not a listener that would never hear anything: local wake-ups may answer instead.
+        logger.warning(POOLER_WARNING, using)
         return None
     from dj_queue.runtime.base import error_reporter
 
@@ -184,9 +209,7 @@ class NotifyWaker(InProcessWaker):
                 try:
                     conn = self._connect()
                 except PoolerDetected:
-                    logger.warning("dj_queue: the notify listener's connection to database %r goes through a "
-                                   "connection pooler, where LISTEN does not work; workers poll only (set "
-                                   "notify_database_alias to a direct connection)", self.using)
+                    logger.warning(POOLER_WARNING, self.using)
                     return
                 except Exception as exc:
                     delay = self._failed(exc, delay)
@@ -216,10 +239,10 @@ class NotifyWaker(InProcessWaker):
 
         conn = psycopg.connect(**self._params, autocommit=True)
         try:
-            # A pooler answers the startup with its own key (a made-up pid), so a pid that differs
-            # from the server's own means LISTEN would land on a pooled server connection.
+            # The waker hook checked Django's connection; this one may have been made another way
+            # (a NotifyWaker built directly) or reach another server after a reconnection.
             server_pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-            if server_pid != conn.info.backend_pid:
+            if not same_pid(conn, server_pid):
                 raise PoolerDetected()
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
         except Exception:

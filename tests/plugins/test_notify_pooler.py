@@ -6,7 +6,7 @@ import logging
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 from dj_queue_plugins import notify
 from dj_queue_plugins.notify import NotifyWaker
@@ -19,7 +19,7 @@ pytestmark = [
     pytest.mark.timeout(60),
 ]
 
-FALLBACK = ("dj_queue: the notify listener's connection to database 'default' goes through a connection "
+FALLBACK = ("dj_queue: the notify listener's connection to database '{}' goes through a connection "
             "pooler, where LISTEN does not work; workers poll only (set notify_database_alias to a direct "
             "connection)")
 
@@ -42,6 +42,40 @@ def through_pgbouncer(pgbouncer, monkeypatch):  # noqa: F811
     return pgbouncer
 
 
+@pytest.fixture
+def pooled_alias(pgbouncer, monkeypatch):  # noqa: F811
+    """A database alias "pooled", seen by the notify plugin only: the test database through the PgBouncer."""
+    from django.db.backends.postgresql.base import DatabaseWrapper  # needs psycopg: PostgreSQL runs only
+
+    pooled = DatabaseWrapper({**connection.settings_dict, "PORT": str(pgbouncer.port),
+                              "DISABLE_SERVER_SIDE_CURSORS": True}, alias="pooled")
+    monkeypatch.setattr(notify, "connections", {"default": connections["default"], "pooled": pooled})
+    yield "pooled"
+    pooled.close()
+
+
+def test_the_waker_hook_answers_none_with_one_warning_when_the_queue_database_is_pooled(pooled_alias, caplog):
+    caplog.set_level(logging.WARNING, logger="dj_queue.notify")
+    assert notify.dj_queue_waker(Backend(database_alias=pooled_alias)) is None
+    assert [record.getMessage() for record in caplog.records if record.name == "dj_queue.notify"] == [
+        FALLBACK.format("pooled")]
+
+
+def test_the_waker_hook_listens_on_notify_database_alias_when_the_queue_database_is_pooled(pooled_alias, caplog):
+    caplog.set_level(logging.WARNING, logger="dj_queue.notify")
+    waker = notify.dj_queue_waker(Backend(database_alias=pooled_alias, notify_database_alias="default"))
+    try:
+        assert isinstance(waker, NotifyWaker)
+        wait_until(waker.listening.is_set, timeout=10, message="the listener to LISTEN")
+        assert not [record for record in caplog.records if record.name == "dj_queue.notify"]
+    finally:
+        waker.close()
+
+
+def test_behind_pooler_is_false_on_a_direct_connection():
+    assert notify.behind_pooler("default") is False
+
+
 def test_a_listener_behind_a_transaction_pool_stops_with_one_warning_and_workers_poll(through_pgbouncer, caplog):
     errors: list[BaseException] = []
     caplog.set_level(logging.WARNING, logger="dj_queue.notify")
@@ -51,7 +85,7 @@ def test_a_listener_behind_a_transaction_pool_stops_with_one_warning_and_workers
         assert not waker._thread.is_alive()
         assert not waker.listening.is_set()
         assert waker.backend_pid is None
-        assert [record.getMessage() for record in caplog.records if record.name == "dj_queue.notify"] == [FALLBACK]
+        assert [record.getMessage() for record in caplog.records if record.name == "dj_queue.notify"] == [FALLBACK.format("default")]
         assert errors == []
         # Polling and in-process wakeups still work: the waker is an in-process waker without a listener.
         waker.notify()
