@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     "clear_recurring_executions_after": None,
     "use_skip_locked": True,
     "listen_notify": True,
+    # A direct DATABASES alias for the LISTEN connection when database_alias goes through a pooler.
+    "notify_database_alias": None,
     "local_wakeup": True,
     "silence_polling": True,
     "process_heartbeat_interval": 60,
@@ -91,6 +93,7 @@ TYPES: dict[str, tuple] = {
     "clear_recurring_executions_after": (*_NUMBER, _NULL),
     "use_skip_locked": (bool,),
     "listen_notify": (bool,),
+    "notify_database_alias": (str, _NULL),
     "local_wakeup": (bool,),
     "silence_polling": (bool,),
     "process_heartbeat_interval": _NUMBER,

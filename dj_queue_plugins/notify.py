@@ -10,6 +10,13 @@ the correctness path, so a lost notification costs at most one polling interval.
 Applies when the backend's database is PostgreSQL, its ``listen_notify`` option is on (the default)
 and psycopg 3.2+ is installed; otherwise core's in-process waker answers. psycopg is imported
 inside functions so this module imports without it.
+
+Behind a transaction-pooling PgBouncer ``LISTEN`` silently does nothing useful: the server
+connection that listened goes back to the pool after the statement. The listener connects through
+``notify_database_alias`` (a direct connection) when it is set, and otherwise notices a pooler (the
+backend pid the server reports differs from the one the connection announced), logs one warning
+and answers no waker, so workers poll (and local wake-ups may answer). Sending needs no direct connection, since ``pg_notify`` runs
+inside the transaction that made jobs ready and is delivered at its commit.
 """
 
 from __future__ import annotations
@@ -90,6 +97,34 @@ def dj_queue_jobs_ready_sql(backend_alias: str, using: str, queue_names: list[st
     return "pg_notify(%s, %s)", [channel, payload_for(queue_names)]
 
 
+OPTION_KEYS = ("listen_notify", "database_alias", "notify_database_alias", "on_thread_error")
+
+
+POOLER_WARNING = ("dj_queue: the notify listener's connection to database %r goes through a connection pooler, "
+                  "where LISTEN does not work; workers poll only (set notify_database_alias to a direct connection)")
+
+
+def same_pid(connection: Any, server_pid: int) -> bool:
+    """False behind a pooler: PgBouncer answers the startup with a made-up pid of its own."""
+    return server_pid == connection.info.backend_pid
+
+
+def behind_pooler(using: str) -> bool:
+    """True when Django's connection ``using`` reaches PostgreSQL through a pooler such as PgBouncer."""
+    django_connection = connections[using]
+    try:
+        with django_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            server_pid = cursor.fetchone()[0]
+    except Exception:  # unreachable now: the listener reports it and retries
+        return False
+    return not same_pid(django_connection.connection, server_pid)
+
+
+class PoolerDetected(Exception):
+    """The listener's connection goes through a connection pooler, where LISTEN cannot work."""
+
+
 @hookimpl
 def dj_queue_waker(backend: Any) -> NotifyWaker | None:
     alias = backend_alias_of(backend)
@@ -97,9 +132,13 @@ def dj_queue_waker(backend: Any) -> NotifyWaker | None:
     if not isinstance(options, dict):
         from dj_queue.dialects import backend_option
 
-        options = {key: backend_option(alias, key) for key in ("listen_notify", "database_alias", "on_thread_error")}
-    using = options["database_alias"]
+        options = {key: backend_option(alias, key) for key in OPTION_KEYS}
+    using = options.get("notify_database_alias") or options["database_alias"]
     if not options["listen_notify"] or connections[using].vendor != "postgresql" or not psycopg_ready():
+        return None
+    if behind_pooler(using):
+        # None, not a listener that would never hear anything: local wake-ups may answer instead.
+        logger.warning(POOLER_WARNING, using)
         return None
     # Given a worker (it has ``on_error``), errors reach its own on_thread_error handler; a
     # plugin may not build the runtime's reporter itself, so other callers get the log only.
@@ -145,6 +184,7 @@ class NotifyWaker(InProcessWaker):
         self.channel = channel_name(backend_alias)
         self.listening = threading.Event()  # set while LISTEN is in effect
         self.backend_pid: int | None = None  # the listener's server process, while connected
+        self.using = using
         self._params = connection_params(using)
         self._on_error = on_error or (lambda exc: logger.error("dj_queue: notify listener: %r", exc))
         self._stop = threading.Event()
@@ -171,6 +211,9 @@ class NotifyWaker(InProcessWaker):
             while not self._stop.is_set():
                 try:
                     conn = self._connect()
+                except PoolerDetected:
+                    logger.warning(POOLER_WARNING, self.using)
+                    return
                 except Exception as exc:
                     delay = self._failed(exc, delay)
                     continue
@@ -199,11 +242,16 @@ class NotifyWaker(InProcessWaker):
 
         conn = psycopg.connect(**self._params, autocommit=True)
         try:
+            # The waker hook checked Django's connection; this one may have been made another way
+            # (a NotifyWaker built directly) or reach another server after a reconnection.
+            server_pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            if not same_pid(conn, server_pid):
+                raise PoolerDetected()
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
         except Exception:
             conn.close()
             raise
-        self.backend_pid = conn.info.backend_pid
+        self.backend_pid = server_pid
         # A job may have become ready while nobody listened (startup, or the connection was down).
         # Woken before ``listening`` is set, so whoever waits for ``listening`` sees this wakeup.
         self.notify()

@@ -1,7 +1,8 @@
 """Test settings. ``DJ_QUEUE_TEST_DB`` = sqlite (default) | postgres | mysql picks the database.
 
 Connection details come from ``DJ_QUEUE_PG_*`` / ``DJ_QUEUE_MYSQL_*``. ``DJ_QUEUE_TEST_DB_NAME``
-points subprocesses (a runtime started by an end-to-end test) at the test database pytest created.
+points subprocesses (a runtime started by an end-to-end test) at the test database pytest created;
+``DJ_QUEUE_PG_POOLED`` / ``DJ_QUEUE_PG_DIRECT_PORT`` put such a runtime behind PgBouncer.
 """
 
 from __future__ import annotations
@@ -71,6 +72,14 @@ if DB == "postgres":
             "OPTIONS": {"server_side_binding": True} if os.environ.get("DJ_QUEUE_TEST_PG_SERVER_BINDING") else {},
         }
     }
+    # An end-to-end test points a runtime at PgBouncer in transaction-pooling mode with
+    # DJ_QUEUE_PG_PORT: Django's server-side cursors (DECLARE ... WITH HOLD) cannot live there.
+    if os.environ.get("DJ_QUEUE_PG_POOLED"):
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    # "direct": the same database without the pooler, for notify_database_alias.
+    if os.environ.get("DJ_QUEUE_PG_DIRECT_PORT"):
+        DATABASES["direct"] = {**DATABASES["default"], "PORT": os.environ["DJ_QUEUE_PG_DIRECT_PORT"],
+                               "DISABLE_SERVER_SIDE_CURSORS": False}
 elif DB == "mysql":
     DATABASES = {
         "default": {
