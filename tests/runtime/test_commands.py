@@ -58,7 +58,7 @@ def test_health_exit_status_follows_heartbeat_age():
         call_command("dj_queue_health", "--max-age", "0")
 
 
-COMMANDS = ("dj_queue", "dj_queue_health", "dj_queue_prune")
+COMMANDS = ("dj_queue", "dj_queue_health", "dj_queue_prune", "dj_queue_status", "dj_queue_failed")
 TYPO = "dj_queue: TASKS['default']['OPTIONS']: unknown option 'shutdown_timout'; did you mean 'shutdown_timeout'?"
 NOPP = ("recurring task 'nightly': task_path 'tests.tasks_app.tasks.nopp' does not resolve: module "
         "'tests.tasks_app.tasks' has no attribute 'nopp'; did you mean 'tests.tasks_app.tasks.noop'?")

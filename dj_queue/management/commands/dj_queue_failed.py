@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db.models import QuerySet
 
 from dj_queue.config import backend_options
 from dj_queue.durations import parse_duration
 from dj_queue.exceptions import ConfigurationError
+from dj_queue.management.base import QueueCommand
 from dj_queue.management.tables import table
 from dj_queue.operations.failed import select_failed
 from dj_queue.operations.jobs import discard_failed_job, retry_failed_jobs
@@ -38,8 +39,10 @@ def failed_row(failed: Any) -> tuple[str, ...]:
             failed.job.task_path, failed.exception_class, short(failed.message))
 
 
-class Command(BaseCommand):
+class Command(QueueCommand):
     help = "List, retry or discard failed jobs, filtered by task, queue, exception class or age."
+    example = ("python manage.py dj_queue_failed list --exception TimeoutError --newer-than 1h\n"
+               "python manage.py dj_queue_failed retry --task shop.tasks.charge_card --dry-run")
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=ACTIONS)

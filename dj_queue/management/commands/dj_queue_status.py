@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from dj_queue.config import backend_options
 from dj_queue.exceptions import ConfigurationError
+from dj_queue.management.base import QueueCommand
 from dj_queue.management.tables import table
 from dj_queue.operations import processes, queues
 
@@ -30,8 +31,10 @@ def process_row(process: dict[str, Any]) -> tuple[str, ...]:
             f"{seconds_text(process['heartbeat_age_seconds'])} ago")
 
 
-class Command(BaseCommand):
+class Command(QueueCommand):
     help = "Show every queue of a backend (depths, latency, pause) and its live processes."
+    example = ("python manage.py dj_queue_status --backend default\n"
+               "python manage.py dj_queue_status --json")
 
     def add_arguments(self, parser):
         parser.add_argument("--backend", default="default", help="TASKS alias (default: default)")
