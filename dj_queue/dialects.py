@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import weakref
+from dataclasses import dataclass
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -46,6 +47,41 @@ def backend_option(alias: str, key: str) -> Any:
         return DEFAULTS[key]
 
 
+# The job columns a bulk enqueue fills row by row, in the order of ``NewJobs.rows``.
+NEW_JOB_COLUMNS = ("queue_name", "task_path", "priority", "args", "kwargs", "scheduled_at", "concurrency_key")
+
+
+@dataclass(frozen=True)
+class NewJobs:
+    """A bulk enqueue's jobs for ``Dialect.insert_jobs``, in enqueue order.
+
+    ``rows`` hold the ``NEW_JOB_COLUMNS`` values of each job (``args`` and ``kwargs`` as JSON
+    text); ``executions`` say where each job starts: ``"ready"``, ``"scheduled"`` or None (a
+    concurrency gate places it afterwards). ``batches`` are the ``(start, stop)`` slices of
+    ``rows`` each INSERT may take.
+    """
+
+    backend_alias: str
+    enqueued_at: datetime.datetime
+    rows: list[tuple]
+    executions: list[str | None]
+    batches: list[tuple[int, int]]
+
+
+def job_defaults(connection: Any, jobs: NewJobs) -> tuple[list[str], list[Any]]:
+    """The job columns a bulk INSERT writes the same value to in every row, with those values
+    ready for the database: ``backend_alias``, ``enqueued_at`` and every other column's default."""
+    columns, values = [], []
+    for field in model("Job")._meta.concrete_fields:
+        if field.primary_key or field.name in NEW_JOB_COLUMNS:
+            continue
+        value = {"backend_alias": jobs.backend_alias, "enqueued_at": jobs.enqueued_at}.get(
+            field.name, field.get_default())
+        columns.append(field.column)
+        values.append(field.get_db_prep_save(value, connection))
+    return columns, values
+
+
 class Dialect:
     """Generic behaviour on top of the ORM; vendor plugins override the parts that pay off."""
 
@@ -69,6 +105,16 @@ class Dialect:
 
         Returns None, writing nothing, when the dialect cannot: the caller then saves both rows
         through the ORM.
+        """
+        return None
+
+    def insert_jobs(self, *, using: str, jobs: NewJobs) -> list[int] | None:
+        """Write the ``jobs`` of a bulk enqueue and their ready or scheduled executions, one
+        statement (or one round trip) per batch, inside the caller's transaction; return the new
+        job ids in the order of ``jobs.rows``.
+
+        Returns None, writing nothing, when the dialect cannot: the caller then inserts through
+        the ORM.
         """
         return None
 
