@@ -68,18 +68,30 @@ class NewJobs:
     batches: list[tuple[int, int]]
 
 
-def job_defaults(connection: Any, jobs: NewJobs) -> tuple[list[str], list[Any]]:
-    """The job columns a bulk INSERT writes the same value to in every row, with those values
-    ready for the database: ``backend_alias``, ``enqueued_at`` and every other column's default."""
-    columns, values = [], []
-    for field in model("Job")._meta.concrete_fields:
+def bulk_job_columns(connection: Any, jobs: NewJobs) -> tuple[list[str], list[Any]]:
+    """Every job column a bulk INSERT writes (``NEW_JOB_COLUMNS`` first), and the database values
+    of the others, the same in every row: ``backend_alias``, ``enqueued_at`` and the defaults."""
+    Job = model("Job")
+    columns = [Job._meta.get_field(name).column for name in NEW_JOB_COLUMNS]
+    constants = []
+    for field in Job._meta.concrete_fields:
         if field.primary_key or field.name in NEW_JOB_COLUMNS:
             continue
         value = {"backend_alias": jobs.backend_alias, "enqueued_at": jobs.enqueued_at}.get(
             field.name, field.get_default())
         columns.append(field.column)
-        values.append(field.get_db_prep_save(value, connection))
-    return columns, values
+        constants.append(field.get_db_prep_save(value, connection))
+    return columns, constants
+
+
+def bulk_row_params(connection: Any, jobs: NewJobs, start: int, stop: int, constants: list[Any]) -> list[Any]:
+    """The parameters of rows ``start:stop`` for a multi-row VALUES in ``bulk_job_columns`` order."""
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list[Any] = []
+    for queue, path, priority, args, kwargs, scheduled_at, key in jobs.rows[start:stop]:
+        params += (queue, path, priority, args, kwargs,
+                   None if scheduled_at is None else adapt(scheduled_at), key, *constants)
+    return params
 
 
 class Dialect:

@@ -21,7 +21,7 @@ from django.db import connections, transaction
 from django.db.backends.signals import connection_created
 
 from dj_queue import hookimpl
-from dj_queue.dialects import Dialect, job_columns, table_names
+from dj_queue.dialects import Dialect, NewJobs, bulk_job_columns, bulk_row_params, job_columns, table_names
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -45,6 +45,13 @@ def _statements() -> dict[str, str]:
                    "worker_ids = json_insert(worker_ids, '$[#]', %s) "
                    "WHERE id IN (SELECT value FROM json_each(%s)) RETURNING {columns}".format(
                        columns=columns, **names),
+        # a bulk enqueue's executions, copied from its new jobs: one statement per table
+        "ready": "INSERT INTO {ready} (job_id, backend_alias, queue_name, priority, created_at) "
+                 "SELECT id, backend_alias, queue_name, priority, %s FROM {job} "
+                 "WHERE id IN (SELECT value FROM json_each(%s))".format(**names),
+        "scheduled": "INSERT INTO {scheduled} (job_id, backend_alias, queue_name, priority, scheduled_at, "
+                     "concurrency_key, created_at) SELECT id, backend_alias, queue_name, priority, scheduled_at, "
+                     "concurrency_key, %s FROM {job} WHERE id IN (SELECT value FROM json_each(%s))".format(**names),
     }
 
 
@@ -78,6 +85,28 @@ class SQLiteDialect(Dialect):
         return self.raw_transaction(using, "BEGIN IMMEDIATE")
 
     # --- fast paths: raw statements, one short write transaction --------------------------
+
+    def insert_jobs(self, *, using: str, jobs: NewJobs) -> list[int]:
+        """A multi-row ``INSERT ... RETURNING id`` per batch, then one INSERT per execution table
+        for the whole bulk (its id list is one JSON parameter)."""
+        connection = connections[using]
+        columns, constants = bulk_job_columns(connection, jobs)
+        head = "INSERT INTO {job} ({columns}) VALUES ".format(
+            columns=", ".join(f'"{column}"' for column in columns), **table_names('"'))
+        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        ids: list[int] = []
+        with connection.cursor() as cursor:
+            for start, stop in jobs.batches:
+                cursor.execute(head + ", ".join([row] * (stop - start)) + " RETURNING id",
+                               bulk_row_params(connection, jobs, start, stop, constants))
+                # RETURNING's row order is unspecified; new AUTOINCREMENT ids follow the VALUES order
+                ids += sorted(found for found, in cursor.fetchall())
+            created = connection.ops.adapt_datetimefield_value(jobs.enqueued_at)
+            for kind in ("ready", "scheduled"):
+                chosen = [job_id for job_id, start in zip(ids, jobs.executions) if start == kind]
+                if chosen:
+                    cursor.execute(_statements()[kind], [created, _ids(chosen)])
+        return ids
 
     def claim(self, *, using: str, backend_alias: str, selectors: Sequence[Any], limit: int,
               process_id: int | None, worker_id: str, now: datetime.datetime) -> list:
