@@ -115,6 +115,8 @@ def encode(value: Any, what: str) -> tuple[Any, str, int]:
     counts). Values of plain types whose text needs no ``\\u`` escape skip the slow walk; anything
     else (tuples, other types, NaN, non-ASCII, NUL) takes it, so errors and sizes are the same.
     """
+    if type(value) is tuple:  # Django's Task.enqueue(*args) passes a tuple: a list once stored
+        value = list(value)
     try:
         text = json.dumps(value, separators=(",", ":"), allow_nan=False) if _plain(value) else None
     except (ValueError, RecursionError):
