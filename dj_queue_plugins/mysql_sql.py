@@ -23,6 +23,14 @@ INSERT_JOB_SQL = ("INSERT INTO {job_table} ({job_columns}) VALUES ({job_values})
                   "INSERT INTO {execution_table} ({execution_columns}) VALUES (LAST_INSERT_ID(), {execution_values})")
 
 
+# A bulk enqueue's executions (``bulk_execution_rows`` fills {rows}): ready, then scheduled.
+READY_COLUMNS = "job_id, backend_alias, queue_name, priority, created_at"
+SCHEDULED_COLUMNS = "job_id, backend_alias, queue_name, priority, scheduled_at, concurrency_key, created_at"
+# innodb_autoinc_lock_mode values under which one multi-row INSERT takes consecutive ids
+# ("traditional" and "consecutive"; "interleaved", MySQL 8's default, does not promise it).
+CONSECUTIVE_LOCK_MODES = (0, 1)
+
+
 @functools.lru_cache(maxsize=1)
 def statements() -> dict[str, str]:
     names = table_names("`")
@@ -95,3 +103,20 @@ def rollback_quietly(cursor: Any) -> None:
             step(cursor)
         except Exception:  # the connection is gone; the server rolls back without us
             pass
+
+
+def execution_row(kind: str, job_id_sql: str, row: tuple, backend_alias: str, created: Any,
+                  adapt: Any) -> tuple[str, list]:
+    """One VALUES tuple of a new job's ``kind`` execution; ``job_id_sql`` is SQL for its job id."""
+    queue, _, priority, _, _, scheduled_at, key = row
+    if kind == "ready":
+        return f"({job_id_sql}, %s, %s, %s, %s)", [backend_alias, queue, priority, created]
+    return f"({job_id_sql}, %s, %s, %s, %s, %s, %s)", [backend_alias, queue, priority, adapt(scheduled_at), key, created]
+
+
+def execution_inserts(rows: list[tuple[str, list]], kind: str) -> tuple[str, list]:
+    """One multi-row INSERT of ``kind`` executions from ``execution_row`` results."""
+    names = table_names("`")
+    columns = READY_COLUMNS if kind == "ready" else SCHEDULED_COLUMNS
+    sql = f"INSERT INTO {names[kind]} ({columns}) VALUES " + ", ".join(values for values, _ in rows)
+    return sql, [param for _, params in rows for param in params]
