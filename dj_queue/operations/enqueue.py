@@ -9,10 +9,11 @@ arguments first (the backend does); these functions only write.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from django.db import connections, transaction
 from django.utils import timezone
@@ -170,17 +171,28 @@ def _gated(job: Job, spec: JobSpec, now: datetime) -> bool:
 
 
 def _new_job(spec: JobSpec, backend_alias: str, now: datetime) -> Job:
-    return Job(
-        concurrency_key=spec.concurrency_key,
-        backend_alias=backend_alias,
-        queue_name=spec.queue_name,
-        task_path=spec.task_path,
-        priority=spec.priority,
-        args=spec.args,
-        kwargs=spec.kwargs,
-        scheduled_at=spec.run_after,
-        enqueued_at=now,
-    )
+    # Positional values for every field: Model.__init__ takes that path several times faster
+    # than keywords, which counts at thousands of jobs per bulk.
+    positions, template, fresh = _job_layout()
+    values = template.copy()
+    for index, make in fresh:
+        values[index] = make()  # mutable defaults ([] and {}): one per job
+    for name, value in (("concurrency_key", spec.concurrency_key), ("backend_alias", backend_alias),
+                        ("queue_name", spec.queue_name), ("task_path", spec.task_path),
+                        ("priority", spec.priority), ("args", spec.args), ("kwargs", spec.kwargs),
+                        ("scheduled_at", spec.run_after), ("enqueued_at", now)):
+        values[positions[name]] = value
+    return Job(*values)
+
+
+@functools.lru_cache(maxsize=1)
+def _job_layout() -> tuple[dict[str, int], list[Any], list[tuple[int, Callable[[], Any]]]]:
+    """Each Job field's position, the default values in field order, and the mutable defaults to renew."""
+    fields = Job._meta.concrete_fields
+    template = [None if field.primary_key else field.get_default() for field in fields]
+    fresh = [(i, field.default) for i, field in enumerate(fields)
+             if field.has_default() and callable(field.default) and isinstance(template[i], (list, dict))]
+    return {field.name: i for i, field in enumerate(fields)}, template, fresh
 
 
 def _execution_for(job: Job, now: datetime) -> ReadyExecution | ScheduledExecution:
