@@ -98,7 +98,8 @@ class Dialect:
     """Generic behaviour on top of the ORM; vendor plugins override the parts that pay off."""
 
     vendor = "generic"
-    # True when ``insert_job`` may write a new job in one round trip (PostgreSQL, MySQL).
+    # True when ``insert_job`` may write a new job in one round trip (PostgreSQL, MySQL; SQLite,
+    # in process, with raw statements instead of the ORM's saves).
     inserts_jobs_in_one_round_trip = False
 
     def __init__(self, connection: Any) -> None:

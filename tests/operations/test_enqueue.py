@@ -79,6 +79,26 @@ def test_on_mysql_an_enqueue_is_one_round_trip_with_its_own_transaction(notified
     assert Job.objects.count() == 2 and ReadyExecution.objects.count() == 1
 
 
+@pytest.mark.applies(settings.DB == "sqlite", reason="the raw-statement enqueue is SQLite's")
+@pytest.mark.django_db(transaction=True)
+def test_on_sqlite_an_enqueue_is_two_raw_statements_in_its_own_transaction(notified):
+    with CaptureQueriesContext(connection) as queries:
+        job = one()
+    assert [q["sql"].split()[0] for q in queries] == ["BEGIN", "INSERT", "INSERT", "COMMIT"]
+    assert queries[1]["sql"].endswith("RETURNING id")
+    stored = Job.objects.get(pk=job.pk)
+    assert (stored.args, stored.kwargs, stored.worker_ids, stored.enqueued_at) == ([1, 2], {"k": 1}, [], job.enqueued_at)
+    assert ReadyExecution.objects.get(job_id=job.pk).created_at == job.enqueued_at
+    assert notified == [("default", {"q"})]
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        inside = one(run_after=timezone.now() + timedelta(hours=1))
+    assert [q["sql"].split()[0] for q in queries][1:-1] == ["INSERT", "INSERT"]  # the caller's transaction only
+    assert ScheduledExecution.objects.get(job_id=inside.pk).scheduled_at == inside.scheduled_at
+    with pytest.raises(DatabaseError):
+        one(priority=1000)  # the job INSERT fails: nothing is left behind, the connection still works
+    assert Job.objects.count() == 2 and ReadyExecution.objects.count() == 1
+
+
 @pytest.mark.applies(settings.DB == "postgres", reason="the one-statement enqueue is PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
 def test_on_postgres_an_enqueue_is_one_statement_carrying_its_notify(notified):
