@@ -2,9 +2,11 @@
 
 Single enqueue is the hot path: one transaction with two INSERTs and no SELECT, sent in one round
 trip where the dialect can (``Dialect.insert_job``: on PostgreSQL one statement that also carries
-the NOTIFY, on MySQL one multi-statement query). Bulk enqueue
-inserts jobs and then their executions with one statement per batch. Callers validate
-arguments first (the backend does); these functions only write.
+the NOTIFY, on MySQL one multi-statement query). Bulk enqueue writes a batch of jobs and their
+executions in one statement or round trip where the dialect can (``Dialect.insert_jobs``), else
+with the ORM's bulk inserts. Either way jobs with a concurrency key take their semaphore one at a
+time, in enqueue order. Callers validate arguments first (the backend does); these functions
+only write.
 """
 
 from __future__ import annotations
