@@ -25,13 +25,12 @@ Needs no import of MySQLdb.
 from __future__ import annotations
 
 import datetime
-import weakref
 from typing import Any, Sequence
 
-from django.db import DatabaseError, connections
+from django.db import connections
 
 from dj_queue import hookimpl
-from dj_queue.dialects import Dialect, NewJobs, backend_option, bulk_job_columns, bulk_row_params, insert_parts
+from dj_queue.dialects import Dialect, NewJobs, backend_option, bulk_job_columns, insert_parts
 from dj_queue_plugins import mysql_sql
 
 
@@ -97,57 +96,12 @@ class MySQLDialect(Dialect):
         columns, constants = bulk_job_columns(connection, jobs)
         head = "INSERT INTO {} ({}) VALUES ".format(
             mysql_sql.table_names("`")["job"], ", ".join(f"`{column}`" for column in columns))
-        insert = self._insert_batch if consecutive_ids(connection) else self._insert_one_by_one
+        numbered = mysql_sql.consecutive_ids(connection)
+        insert = mysql_sql.insert_numbered if numbered else mysql_sql.insert_one_by_one
         ids: list[int] = []
         with connection.cursor() as cursor, connection.wrap_database_errors:
             for start, stop in jobs.batches:
                 ids += insert(cursor, connection, head, len(columns), jobs, start, stop, constants)
-        return ids
-
-    @staticmethod
-    def _insert_batch(cursor: Any, connection: Any, head: str, width: int, jobs: NewJobs, start: int, stop: int,
-                      constants: list) -> list[int]:
-        row = "(" + ", ".join(["%s"] * width) + ")"
-        statements = [(head + ", ".join([row] * (stop - start)),
-                       bulk_row_params(connection, jobs, start, stop, constants)),
-                      ("SET @dj_queue_first_job = LAST_INSERT_ID()", [])]
-        adapt = connection.ops.adapt_datetimefield_value
-        created = adapt(jobs.enqueued_at)
-        for kind in ("ready", "scheduled"):
-            rows = [mysql_sql.execution_row(kind, f"@dj_queue_first_job + {offset}", jobs.rows[index],
-                                            jobs.backend_alias, created, adapt)
-                    for offset, index in enumerate(range(start, stop)) if jobs.executions[index] == kind]
-            if rows:
-                statements.append(mysql_sql.execution_inserts(rows, kind))
-        cursor.execute(";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
-        first = cursor.lastrowid
-        mysql_sql.drain_results(cursor)
-        return list(range(first, first + stop - start))
-
-    @staticmethod
-    def _insert_one_by_one(cursor: Any, connection: Any, head: str, width: int, jobs: NewJobs, start: int,
-                           stop: int, constants: list) -> list[int]:
-        row = "(" + ", ".join(["%s"] * width) + ")"
-        adapt = connection.ops.adapt_datetimefield_value
-        created = adapt(jobs.enqueued_at)
-        statements, is_job = [], []
-        for index in range(start, stop):
-            statements.append((head + row, bulk_row_params(connection, jobs, index, index + 1, constants)))
-            is_job.append(True)
-            kind = jobs.executions[index]
-            if kind is not None:
-                values = mysql_sql.execution_row(kind, "LAST_INSERT_ID()", jobs.rows[index], jobs.backend_alias,
-                                                 created, adapt)
-                statements.append(mysql_sql.execution_inserts([values], kind))
-                is_job.append(False)
-        cursor.execute(";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
-        ids = []
-        for position, job in enumerate(is_job):
-            if position:
-                cursor.nextset()
-            if job:
-                ids.append(cursor.lastrowid)
-        mysql_sql.drain_results(cursor)
         return ids
 
     def claim(self, *, using: str, backend_alias: str, selectors: Sequence[Any], limit: int,
@@ -318,26 +272,6 @@ class MySQLDialect(Dialect):
             cursor.nextset()
         rows = cursor.fetchall()
         return [row[0] for row in rows], [[row[1:] for row in rows]]
-
-
-# Per connection object: whether one multi-row INSERT into the jobs table takes consecutive ids.
-_consecutive: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def consecutive_ids(connection: Any) -> bool:
-    """Whether a multi-row INSERT's ids are its first id, +1, +2 ...: InnoDB's AUTO-INC lock mode
-    promises it for a single INSERT with a known row count in modes 0 and 1, and the increment is 1."""
-    known = _consecutive.get(connection)
-    if known is None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT @@innodb_autoinc_lock_mode, @@auto_increment_increment")
-                mode, step = cursor.fetchone()
-        except DatabaseError:  # no InnoDB: no promise either
-            mode, step = None, None
-        known = mode in mysql_sql.CONSECUTIVE_LOCK_MODES and step == 1
-        _consecutive[connection] = known
-    return known
 
 
 @hookimpl

@@ -299,9 +299,9 @@ def test_the_generic_dialect_has_no_bulk_insert_of_its_own():
 
 @pytest.mark.applies(settings.DB == "mysql", reason="the AUTO-INC lock mode is MySQL's")
 def test_on_mysql_without_consecutive_ids_each_job_is_its_own_insert_in_one_round_trip(monkeypatch):
-    from dj_queue_plugins import mysql
+    from dj_queue_plugins import mysql_sql
 
-    monkeypatch.setattr(mysql, "consecutive_ids", lambda connection: False)
+    monkeypatch.setattr(mysql_sql, "consecutive_ids", lambda connection: False)
     monkeypatch.setattr(enqueue_ops, "batch_size", lambda using: 50)
     later = timezone.now() + timedelta(hours=1)
     specs = [JobSpec(ADD, "q", 0, [i], {}, later if i % 2 else None) for i in range(120)]
@@ -317,7 +317,7 @@ def test_on_mysql_without_consecutive_ids_each_job_is_its_own_insert_in_one_roun
 
 @pytest.mark.applies(settings.DB == "mysql", reason="the AUTO-INC lock mode is MySQL's")
 def test_on_mysql_consecutive_ids_follow_the_lock_mode(monkeypatch):
-    from dj_queue_plugins import mysql
+    from dj_queue_plugins import mysql_sql
 
     class Fake:
         def __init__(self, row):
@@ -339,4 +339,4 @@ def test_on_mysql_consecutive_ids_follow_the_lock_mode(monkeypatch):
             return self.row
 
     rows = {(0, 1): True, (1, 1): True, (2, 1): False, (1, 2): False}
-    assert {row: mysql.consecutive_ids(Fake(row)) for row in rows} == rows
+    assert {row: mysql_sql.consecutive_ids(Fake(row)) for row in rows} == rows
