@@ -101,9 +101,10 @@ SELECT id{ready_sql} FROM job
 
 # A bulk enqueue's batch in one statement: the rows arrive as one array per column; each takes
 # its id from the job sequence in enqueue order, so ids map to rows without relying on the
-# order of RETURNING. {defaults} are the columns every row shares.
+# order of RETURNING (MATERIALIZED: every part sees the same ids). {defaults} are the columns
+# every row shares.
 INSERT_JOBS_SQL = """
-WITH given AS (
+WITH given AS MATERIALIZED (
     SELECT nextval(pg_get_serial_sequence('{job}', 'id')) AS id, given.*
     FROM (SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::smallint[], %s::text[], %s::text[],
                                %s::timestamptz[], %s::varchar[], %s::text[])
