@@ -30,7 +30,7 @@ from dj_queue.operations.enqueue import JobSpec, enqueue_job, enqueue_jobs
 from dj_queue.policies import check_exactly_once, policy_for
 from dj_queue.resolution import enqueue_refusal, remember_task
 from dj_queue.results import to_task_result
-from dj_queue.serialization import SerializationError, describe_type, ensure_json_roundtrip, payload_size
+from dj_queue.serialization import SerializationError, describe_type, encode
 
 # Ids are the job's big-integer primary key; anything else cannot name a job.
 _RESULT_ID = re.compile(r"[0-9]{1,18}")
@@ -126,13 +126,16 @@ class DjQueueBackend(BaseTaskBackend):
         Every call is validated before anything is written: one bad call enqueues nothing.
         """
         calls = [self._unpack(index, call) for index, call in enumerate(calls)]
-        validated: set[int] = set()
-        for task, _, _ in calls:
-            if id(task) not in validated:  # a bulk usually repeats one task object
+        checked: dict[int, Any] = {}  # per task object: its concurrency settings
+        limit = self.options["max_payload_bytes"]
+        specs = []
+        for task, args, kwargs in calls:
+            if id(task) not in checked:  # a bulk usually repeats one task object: its checks run once
                 self.validate_task(task)
                 self._check_resolvable(task)
-                validated.add(id(task))
-        specs = [self._spec(task, args, kwargs) for task, args, kwargs in calls]
+                self._check_policy(task)
+                checked[id(task)] = concurrency_settings(task)
+            specs.append(self._row_spec(task, checked[id(task)], limit, args, kwargs))
         jobs = enqueue_jobs(specs, backend_alias=self.alias, using=self.using)
         return [self._enqueued(job, task) for job, (task, _, _) in zip(jobs, calls)]
 
@@ -177,22 +180,27 @@ class DjQueueBackend(BaseTaskBackend):
 
     def _spec(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> JobSpec:
         """Check the call's arguments against the JSON contract and the payload cap."""
+        self._check_policy(task)
+        return self._row_spec(task, concurrency_settings(task), self.options["max_payload_bytes"], args, kwargs)
+
+    @staticmethod
+    def _row_spec(task: Task, settings: Any, limit: int, args: Any, kwargs: Any) -> JobSpec:
+        """The per-call part of ``_spec``: what the task's own checks (done once) leave to check."""
         try:
-            args, kwargs = _json_arguments(args, kwargs)
+            args, args_json, args_size = encode(_json_list(args), "args")
+            kwargs, kwargs_json, kwargs_size = encode(_json_dict(kwargs), "kwargs")
         except SerializationError as exc:
             raise EnqueueError(f"dj_queue: cannot enqueue {task.module_path}: {exc}") from None
-        size, limit = payload_size(args, kwargs), self.options["max_payload_bytes"]
+        size = args_size + kwargs_size
         if size > limit:
             raise EnqueueError(
                 f"dj_queue: cannot enqueue {task.module_path}: arguments take {size} bytes as JSON, "
                 f"more than max_payload_bytes ({limit})"
             )
-        self._check_policy(task)
-        settings = concurrency_settings(task)
         key = resolve_key(task, settings, args, kwargs) if settings else None
         return JobSpec(
             task.module_path, task.queue_name, task.priority, args, kwargs, task.run_after, size,
-            concurrency_key=key, concurrency=settings,
+            concurrency_key=key, concurrency=settings, args_json=args_json, kwargs_json=kwargs_json,
         )
 
     def _check_policy(self, task: Task) -> None:
@@ -222,9 +230,13 @@ class DjQueueBackend(BaseTaskBackend):
         return result
 
 
-def _json_arguments(args: Any, kwargs: Any) -> tuple[list, dict]:
+def _json_list(args: Any) -> Any:
     if not isinstance(args, (list, tuple)):
         raise SerializationError("args", "args", f"is {describe_type(args)}, not a list or tuple")
+    return args
+
+
+def _json_dict(kwargs: Any) -> Any:
     if not isinstance(kwargs, dict):
         raise SerializationError("kwargs", "kwargs", f"is {describe_type(kwargs)}, not a dict")
-    return ensure_json_roundtrip(args, "args"), ensure_json_roundtrip(kwargs, "kwargs")
+    return kwargs

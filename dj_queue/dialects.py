@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import weakref
+from dataclasses import dataclass
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -46,11 +47,59 @@ def backend_option(alias: str, key: str) -> Any:
         return DEFAULTS[key]
 
 
+# The job columns a bulk enqueue fills row by row, in the order of ``NewJobs.rows``.
+NEW_JOB_COLUMNS = ("queue_name", "task_path", "priority", "args", "kwargs", "scheduled_at", "concurrency_key")
+
+
+@dataclass(frozen=True)
+class NewJobs:
+    """A bulk enqueue's jobs for ``Dialect.insert_jobs``, in enqueue order.
+
+    ``rows`` hold the ``NEW_JOB_COLUMNS`` values of each job (``args`` and ``kwargs`` as JSON
+    text); ``executions`` say where each job starts: ``"ready"``, ``"scheduled"`` or None (a
+    concurrency gate places it afterwards). ``batches`` are the ``(start, stop)`` slices of
+    ``rows`` each INSERT may take.
+    """
+
+    backend_alias: str
+    enqueued_at: datetime.datetime
+    rows: list[tuple]
+    executions: list[str | None]
+    batches: list[tuple[int, int]]
+
+
+def bulk_job_columns(connection: Any, jobs: NewJobs) -> tuple[list[str], list[Any]]:
+    """Every job column a bulk INSERT writes (``NEW_JOB_COLUMNS`` first), and the database values
+    of the others, the same in every row: ``backend_alias``, ``enqueued_at`` and the defaults."""
+    Job = model("Job")
+    columns = [Job._meta.get_field(name).column for name in NEW_JOB_COLUMNS]
+    constants = []
+    for field in Job._meta.concrete_fields:
+        if field.primary_key or field.name in NEW_JOB_COLUMNS:
+            continue
+        value = {"backend_alias": jobs.backend_alias, "enqueued_at": jobs.enqueued_at}.get(
+            field.name, field.get_default())
+        columns.append(field.column)
+        constants.append(field.get_db_prep_save(value, connection))
+    return columns, constants
+
+
+def bulk_row_params(connection: Any, jobs: NewJobs, start: int, stop: int, constants: list[Any]) -> list[Any]:
+    """The parameters of rows ``start:stop`` for a multi-row VALUES in ``bulk_job_columns`` order."""
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list[Any] = []
+    for queue, path, priority, args, kwargs, scheduled_at, key in jobs.rows[start:stop]:
+        params += (queue, path, priority, args, kwargs,
+                   None if scheduled_at is None else adapt(scheduled_at), key, *constants)
+    return params
+
+
 class Dialect:
     """Generic behaviour on top of the ORM; vendor plugins override the parts that pay off."""
 
     vendor = "generic"
-    # True when ``insert_job`` may write a new job in one round trip (PostgreSQL, MySQL).
+    # True when ``insert_job`` may write a new job in one round trip (PostgreSQL, MySQL; SQLite,
+    # in process, with raw statements instead of the ORM's saves).
     inserts_jobs_in_one_round_trip = False
 
     def __init__(self, connection: Any) -> None:
@@ -69,6 +118,16 @@ class Dialect:
 
         Returns None, writing nothing, when the dialect cannot: the caller then saves both rows
         through the ORM.
+        """
+        return None
+
+    def insert_jobs(self, *, using: str, jobs: NewJobs) -> list[int] | None:
+        """Write the ``jobs`` of a bulk enqueue and their ready or scheduled executions, one
+        statement (or one round trip) per batch, inside the caller's transaction; return the new
+        job ids in the order of ``jobs.rows``.
+
+        Returns None, writing nothing, when the dialect cannot: the caller then inserts through
+        the ORM.
         """
         return None
 

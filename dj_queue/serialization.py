@@ -104,3 +104,36 @@ def dumps(value: Any) -> str:
 def payload_size(args: Any, kwargs: Any) -> int:
     """Bytes of the UTF-8 JSON encoding of ``args`` and ``kwargs`` together."""
     return len(dumps(args).encode("utf-8")) + len(dumps(kwargs).encode("utf-8"))
+
+
+def encode(value: Any, what: str) -> tuple[Any, str, int]:
+    """Check ``value`` as ``ensure_json_roundtrip`` does and encode it, with one ``json.dumps``
+    in the common case.
+
+    Returns ``(value, text, size)``: the value with tuples as lists, its compact ASCII JSON text
+    (what a bulk enqueue stores) and the UTF-8 bytes of its compact JSON (what ``payload_size``
+    counts). Values of plain types whose text needs no ``\\u`` escape skip the slow walk; anything
+    else (tuples, other types, NaN, non-ASCII, NUL) takes it, so errors and sizes are the same.
+    """
+    if type(value) is tuple:  # Django's Task.enqueue(*args) passes a tuple: a list once stored
+        value = list(value)
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False) if _plain(value) else None
+    except (ValueError, RecursionError):
+        text = None  # NaN or too deep: the walk below names the problem
+    if text is not None and "\\u" not in text:
+        return value, text, len(text)  # pure ASCII without escapes: the compact UTF-8 form itself
+    value = ensure_json_roundtrip(value, what)
+    text = json.dumps(value, separators=(",", ":"))
+    return value, text, len(dumps(value).encode("utf-8"))
+
+
+def _plain(value: Any) -> bool:
+    """True when ``value`` holds only exact JSON types: lists, dicts with str keys and scalars."""
+    kind = type(value)
+    if kind is list:
+        return all(type(item) in _SCALARS or _plain(item) for item in value)
+    if kind is dict:
+        return all(type(key) is str for key in value) and all(
+            type(item) in _SCALARS or _plain(item) for item in value.values())
+    return kind in _SCALARS

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 from django.db import connections
 
 from dj_queue import hookimpl
-from dj_queue.dialects import Dialect, backend_option, insert_parts
+from dj_queue.dialects import Dialect, NewJobs, backend_option, bulk_job_columns, insert_parts
 from dj_queue_plugins import mysql_sql
 
 
@@ -82,6 +82,27 @@ class MySQLDialect(Dialect):
                     mysql_sql.rollback_quietly(cursor)
                 raise
         return job_id
+
+    def insert_jobs(self, *, using: str, jobs: NewJobs) -> list[int] | None:
+        """One multi-statement query per batch, inside the caller's transaction.
+
+        Where one multi-row INSERT takes consecutive ids (``consecutive_ids``), the batch is that
+        INSERT and the executions' multi-row INSERTs, numbered from its first id; otherwise an
+        INSERT per job, each followed by its execution's (``LAST_INSERT_ID()``).
+        """
+        connection = connections[using]
+        if not mysql_sql.multi_statements(connection):
+            return None
+        columns, constants = bulk_job_columns(connection, jobs)
+        head = "INSERT INTO {} ({}) VALUES ".format(
+            mysql_sql.table_names("`")["job"], ", ".join(f"`{column}`" for column in columns))
+        numbered = mysql_sql.consecutive_ids(connection)
+        insert = mysql_sql.insert_numbered if numbered else mysql_sql.insert_one_by_one
+        ids: list[int] = []
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            for start, stop in jobs.batches:
+                ids += insert(cursor, connection, head, len(columns), jobs, start, stop, constants)
+        return ids
 
     def claim(self, *, using: str, backend_alias: str, selectors: Sequence[Any], limit: int,
               process_id: int | None, worker_id: str, now: datetime.datetime) -> list:

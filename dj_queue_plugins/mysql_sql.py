@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime
 import functools
 import json
+import weakref
 from typing import Any, Sequence
 
-from django.db import connections
+from django.db import DatabaseError, connections
 
-from dj_queue.dialects import job_columns, table_names
+from dj_queue.dialects import NewJobs, bulk_row_params, job_columns, table_names
 
 MULTI_STATEMENTS = 1 << 16  # the client flag (CLIENT.MULTI_STATEMENTS)
 PICKED = "JSON_TABLE(%s, '$[*]' COLUMNS (id BIGINT PATH '$')) AS picked"
@@ -21,6 +22,14 @@ DELETE_IDS_SQL = f"DELETE target FROM {PICKED} STRAIGHT_JOIN {{table}} AS target
 # A single enqueue (``dialects.insert_parts`` fills it): the execution takes the new job's id.
 INSERT_JOB_SQL = ("INSERT INTO {job_table} ({job_columns}) VALUES ({job_values});\n"
                   "INSERT INTO {execution_table} ({execution_columns}) VALUES (LAST_INSERT_ID(), {execution_values})")
+
+
+# A bulk enqueue's executions (``bulk_execution_rows`` fills {rows}): ready, then scheduled.
+READY_COLUMNS = "job_id, backend_alias, queue_name, priority, created_at"
+SCHEDULED_COLUMNS = "job_id, backend_alias, queue_name, priority, scheduled_at, concurrency_key, created_at"
+# innodb_autoinc_lock_mode values under which one multi-row INSERT takes consecutive ids
+# ("traditional" and "consecutive"; "interleaved", MySQL 8's default, does not promise it).
+CONSECUTIVE_LOCK_MODES = (0, 1)
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,3 +104,89 @@ def rollback_quietly(cursor: Any) -> None:
             step(cursor)
         except Exception:  # the connection is gone; the server rolls back without us
             pass
+
+
+def execution_row(kind: str, job_id_sql: str, row: tuple, backend_alias: str, created: Any,
+                  adapt: Any) -> tuple[str, list]:
+    """One VALUES tuple of a new job's ``kind`` execution; ``job_id_sql`` is SQL for its job id."""
+    queue, _, priority, _, _, scheduled_at, key = row
+    if kind == "ready":
+        return f"({job_id_sql}, %s, %s, %s, %s)", [backend_alias, queue, priority, created]
+    return f"({job_id_sql}, %s, %s, %s, %s, %s, %s)", [backend_alias, queue, priority, adapt(scheduled_at), key, created]
+
+
+def execution_inserts(rows: list[tuple[str, list]], kind: str) -> tuple[str, list]:
+    """One multi-row INSERT of ``kind`` executions from ``execution_row`` results."""
+    names = table_names("`")
+    columns = READY_COLUMNS if kind == "ready" else SCHEDULED_COLUMNS
+    sql = f"INSERT INTO {names[kind]} ({columns}) VALUES " + ", ".join(values for values, _ in rows)
+    return sql, [param for _, params in rows for param in params]
+
+
+# Per connection object: whether one multi-row INSERT into the jobs table takes consecutive ids.
+_consecutive: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def consecutive_ids(connection: Any) -> bool:
+    """Whether a multi-row INSERT's ids are its first id, +1, +2 ...: InnoDB's AUTO-INC lock mode
+    promises it for a single INSERT with a known row count in modes 0 and 1, and the increment is 1."""
+    known = _consecutive.get(connection)
+    if known is None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT @@innodb_autoinc_lock_mode, @@auto_increment_increment")
+                mode, step = cursor.fetchone()
+        except DatabaseError:  # no InnoDB: no promise either
+            mode, step = None, None
+        known = mode in CONSECUTIVE_LOCK_MODES and step == 1
+        _consecutive[connection] = known
+    return known
+
+
+def insert_numbered(cursor: Any, connection: Any, head: str, width: int, jobs: NewJobs, start: int, stop: int,
+                    constants: list) -> list[int]:
+    """Rows ``start:stop`` of a bulk enqueue as one multi-row INSERT and the executions' multi-row
+    INSERTs, numbered from its first id (``consecutive_ids`` must hold); return the ids."""
+    row = "(" + ", ".join(["%s"] * width) + ")"
+    statements = [(head + ", ".join([row] * (stop - start)),
+                   bulk_row_params(connection, jobs, start, stop, constants)),
+                  ("SET @dj_queue_first_job = LAST_INSERT_ID()", [])]
+    adapt = connection.ops.adapt_datetimefield_value
+    created = adapt(jobs.enqueued_at)
+    for kind in ("ready", "scheduled"):
+        rows = [execution_row(kind, f"@dj_queue_first_job + {offset}", jobs.rows[index], jobs.backend_alias,
+                              created, adapt)
+                for offset, index in enumerate(range(start, stop)) if jobs.executions[index] == kind]
+        if rows:
+            statements.append(execution_inserts(rows, kind))
+    cursor.execute(";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+    first = cursor.lastrowid
+    drain_results(cursor)
+    return list(range(first, first + stop - start))
+
+
+def insert_one_by_one(cursor: Any, connection: Any, head: str, width: int, jobs: NewJobs, start: int,
+                      stop: int, constants: list) -> list[int]:
+    """Rows ``start:stop`` of a bulk enqueue as an INSERT per job, each followed by its execution's
+    (``LAST_INSERT_ID()``), in one multi-statement query; return the ids."""
+    row = "(" + ", ".join(["%s"] * width) + ")"
+    adapt = connection.ops.adapt_datetimefield_value
+    created = adapt(jobs.enqueued_at)
+    statements, is_job = [], []
+    for index in range(start, stop):
+        statements.append((head + row, bulk_row_params(connection, jobs, index, index + 1, constants)))
+        is_job.append(True)
+        kind = jobs.executions[index]
+        if kind is not None:
+            values = execution_row(kind, "LAST_INSERT_ID()", jobs.rows[index], jobs.backend_alias, created, adapt)
+            statements.append(execution_inserts([values], kind))
+            is_job.append(False)
+    cursor.execute(";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+    ids = []
+    for position, job in enumerate(is_job):
+        if position:
+            cursor.nextset()
+        if job:
+            ids.append(cursor.lastrowid)
+    drain_results(cursor)
+    return ids

@@ -16,7 +16,8 @@ from django.db import connections
 from django.db.models import JSONField
 
 from dj_queue import hookimpl
-from dj_queue.dialects import Dialect, backend_option, insert_parts, model, table_names
+from dj_queue.dialects import (Dialect, NewJobs, backend_option, bulk_job_columns, insert_parts, model,
+                               table_names)
 
 # The parts of a claim: lock ready rows, move them to claimed, then stamp the attempt on the jobs.
 CLAIM_CTES = """
@@ -95,6 +96,34 @@ execution AS (
     INSERT INTO {execution_table} ({execution_columns}) SELECT id, {execution_values} FROM job
 )
 SELECT id{ready_sql} FROM job
+"""
+
+
+# A bulk enqueue's batch in one statement: the rows arrive as one array per column; each takes
+# its id from the job sequence in enqueue order, so ids map to rows without relying on the
+# order of RETURNING (MATERIALIZED: every part sees the same ids). {defaults} are the columns
+# every row shares.
+INSERT_JOBS_SQL = """
+WITH given AS MATERIALIZED (
+    SELECT nextval(pg_get_serial_sequence('{job}', 'id')) AS id, given.*
+    FROM (SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::smallint[], %s::text[], %s::text[],
+                               %s::timestamptz[], %s::varchar[], %s::text[])
+          WITH ORDINALITY AS given(queue_name, task_path, priority, args, kwargs, scheduled_at,
+                                   concurrency_key, execution, n)
+          ORDER BY n) AS given
+), job AS (
+    INSERT INTO {job} (id, {columns})
+    SELECT id, queue_name, task_path, priority, args, kwargs, scheduled_at, concurrency_key, {defaults}
+    FROM given ORDER BY n
+), ready AS (
+    INSERT INTO {ready} (job_id, backend_alias, queue_name, priority, created_at)
+    SELECT id, %s::varchar, queue_name, priority, %s::timestamptz FROM given WHERE execution = 'ready' ORDER BY n
+), scheduled AS (
+    INSERT INTO {scheduled} (job_id, backend_alias, queue_name, priority, scheduled_at, concurrency_key, created_at)
+    SELECT id, %s::varchar, queue_name, priority, scheduled_at, concurrency_key, %s::timestamptz FROM given
+    WHERE execution = 'scheduled' ORDER BY n
+)
+SELECT id FROM given ORDER BY n
 """
 
 
@@ -232,6 +261,24 @@ class PostgresDialect(Dialect):
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()[0]
+
+    def insert_jobs(self, *, using: str, jobs: NewJobs) -> list[int]:
+        """One statement per batch: the jobs and their ready or scheduled executions."""
+        connection = connections[using]
+        columns, constants = bulk_job_columns(connection, jobs)
+        types = {field.column: field.db_type(connection) for field in model("Job")._meta.concrete_fields}
+        # typed: with server-side binding an untyped parameter in a SELECT list would be text
+        defaults = ", ".join(f"%s::{types[column]}" for column in columns[-len(constants):])
+        sql = INSERT_JOBS_SQL.format(columns=", ".join(columns), defaults=defaults, **_tables())
+        ids: list[int] = []
+        with connection.cursor() as cursor:
+            for start, stop in jobs.batches:
+                arrays = [list(column) for column in zip(*jobs.rows[start:stop])]
+                params = [*arrays, jobs.executions[start:stop], *constants,
+                          jobs.backend_alias, jobs.enqueued_at, jobs.backend_alias, jobs.enqueued_at]
+                cursor.execute(sql, params)
+                ids += [row[0] for row in cursor.fetchall()]
+        return ids
 
     def dispatch_due(self, *, using: str, backend_alias: str, batch_size: int,
                      now: datetime.datetime) -> int:

@@ -21,7 +21,8 @@ from django.db import connections, transaction
 from django.db.backends.signals import connection_created
 
 from dj_queue import hookimpl
-from dj_queue.dialects import Dialect, job_columns, table_names
+from dj_queue.dialects import (Dialect, NewJobs, bulk_job_columns, bulk_row_params, insert_parts, job_columns,
+                               table_names)
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -45,6 +46,13 @@ def _statements() -> dict[str, str]:
                    "worker_ids = json_insert(worker_ids, '$[#]', %s) "
                    "WHERE id IN (SELECT value FROM json_each(%s)) RETURNING {columns}".format(
                        columns=columns, **names),
+        # a bulk enqueue's executions, copied from its new jobs: one statement per table
+        "ready": "INSERT INTO {ready} (job_id, backend_alias, queue_name, priority, created_at) "
+                 "SELECT id, backend_alias, queue_name, priority, %s FROM {job} "
+                 "WHERE id IN (SELECT value FROM json_each(%s))".format(**names),
+        "scheduled": "INSERT INTO {scheduled} (job_id, backend_alias, queue_name, priority, scheduled_at, "
+                     "concurrency_key, created_at) SELECT id, backend_alias, queue_name, priority, scheduled_at, "
+                     "concurrency_key, %s FROM {job} WHERE id IN (SELECT value FROM json_each(%s))".format(**names),
     }
 
 
@@ -63,6 +71,8 @@ class SQLiteDialect(Dialect):
     """SQLite 3.35+."""
 
     vendor = "sqlite"
+    # In process, so not a round trip, but raw statements instead of two ORM saves.
+    inserts_jobs_in_one_round_trip = True
 
     def write_transaction(self, using: str) -> AbstractContextManager:
         return _immediate_atomic(using)
@@ -78,6 +88,48 @@ class SQLiteDialect(Dialect):
         return self.raw_transaction(using, "BEGIN IMMEDIATE")
 
     # --- fast paths: raw statements, one short write transaction --------------------------
+
+    def insert_job(self, *, using: str, job: Any, execution: Any,
+                   ready_sql: Sequence[tuple[str, list]]) -> int | None:
+        """``INSERT ... RETURNING id`` of the job, then its execution's INSERT: raw statements in
+        their own transaction, or in the caller's (without a savepoint, as the ORM path does)."""
+        if ready_sql:
+            return None  # no SQL form of the announcement on SQLite
+        connection = connections[using]
+        parts = insert_parts(job, execution, connection)
+        with ExitStack() as stack:
+            if connection.in_atomic_block or not connection.get_autocommit():
+                cursor = stack.enter_context(connection.cursor())
+            else:
+                cursor = stack.enter_context(self.turn(using))
+            cursor.execute("INSERT INTO {job_table} ({job_columns}) VALUES ({job_values}) RETURNING id".format(**parts),
+                           parts["job_params"])
+            job_id = cursor.fetchone()[0]
+            cursor.execute("INSERT INTO {execution_table} ({execution_columns}) VALUES (%s, {execution_values})"
+                           .format(**parts), [job_id, *parts["execution_params"]])
+        return job_id
+
+    def insert_jobs(self, *, using: str, jobs: NewJobs) -> list[int]:
+        """A multi-row ``INSERT ... RETURNING id`` per batch, then one INSERT per execution table
+        for the whole bulk (its id list is one JSON parameter)."""
+        connection = connections[using]
+        columns, constants = bulk_job_columns(connection, jobs)
+        head = "INSERT INTO {job} ({columns}) VALUES ".format(
+            columns=", ".join(f'"{column}"' for column in columns), **table_names('"'))
+        row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        ids: list[int] = []
+        with connection.cursor() as cursor:
+            for start, stop in jobs.batches:
+                cursor.execute(head + ", ".join([row] * (stop - start)) + " RETURNING id",
+                               bulk_row_params(connection, jobs, start, stop, constants))
+                # RETURNING's row order is unspecified; new AUTOINCREMENT ids follow the VALUES order
+                ids += sorted(found for found, in cursor.fetchall())
+            created = connection.ops.adapt_datetimefield_value(jobs.enqueued_at)
+            for kind in ("ready", "scheduled"):
+                chosen = [job_id for job_id, start in zip(ids, jobs.executions) if start == kind]
+                if chosen:
+                    cursor.execute(_statements()[kind], [created, _ids(chosen)])
+        return ids
 
     def claim(self, *, using: str, backend_alias: str, selectors: Sequence[Any], limit: int,
               process_id: int | None, worker_id: str, now: datetime.datetime) -> list:

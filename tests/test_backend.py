@@ -29,6 +29,7 @@ from dj_queue.compat import (
 from dj_queue.exceptions import EnqueueError, TaskResolutionError
 from dj_queue.models import FailedExecution, Job, ReadyExecution, ScheduledExecution
 from dj_queue.operations.enqueue import batch_size
+from dj_queue.serialization import payload_size
 from tests.modelsearch.tasks import update_index
 from tests.tasks_app import tasks
 
@@ -266,9 +267,49 @@ def test_enqueue_all_of_ten_thousand_jobs_is_a_few_bulk_inserts(backend):
         results = backend.enqueue_all([(tasks.add, (i, i), {}) for i in range(count)])
     assert len(results) == count and len({r.id for r in results}) == count
     assert ReadyExecution.objects.count() == count
-    assert len(queries) <= 2 * batches + 4, f"{len(queries)} queries for {batches} batches"
-    last = Job.objects.get(pk=results[-1].id)
-    assert last.args == [count - 1, count - 1]
+    assert len(queries) <= batches + 4, f"{len(queries)} queries for {batches} batches"
+    ids = [int(r.id) for r in results]
+    assert ids == sorted(ids)
+    stored = dict(Job.objects.values_list("pk", "args"))
+    assert [stored[job_id] for job_id in ids] == [[i, i] for i in range(count)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "kwargs", "problem"),
+    [
+        (({1, 2},), {}, "args[0] is a set, which JSON cannot represent; args must round-trip through JSON"),
+        ((1,), {"b": [math.inf]}, "kwargs['b'][0] is inf, which is not valid JSON; kwargs must round-trip through JSON"),
+        ((1,), {"b": {2: 3}}, "kwargs['b'][2] has an int key; keys must be str; kwargs must round-trip through JSON"),
+        (("a\x00",), {}, "args[0] is a string with a NUL character or a lone surrogate, which databases refuse; "
+                          "args must round-trip through JSON"),
+        (([True, (1, 2.5)], "\ud800"), {}, "args[1] is a string with a NUL character or a lone surrogate, which "
+                                            "databases refuse; args must round-trip through JSON"),
+    ],
+)
+def test_enqueue_all_refuses_bad_arguments_with_the_errors_of_enqueue(backend, args, kwargs, problem):
+    expected = f"dj_queue: cannot enqueue tests.tasks_app.tasks.add: {problem}"
+    with pytest.raises(EnqueueError) as single:
+        tasks.add.enqueue(*args, **kwargs)
+    with pytest.raises(EnqueueError) as bulk:
+        backend.enqueue_all([(tasks.add, (1, 2), {}), (tasks.add, args, kwargs)])
+    assert str(single.value) == str(bulk.value) == expected
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db
+def test_enqueue_all_keeps_key_order_and_measures_payloads_as_enqueue_does(backend):
+    kwargs = {"zeta": "é" * 10, "alpha": {"y": 1, "x": [1, {"b": 2, "a": 3}]}}
+    result, = backend.enqueue_all([(tasks.add, ("ü", (1,)), kwargs)])
+    stored = Job.objects.get(pk=result.id)
+    assert stored.args == ["ü", [1]] and stored.kwargs == kwargs
+    assert list(stored.kwargs) == ["zeta", "alpha"] and list(stored.kwargs["alpha"]["x"][1]) == ["b", "a"]
+    size = payload_size(["ü", [1]], kwargs)  # UTF-8 bytes of compact JSON, as enqueue counts them
+    options = {**TWO_BACKENDS["default"], "OPTIONS": {"max_payload_bytes": size}}
+    with override_settings(TASKS={"default": options}):
+        task_backends["default"].enqueue_all([(tasks.add, ("ü", (1,)), kwargs)])
+        with pytest.raises(EnqueueError, match=f"arguments take {size + 1} bytes as JSON"):
+            task_backends["default"].enqueue_all([(tasks.add, ("üa", (1,)), kwargs)])
 
 
 @pytest.mark.django_db

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from dj_queue.serialization import SerializationError, ensure_json_roundtrip, payload_size
+from dj_queue.serialization import SerializationError, encode, ensure_json_roundtrip, payload_size
 
 
 class Colour(enum.Enum):
@@ -80,3 +80,27 @@ def test_messages_use_the_right_article(value, message):
     with pytest.raises(SerializationError) as info:
         ensure_json_roundtrip(value, "args")
     assert str(info.value) == message
+
+
+class Text(str):
+    pass
+
+
+@pytest.mark.parametrize("value", [
+    [1, "x", {"b": [1.5, None, True], "a": {}}], (1, (2,)), ["é", "\\u0000"], [["\n"] * 3], {"k": ("v",)}, [],
+])
+def test_encode_agrees_with_the_round_trip_check_and_payload_size(value):
+    normalized, text, size = encode(value, "args")
+    assert normalized == ensure_json_roundtrip(value, "args")
+    assert json.loads(text) == normalized and text.isascii()
+    assert size == payload_size(normalized, {}) - 2  # payload_size also counts the kwargs' "{}"
+
+
+@pytest.mark.parametrize("value", [[{1, 2}], [float("nan")], {1: 2}, ["a\x00"], ["\ud800"], [Text("x")],
+                                   [Colour.RED], [decimal.Decimal(1)]])
+def test_encode_refuses_what_the_round_trip_check_refuses_with_its_message(value):
+    with pytest.raises(SerializationError) as expected:
+        ensure_json_roundtrip(value, "args")
+    with pytest.raises(SerializationError) as raised:
+        encode(value, "args")
+    assert str(raised.value) == str(expected.value)

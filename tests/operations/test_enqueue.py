@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import math
+
 import pytest
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -12,7 +14,9 @@ from django.utils import timezone
 
 import dj_queue
 from dj_queue import plugins, wakeup
-from dj_queue.models import Job, ReadyExecution, ScheduledExecution
+from dj_queue.concurrency import Concurrency
+from dj_queue.dialects import Dialect
+from dj_queue.models import BlockedExecution, Job, ReadyExecution, ScheduledExecution
 from dj_queue.operations import enqueue as enqueue_ops
 from dj_queue.operations.enqueue import BATCH_SIZE, JobSpec, batch_size, enqueue_job, enqueue_jobs
 
@@ -70,6 +74,26 @@ def test_on_mysql_an_enqueue_is_one_round_trip_with_its_own_transaction(notified
         lost = one()
         raise RuntimeError("rollback")
     assert not Job.objects.filter(pk=lost.pk).exists()
+    with pytest.raises(DatabaseError):
+        one(priority=1000)  # the job INSERT fails: nothing is left behind, the connection still works
+    assert Job.objects.count() == 2 and ReadyExecution.objects.count() == 1
+
+
+@pytest.mark.applies(settings.DB == "sqlite", reason="the raw-statement enqueue is SQLite's")
+@pytest.mark.django_db(transaction=True)
+def test_on_sqlite_an_enqueue_is_two_raw_statements_in_its_own_transaction(notified):
+    with CaptureQueriesContext(connection) as queries:
+        job = one()
+    assert [q["sql"].split()[0] for q in queries] == ["BEGIN", "INSERT", "INSERT", "COMMIT"]
+    assert queries[1]["sql"].endswith("RETURNING id")
+    stored = Job.objects.get(pk=job.pk)
+    assert (stored.args, stored.kwargs, stored.worker_ids, stored.enqueued_at) == ([1, 2], {"k": 1}, [], job.enqueued_at)
+    assert ReadyExecution.objects.get(job_id=job.pk).created_at == job.enqueued_at
+    assert notified == [("default", {"q"})]
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        inside = one(run_after=timezone.now() + timedelta(hours=1))
+    assert [q["sql"].split()[0] for q in queries][1:-1] == ["INSERT", "INSERT"]  # the caller's transaction only
+    assert ScheduledExecution.objects.get(job_id=inside.pk).scheduled_at == inside.scheduled_at
     with pytest.raises(DatabaseError):
         one(priority=1000)  # the job INSERT fails: nothing is left behind, the connection still works
     assert Job.objects.count() == 2 and ReadyExecution.objects.count() == 1
@@ -179,6 +203,7 @@ def test_enqueue_jobs_of_nothing_writes_nothing():
 
 
 def test_enqueue_jobs_without_returned_ids_falls_back_to_single_inserts(monkeypatch):
+    monkeypatch.setattr(type(plugins.get_dialect("default")), "insert_jobs", Dialect.insert_jobs)  # the ORM path
     monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
     specs = [JobSpec(ADD, "default", 0, [i], {}) for i in range(5)]
     jobs = enqueue_jobs(specs, backend_alias="default", using="default")
@@ -203,3 +228,115 @@ def test_batch_size_fits_the_databases_parameter_limit():
     if limit:
         inserted = [f for f in Job._meta.concrete_fields if not f.primary_key]
         assert size * len(inserted) <= limit
+
+
+def _bulk(count: int, **overrides) -> list[JobSpec]:
+    return [JobSpec(**{"task_path": ADD, "queue_name": "q", "priority": 0, "args": [i], "kwargs": {"n": i},
+                       **overrides}) for i in range(count)]
+
+
+def test_a_bulk_of_ten_thousand_jobs_is_one_statement_per_batch_on_every_database():
+    count = 10_000
+    batches = math.ceil(count / batch_size("default"))
+    with CaptureQueriesContext(connection) as queries:
+        jobs = enqueue_jobs(_bulk(count), backend_alias="default", using="default")
+    # a constant beyond the batches: the transaction, MySQL's lock-mode look-up, SQLite's execution INSERTs
+    assert len(queries) <= batches + 4, f"{len(queries)} queries for {batches} batches"
+    ids = [job.pk for job in jobs]
+    assert ids == sorted(ids) and len(set(ids)) == count  # in enqueue order
+    stored = dict(Job.objects.values_list("pk", "args"))
+    assert [stored[job_id] for job_id in ids] == [[i] for i in range(count)]
+    assert sorted(ReadyExecution.objects.values_list("job_id", flat=True)) == ids
+
+
+def test_enqueue_jobs_maps_ids_to_rows_across_ready_scheduled_and_gated_jobs(monkeypatch):
+    monkeypatch.setattr(enqueue_ops, "batch_size", lambda using: 4)  # several batches
+    later = timezone.now() + timedelta(hours=1)
+    gate = Concurrency(key="k", limit=1)
+    specs = []
+    for i in range(10):
+        kind = i % 3
+        specs.append(JobSpec(ADD, f"q{i}", i - 5, [i], {"b": i, "a": -i},
+                             later + timedelta(minutes=i) if kind == 1 else None,
+                             concurrency_key="gate" if kind == 2 else None,
+                             concurrency=gate if kind == 2 else None))
+    jobs = enqueue_jobs(specs, backend_alias="default", using="default")
+    for i, job in enumerate(jobs):
+        stored = Job.objects.get(pk=job.pk)
+        assert (stored.queue_name, stored.priority, stored.args) == (f"q{i}", i - 5, [i])
+        assert list(stored.kwargs.items()) == [("b", i), ("a", -i)]  # key order kept
+        assert stored.enqueued_at == job.enqueued_at
+    ready = dict(ReadyExecution.objects.values_list("job_id", "queue_name"))
+    scheduled = {row.job_id: (row.queue_name, row.priority, row.scheduled_at)
+                 for row in ScheduledExecution.objects.all()}
+    assert scheduled == {jobs[i].pk: (f"q{i}", i - 5, later + timedelta(minutes=i)) for i in (1, 4, 7)}
+    # the gated jobs took the semaphore in enqueue order: the first runs, the others wait
+    assert ready == {jobs[i].pk: f"q{i}" for i in (0, 3, 6, 9, 2)}
+    assert sorted(BlockedExecution.objects.values_list("job_id", flat=True)) == [jobs[5].pk, jobs[8].pk]
+
+
+def test_enqueue_jobs_stores_what_json_text_the_caller_already_has():
+    spec = JobSpec(ADD, "q", 0, ["é", {"z": 1, "y": [1.5, None]}], {"\u00e9": "x"})
+    job, = enqueue_jobs([spec], backend_alias="default", using="default")
+    stored = Job.objects.get(pk=job.pk)
+    assert stored.args == ["é", {"z": 1, "y": [1.5, None]}] and list(stored.args[1]) == ["z", "y"]
+    assert stored.kwargs == {"é": "x"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_bulk_insert_leaves_nothing_behind():
+    specs = _bulk(5)
+    specs[3] = JobSpec(ADD, "q", 1000, [3], {})  # outside the column's range: the database refuses it
+    with pytest.raises(DatabaseError):
+        enqueue_jobs(specs, backend_alias="default", using="default")
+    assert not Job.objects.exists() and not ReadyExecution.objects.exists()
+    assert len(enqueue_jobs(_bulk(2), backend_alias="default", using="default")) == 2  # the connection still works
+
+
+def test_the_generic_dialect_has_no_bulk_insert_of_its_own():
+    assert Dialect(connection).insert_jobs(using="default", jobs=None) is None
+
+
+@pytest.mark.applies(settings.DB == "mysql", reason="the AUTO-INC lock mode is MySQL's")
+def test_on_mysql_without_consecutive_ids_each_job_is_its_own_insert_in_one_round_trip(monkeypatch):
+    from dj_queue_plugins import mysql_sql
+
+    monkeypatch.setattr(mysql_sql, "consecutive_ids", lambda connection: False)
+    monkeypatch.setattr(enqueue_ops, "batch_size", lambda using: 50)
+    later = timezone.now() + timedelta(hours=1)
+    specs = [JobSpec(ADD, "q", 0, [i], {}, later if i % 2 else None) for i in range(120)]
+    with CaptureQueriesContext(connection) as queries:
+        jobs = enqueue_jobs(specs, backend_alias="default", using="default")
+    inserts = [q["sql"] for q in queries if "INSERT" in q["sql"]]
+    assert len(inserts) == 3 and inserts[0].count("INSERT INTO") == 100  # 50 jobs, 50 executions
+    stored = dict(Job.objects.values_list("pk", "args"))
+    assert [stored[job.pk] for job in jobs] == [[i] for i in range(120)]
+    assert sorted(ReadyExecution.objects.values_list("job_id", flat=True)) == [j.pk for j in jobs[::2]]
+    assert sorted(ScheduledExecution.objects.values_list("job_id", flat=True)) == [j.pk for j in jobs[1::2]]
+
+
+@pytest.mark.applies(settings.DB == "mysql", reason="the AUTO-INC lock mode is MySQL's")
+def test_on_mysql_consecutive_ids_follow_the_lock_mode(monkeypatch):
+    from dj_queue_plugins import mysql_sql
+
+    class Fake:
+        def __init__(self, row):
+            self.row = row
+
+        def cursor(self):
+            return self
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def execute(self, sql):
+            assert sql == "SELECT @@innodb_autoinc_lock_mode, @@auto_increment_increment"
+
+        def fetchone(self):
+            return self.row
+
+    rows = {(0, 1): True, (1, 1): True, (2, 1): False, (1, 2): False}
+    assert {row: mysql_sql.consecutive_ids(Fake(row)) for row in rows} == rows
