@@ -34,6 +34,13 @@ class QueueCommand(BaseCommand):
             kwargs.setdefault("epilog", "Example:\n" + "\n".join(f"  {line}" for line in self.example.splitlines()))
         return super().create_parser(prog_name, subcommand, **kwargs)
 
+    def options_of(self, alias: str) -> dict[str, Any]:
+        """The backend's validated options; a one-line ``CommandError`` when they are invalid."""
+        try:
+            return backend_options(alias)
+        except ConfigurationError as exc:
+            raise CommandError(str(exc)) from None
+
     def execute(self, *args: Any, **options: Any) -> Any:
         alias = options.get("backend") or "default"
         try:

@@ -11,9 +11,7 @@ from typing import Any
 from django.core.management.base import CommandError
 from django.db.models import QuerySet
 
-from dj_queue.config import backend_options
 from dj_queue.durations import parse_duration
-from dj_queue.exceptions import ConfigurationError
 from dj_queue.management.base import QueueCommand
 from dj_queue.management.tables import table
 from dj_queue.operations.failed import select_failed
@@ -64,10 +62,7 @@ class Command(QueueCommand):
             raise CommandError("--limit must be a positive number")
         if opts["dry_run"] and action == "list":
             raise CommandError("--dry-run applies to retry and discard only")
-        try:
-            using = backend_options(alias)["database_alias"]
-        except ConfigurationError as exc:
-            raise CommandError(str(exc)) from None
+        using = self.options_of(alias)["database_alias"]
         selected = select_failed(
             backend_alias=alias, using=using, task=opts["task"], queue=opts["queue"], exception=opts["exception"],
             older_than=self.duration(opts, "older_than"), newer_than=self.duration(opts, "newer_than"),

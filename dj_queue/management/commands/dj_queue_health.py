@@ -11,9 +11,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from dj_queue.config import backend_options
 from dj_queue.durations import parse_duration
-from dj_queue.exceptions import ConfigurationError
 from dj_queue.management.base import QueueCommand
 from dj_queue.operations.processes import fresh_count
 from dj_queue.operations.queues import queue_depths
@@ -53,10 +51,7 @@ class Command(QueueCommand):
 
     def handle(self, *args, **opts):
         alias = opts["backend"]
-        try:
-            options = backend_options(alias)
-        except ConfigurationError as exc:
-            raise CommandError(str(exc)) from None
+        options = self.options_of(alias)
         max_age = opts["max_age"] if opts["max_age"] is not None else float(options["process_alive_threshold"])
         if max_age <= 0:
             raise CommandError("--max-age must be a positive number of seconds")

@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import CommandError
 
-from dj_queue.config import backend_options
-from dj_queue.exceptions import ConfigurationError
 from dj_queue.management.base import QueueCommand
 from dj_queue.management.tables import table
 from dj_queue.operations import processes, queues
@@ -42,10 +39,7 @@ class Command(QueueCommand):
 
     def handle(self, *args, **opts):
         alias = opts["backend"]
-        try:
-            options = backend_options(alias)
-        except ConfigurationError as exc:
-            raise CommandError(str(exc)) from None
+        options = self.options_of(alias)
         using = options["database_alias"]
         depths = queues.queue_depths(backend_alias=alias, using=using)
         live = processes.live(backend_alias=alias, using=using, threshold=float(options["process_alive_threshold"]))
