@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from dj_queue.types import Dialect, MaintenanceContext, ProcessInfo, WaitingWorker, Waker
+from dj_queue.types import AliasedBackend, Dialect, MaintenanceContext, ProcessInfo, WaitingWorker, Waker
 
 if TYPE_CHECKING:  # models and backends need Django's app registry; hookspecs come before it
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-    from dj_queue.backend import DjQueueBackend
     from dj_queue.models import Job
 
 hookspec = pluggy.HookspecMarker("dj_queue")
@@ -188,7 +187,7 @@ def dj_queue_dialect(connection: BaseDatabaseWrapper) -> Dialect | None:
 
 
 @hookspec(firstresult=True)
-def dj_queue_waker(backend: WaitingWorker | DjQueueBackend) -> Waker | None:
+def dj_queue_waker(backend: WaitingWorker | AliasedBackend) -> Waker | None:
     """Return the ``Waker`` workers wait on for the backend, or ``None`` if not applicable.
 
     First result. Workers pass themselves (a ``WaitingWorker``); other callers may pass the

@@ -76,6 +76,12 @@ class WaitingWorker(Protocol):
         ...
 
 
+class AliasedBackend(Protocol):
+    """A ``django.tasks`` backend object, as callers other than a worker pass to ``dj_queue_waker``."""
+
+    alias: str
+
+
 @runtime_checkable
 class Waker(Protocol):
     """What ``dj_queue_waker`` returns: the wait a worker does between polls."""
