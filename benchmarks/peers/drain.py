@@ -1,0 +1,119 @@
+"""One peer's phases, as ``run.py`` calls them: a drain (enqueue first, then launch) and the
+idle latency. The runtime's processes are this process's children, so after they have exited
+``RUSAGE_CHILDREN`` holds their CPU time (the workers they forked included: each supervisor
+reaps its own)."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from dbstats import BackendCpu, Database
+from peers import HERE, Peer
+
+DRAIN_TIMEOUT = 600
+
+
+def peer_env(peer: Peer, db: Database, name: str) -> dict[str, str]:
+    return {**os.environ, **peer.env, "PEER_DB_NAME": name, "PEER_DB_VENDOR": db.vendor,
+            "PYTHONPATH": str(HERE), "DJANGO_SETTINGS_MODULE": "peer_settings"}
+
+
+def driver(peer: Peer, db: Database, name: str, venvs: Path, *args: str, timeout: float = 300) -> dict:
+    done = subprocess.run([peer.python(venvs), str(HERE / peer.driver), *args], cwd=HERE,
+                          env=peer_env(peer, db, name), capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"{peer.label}: driver {' '.join(args)} failed\n{done.stderr[-3000:]}")
+    lines = done.stdout.strip().splitlines()
+    return json.loads(lines[-1]) if lines else {}
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def start(peer: Peer, db: Database, name: str, venvs: Path, log: Path) -> list[subprocess.Popen]:
+    out = open(log, "a")
+    try:
+        return [subprocess.Popen(argv, cwd=HERE, env=peer_env(peer, db, name), stdout=out, stderr=subprocess.STDOUT)
+                for argv in peer.runtime_commands(venvs)]
+    finally:
+        out.close()  # each child holds its own copy
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def drain(peer: Peer, db: Database, venvs: Path, jobs: int, log: Path) -> dict:
+    """Enqueue ``jobs`` no-op jobs in bulk, launch the runtime, time until none is left."""
+    name = db.recreate(peer.name)
+    driver(peer, db, name, venvs, "setup")
+    enqueue = driver(peer, db, name, venvs, "enqueue", "--jobs", str(jobs))["seconds"]
+    db.wait_idle(name)
+    before, cpu_before = db.counters(name), children_cpu()
+    poll = db.connect(name)
+    backends = BackendCpu(name) if db.vendor == "postgres" else None
+    interval = 0.1 if db.vendor == "sqlite" else 0.05
+    launched = time.monotonic()
+    procs = start(peer, db, name, venvs, log)
+    first = None
+    try:
+        cursor = poll.cursor()
+        while True:
+            cursor.execute(peer.remaining_sql)
+            left, now = cursor.fetchone()[0], time.monotonic()
+            if backends:
+                backends.sample(cursor)
+            if first is None and left < jobs:
+                first = (now, left)
+            if left == 0:
+                break
+            if any(proc.poll() is not None for proc in procs):
+                raise RuntimeError(f"{peer.label}: the runtime exited during the drain; see {log}")
+            if now - launched > DRAIN_TIMEOUT:
+                raise TimeoutError(f"{peer.label}: {left} of {jobs} jobs left after {DRAIN_TIMEOUT} s")
+            time.sleep(interval)
+    finally:
+        stop(procs)
+        poll.close()
+    db.wait_idle(name)
+    after = db.counters(name)
+    deltas = {key: after[key] - before[key] for key in after}
+    server_cpu = backends.total() if backends else deltas.pop("server_cpu", None)
+    processes_cpu = children_cpu() - cpu_before
+    return {
+        "bulk_enqueue": jobs / enqueue,
+        "drain": jobs / (now - launched),
+        # Jobs still waiting when the first finished ones were seen, over the time they took.
+        "after_first": first[1] / max(now - first[0], 1e-9),
+        "cpu_ms": (processes_cpu + (server_cpu or 0.0)) * 1000 / jobs,
+        "server_cpu_ms": None if server_cpu is None else server_cpu * 1000 / jobs,
+        "rows": deltas["rows"] / jobs if "rows" in deltas else None,
+        "xacts": deltas["xacts"] / jobs if "xacts" in deltas else None,
+    }
+
+
+def latency(peer: Peer, db: Database, venvs: Path, samples: int, folder: Path, log: Path) -> dict:
+    """Enqueue-to-start latency p50/p95 (ms) on an idle, started runtime."""
+    name = db.recreate(peer.name)
+    driver(peer, db, name, venvs, "setup")
+    procs = start(peer, db, name, venvs, log)
+    try:
+        return driver(peer, db, name, venvs, "latency", "--samples", str(samples), "--dir", str(folder / peer.name))
+    finally:
+        stop(procs)
