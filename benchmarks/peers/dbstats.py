@@ -69,7 +69,7 @@ class Database:
         conn = self.connect(name)
         try:
             cur = conn.cursor()
-            cur.execute(sql, params)
+            cur.execute(sql, params or None)  # no params: a literal % needs no escaping
             return list(cur.fetchall()) if cur.description else []
         finally:
             conn.close()
@@ -111,10 +111,15 @@ class Database:
                                 " FROM pg_stat_database WHERE datname = %s", (name,))
             return {"rows": float(rows[0][0]), "xacts": float(rows[0][1])}
         if self.vendor == "mysql":
-            status = dict(self.execute("SHOW GLOBAL STATUS WHERE Variable_name IN"
-                                       " ('Innodb_rows_read', 'Com_commit', 'Com_rollback')"))
-            return {"rows": float(status["Innodb_rows_read"]),
-                    "xacts": float(status["Com_commit"]) + float(status["Com_rollback"]),
+            # Innodb_rows_read is gone from MariaDB 10.11: the Handler_read_* counters count the
+            # rows the storage engine handed to the server, by index or by scan. Both they and
+            # Com_commit are server-wide, so anything else the server does meanwhile counts too.
+            status = {key: float(value) for key, value in self.execute(
+                "SHOW GLOBAL STATUS WHERE Variable_name LIKE 'Handler_read%'"
+                " OR Variable_name IN ('Innodb_rows_read', 'Com_commit', 'Com_rollback')")}
+            rows = status.get("Innodb_rows_read",
+                              sum(v for k, v in status.items() if k.startswith("Handler_read")))
+            return {"rows": rows, "xacts": status["Com_commit"] + status["Com_rollback"],
                     "server_cpu": sum(proc_cpu(pid) for pid in mariadbd_pids())}
         return {}
 
