@@ -80,7 +80,10 @@ def run(args: argparse.Namespace, peers: list[Peer], tmp: Path, venvs: Path) -> 
         raise
     finally:
         for peer in peers:
-            db.drop(peer.name)
+            try:
+                db.drop(peer.name)
+            except Exception as exc:  # must not hide why the run stopped
+                print(f"could not drop {db.name(peer.name)}: {exc}")
     report(args, peers, rounds, lat)
     print(f"load average at the end: {load()}")
     return 0
