@@ -69,7 +69,10 @@ class Database:
         conn = self.connect(name)
         try:
             cur = conn.cursor()
-            cur.execute(sql, params or None)  # no params: a literal % needs no escaping
+            if params:
+                cur.execute(sql, params)
+            else:  # MySQLdb would read a literal % as a placeholder
+                cur.execute(sql)
             return list(cur.fetchall()) if cur.description else []
         finally:
             conn.close()

@@ -11,6 +11,7 @@ import resource
 import signal
 import subprocess
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from dbstats import BackendCpu, Database
@@ -68,8 +69,8 @@ def drain(peer: Peer, db: Database, venvs: Path, jobs: int, log: Path) -> dict:
     before, cpu_before = db.counters(name), children_cpu()
     poll = db.connect(name)
     backends = BackendCpu(name) if db.vendor == "postgres" else None
-    interval = 0.1 if db.vendor == "sqlite" else 0.05
-    launched = time.monotonic()
+    interval = 1.0 if db.vendor == "sqlite" else 0.05
+    launched, launched_at = time.monotonic(), time.time()
     procs = start(peer, db, name, venvs, log)
     first, lefts = None, []
     try:
@@ -96,16 +97,27 @@ def drain(peer: Peer, db: Database, venvs: Path, jobs: int, log: Path) -> dict:
     server_cpu = backends.total() if backends else deltas.pop("server_cpu", None)
     if deltas:
         subtract_polls(deltas, lefts, poll_cost(db, name, peer))
+    if db.vendor == "sqlite":
+        first_done, last_done = finished_span(db, name, peer)
+        drain_seconds, after_first = last_done - launched_at, (jobs - 1) / max(last_done - first_done, 1e-9)
+    else:
+        # Jobs still waiting when the first finished ones were seen, over the time they took.
+        drain_seconds, after_first = now - launched, first[1] / max(now - first[0], 1e-9)
     return {
         "bulk_enqueue": jobs / enqueue,
-        "drain": jobs / (now - launched),
-        # Jobs still waiting when the first finished ones were seen, over the time they took.
-        "after_first": first[1] / max(now - first[0], 1e-9),
+        "drain": jobs / drain_seconds,
+        "after_first": after_first,
         "cpu_ms": (processes_cpu + (server_cpu or 0.0)) * 1000 / jobs,
         "server_cpu_ms": None if server_cpu is None else server_cpu * 1000 / jobs,
         "rows": deltas["rows"] / jobs if "rows" in deltas else None,
         "xacts": deltas["xacts"] / jobs if "xacts" in deltas else None,
     }
+
+
+def finished_span(db: Database, name: str, peer: Peer) -> tuple[float, float]:
+    """Epoch seconds of the first and the last job finished (Django stores UTC text on SQLite)."""
+    span = db.execute(peer.finished_span_sql, name=name)[0]
+    return tuple(datetime.fromisoformat(value).replace(tzinfo=timezone.utc).timestamp() for value in span)
 
 
 def poll_once(cursor, peer: Peer, backends: BackendCpu | None) -> int:

@@ -25,6 +25,9 @@ class Peer:
     env: dict[str, str] = field(default_factory=dict)
     # SQL giving the number of jobs not yet finished, per vendor (the same on every vendor here).
     remaining_sql: str = ""
+    # On SQLite a frequent poll holds up the writers, so it runs once a second and the drain's
+    # times come from the jobs' own timestamps: first and last finished_at (UTC text).
+    finished_span_sql: str = ""
 
     def python(self, venvs: Path) -> str:
         return sys.executable if not self.requirements else str(venvs / self.name / "bin/python")
@@ -45,11 +48,13 @@ class Peer:
 PEERS = {
     "ours": Peer("ours", "dj_queue (this tree)", "drive_django.py", vendors=("postgres", "mysql", "sqlite"),
                  env={"PEER_FLAVOUR": "ours"},
-                 remaining_sql="SELECT count(*) FROM dj_queue_job WHERE finished_at IS NULL"),
+                 remaining_sql="SELECT count(*) FROM dj_queue_job WHERE finished_at IS NULL",
+                 finished_span_sql="SELECT min(finished_at), max(finished_at) FROM dj_queue_job"),
     "upstream": Peer("upstream", "upstream dj-queue 0.14.2", "drive_django.py",
                      ("dj-queue==0.14.2", "psycopg[binary]>=3.3.3"), ("postgres", "mysql", "sqlite"),
                      {"PEER_FLAVOUR": "upstream"},
-                     "SELECT count(*) FROM dj_queue_jobs WHERE finished_at IS NULL"),
+                     "SELECT count(*) FROM dj_queue_jobs WHERE finished_at IS NULL",
+                     "SELECT min(finished_at), max(finished_at) FROM dj_queue_jobs"),
     "pgqueuer": Peer("pgqueuer", "pgqueuer 1.6.0", "drive_pgqueuer.py", ("pgqueuer[asyncpg]==1.6.0",),
                      remaining_sql="SELECT count(*) FROM pgqueuer"),
     "procrastinate": Peer("procrastinate", "procrastinate 3.10.0", "drive_procrastinate.py",
