@@ -8,8 +8,8 @@ A driver is a script with three commands, run by ``benchmarks/peers/run.py``:
                             against a running runtime: enqueue one "stamp" job at a time and
                             print {"p50": ms, "p95": ms} of enqueue -> the task body running
 
-The harness starts the runtime itself from the argv lists ``runtime_commands()`` returns, so
-the drain's processes are its own children and their CPU time can be read back after they exit.
+The harness starts the runtime itself from the argv lists ``Peer.runtime_commands()`` (peers.py)
+returns, so the runtime's processes are its children and their CPU time can be read after they exit.
 """
 
 from __future__ import annotations
