@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -34,7 +35,9 @@ def test_make_test_still_installs_the_test_extras(tmp_path):
 
 def _command(target: str, tmp_path: Path, *assignments: str) -> str:
     """The line ``make -n target`` would run to start the target's script."""
-    out = subprocess.run(["make", "-n", target, f"VENV={tmp_path / 'venv'}", *assignments], cwd=ROOT,
+    # Under ``make test DB=...`` the outer make's command-line variables would reach this make too.
+    env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "DB")}
+    out = subprocess.run(["make", "-n", target, f"VENV={tmp_path / 'venv'}", *assignments], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=30, check=True).stdout
     return next(line.strip() for line in out.splitlines() if "benchmarks/" in line and "run.py" in line)
 
