@@ -5,6 +5,8 @@
 #   make test DB=mysql        ... on MySQL / MariaDB (DJ_QUEUE_MYSQL_HOST/PORT/USER/PASSWORD)
 #   make demo                 a tiny Django project: enqueue, run with a real worker, read back
 #   make bench [DB=...]       benchmarks on all three databases (or one), with a raw-driver baseline
+#   make bench-peers [DB=...] dj_queue beside pgqueuer, procrastinate, upstream dj-queue (PostgreSQL
+#                             default; MariaDB/SQLite: upstream only), peers installed from PyPI
 #   make lint                 byte-compile every source file (cheap syntax check)
 #   make chaos [DB=...]       kill, stop and restart things under a running runtime; check no job is lost
 #
@@ -12,6 +14,7 @@
 # python3.14 / 3.13 / 3.12, else python3), EXTRAS (default dev,postgres,mysql; make demo installs
 # only dj-queue itself: the demo runs on SQLite), MYSQL_FALLBACK=0 (fail instead of retrying
 # without mysqlclient), PYTEST_ARGS (extra pytest args),
+# BENCH_ARGS (extra benchmarks/run.py or benchmarks/peers/run.py flags, e.g. BENCH_ARGS="--jobs 1000"),
 # CHAOS_ARGS (extra chaos/run.py flags, e.g. CHAOS_ARGS="--jobs 1000 --delivery both").
 
 VENV ?= .venv
@@ -27,10 +30,10 @@ STAMP := $(VENV)/.dj-queue-installed
 # The demo needs no extra (SQLite, no test tools), so it never tries to build mysqlclient.
 DEMO_STAMP := $(VENV)/.dj-queue-demo-installed
 
-.PHONY: help venv install test demo bench chaos lint clean
+.PHONY: help venv install test demo bench bench-peers chaos lint clean
 
 help:
-	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
 
 # A pyenv shim exists for versions that are not active, so each candidate must actually run.
 $(VPY):
@@ -88,6 +91,10 @@ demo: $(DEMO_STAMP)
 bench: $(STAMP)
 	@if [ ! -f benchmarks/run.py ]; then echo "make: benchmarks/run.py does not exist yet" >&2; exit 1; fi
 	$(VPY) benchmarks/run.py $(if $(filter command line,$(origin DB)),--db $(DB)) $(BENCH_ARGS)
+
+# PostgreSQL unless DB is given on the command line. Not in CI: it installs the peers from PyPI.
+bench-peers: $(STAMP)
+	$(VPY) benchmarks/peers/run.py $(if $(filter command line,$(origin DB)),--db $(DB)) $(BENCH_ARGS)
 
 # All three databases unless DB is given on the command line (DB defaults to sqlite for make test).
 chaos: $(STAMP)

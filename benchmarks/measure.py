@@ -4,10 +4,11 @@ Prints one JSON object: bulk and single enqueue jobs/s; for each of ``--rounds``
 jobs/s of ``--jobs`` no-op jobs through ``manage.py dj_queue`` started with
 ``benchmarks/runtime.yml`` and, on a server database, the raw-driver baseline
 (``benchmarks/baseline.py``) right after it, so slow and fast moments of the machine hit both
-alike; then enqueue->start latency percentiles on the idle runtime. That latency is with the
-wake-up plugins (LISTEN/NOTIFY on PostgreSQL, local wake-ups on MariaDB and SQLite: this process
-and the runtime share the host); a second idle runtime without them gives the polling-only
-latency beside it.
+alike, then the user-view drain (the jobs enqueued before the runtime is launched, Django's
+default logging on, timed from the launch); then enqueue->start latency percentiles on the idle
+runtime. That latency is with the wake-up plugins (LISTEN/NOTIFY on PostgreSQL, local wake-ups
+on MariaDB and SQLite: this process and the runtime share the host); a second idle runtime
+without them gives the polling-only latency beside it.
 
 Every phase starts from empty dj_queue tables (``TRUNCATE`` on a server database), as the
 baseline starts from a new table: dead rows left by an earlier phase would otherwise be measured
@@ -127,7 +128,7 @@ def measure(jobs: int, singles: int, samples: int, rounds: int) -> dict:
 
     backend = noop.get_backend()
     vendor = os.environ.get("DJ_QUEUE_BENCH_DB", "sqlite")
-    out: dict = {"drains": [], "baselines": []}
+    out: dict = {"drains": [], "baselines": [], "user_drains": []}
     (ROOT / "benchmarks/runtime.log").write_text("")  # each runtime started below appends to it
     clear()
     out["bulk_enqueue"] = jobs / timed(lambda: backend.enqueue_all([(noop, (), {})] * jobs))
@@ -142,6 +143,7 @@ def measure(jobs: int, singles: int, samples: int, rounds: int) -> dict:
 
             connections.close_all()  # the baseline forks; its children must not share this socket
             out["baselines"].append(baseline.run(vendor, jobs))
+        out["user_drains"].append(user_drain(noop, jobs))
     clear()
     with running_runtime():
         out["latency_ms"] = latencies(noop, samples)
@@ -171,6 +173,30 @@ def drain(noop, jobs: int) -> float:
             raise RuntimeError("the runtime exited during the drain; see benchmarks/runtime.log")
         last = finished.aggregate(last=Max("finished_at"))["last"]
     return jobs / (last - resumed_at).total_seconds()
+
+
+def user_drain(noop, jobs: int) -> float:
+    """Jobs/s as a user first sees them: ``jobs`` wait before ``manage.py dj_queue`` is launched
+    with Django's default logging configuration, and the clock starts at the launch."""
+    from django.db.models import Max
+    from django.utils import timezone
+
+    from dj_queue.models import Job, Process
+
+    clear()
+    noop.get_backend().enqueue_all([(noop, (), {})] * jobs)
+    launched = timezone.now()
+    proc = start_runtime(extra_env={"DJ_QUEUE_BENCH_LOGGING": "default"})
+    try:
+        finished = Job.objects.filter(finished_at__isnull=False)
+        wait_for(lambda: finished.count() >= jobs or proc.poll() is not None, 600, "the user-view drain", 0.1)
+        if proc.poll() is not None:
+            raise RuntimeError("the runtime exited during the user-view drain; see benchmarks/runtime.log")
+        last = finished.aggregate(last=Max("finished_at"))["last"]
+    finally:
+        stop_runtime(proc)
+        wait_for(lambda: not Process.objects.exists(), 30, "the runtime to deregister")
+    return jobs / (last - launched).total_seconds()
 
 
 def polling_latencies(noop, samples: int) -> dict:

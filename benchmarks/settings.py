@@ -39,5 +39,7 @@ else:
     }}
 
 TASKS = {"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {}}}
-LOGGING = {"version": 1, "disable_existing_loggers": False,
-           "root": {"handlers": [], "level": "WARNING"}}
+# Silenced, except for the user-view drain, which keeps Django's default logging as a project has it.
+if os.environ.get("DJ_QUEUE_BENCH_LOGGING") != "default":
+    LOGGING = {"version": 1, "disable_existing_loggers": False,
+               "root": {"handlers": [], "level": "WARNING"}}

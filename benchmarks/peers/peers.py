@@ -1,0 +1,87 @@
+"""The queues ``make bench-peers`` compares: how to install each, start its runtime and see how
+many of its jobs are still to run. Each peer but ours lives in its own virtualenv."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNTIME_CONFIG = HERE.parent / "runtime.yml"
+PROCESSES = 2
+CONCURRENCY = 4
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    label: str
+    driver: str
+    requirements: tuple[str, ...] = ()  # empty: ours, run in the project's own venv
+    vendors: tuple[str, ...] = ("postgres",)
+    env: dict[str, str] = field(default_factory=dict)
+    # SQL giving the number of jobs not yet finished, per vendor (the same on every vendor here).
+    remaining_sql: str = ""
+    # On SQLite a frequent poll holds up the writers, so it runs once a second and the drain's
+    # times come from the jobs' own timestamps: first and last finished_at (UTC text).
+    finished_span_sql: str = ""
+
+    def python(self, venvs: Path) -> str:
+        return sys.executable if not self.requirements else str(venvs / self.name / "bin/python")
+
+    def runtime_commands(self, venvs: Path) -> list[list[str]]:
+        """argv lists of the processes a user starts: 2 processes x 4 concurrency where possible."""
+        python = self.python(venvs)
+        if self.name == "ours":
+            return [[python, "-m", "django", "dj_queue", "--config", str(RUNTIME_CONFIG)]]
+        if self.name == "upstream":  # its supervisor forks the 2 x 4 workers set in peer_settings
+            return [[python, "-m", "django", "dj_queue"]]
+        if self.name == "pgqueuer":  # one asyncio process per "worker process", batches of 10
+            return [[python, str(HERE / self.driver), "run"]] * PROCESSES
+        cli = str(Path(python).with_name("procrastinate"))
+        return [[cli, "--app=procrastinate_app.app", "worker", f"--concurrency={CONCURRENCY}"]] * PROCESSES
+
+
+PEERS = {
+    "ours": Peer("ours", "dj_queue (this tree)", "drive_django.py", vendors=("postgres", "mysql", "sqlite"),
+                 env={"PEER_FLAVOUR": "ours"},
+                 remaining_sql="SELECT count(*) FROM dj_queue_job WHERE finished_at IS NULL",
+                 finished_span_sql="SELECT min(finished_at), max(finished_at) FROM dj_queue_job"),
+    "upstream": Peer("upstream", "upstream dj-queue 0.14.2", "drive_django.py",
+                     ("dj-queue==0.14.2", "psycopg[binary]>=3.3.3"), ("postgres", "mysql", "sqlite"),
+                     {"PEER_FLAVOUR": "upstream"},
+                     "SELECT count(*) FROM dj_queue_jobs WHERE finished_at IS NULL",
+                     "SELECT min(finished_at), max(finished_at) FROM dj_queue_jobs"),
+    "pgqueuer": Peer("pgqueuer", "pgqueuer 1.6.0", "drive_pgqueuer.py", ("pgqueuer[asyncpg]==1.6.0",),
+                     remaining_sql="SELECT count(*) FROM pgqueuer"),
+    "procrastinate": Peer("procrastinate", "procrastinate 3.10.0", "drive_procrastinate.py",
+                          ("procrastinate==3.10.0", "psycopg[binary]"),
+                          remaining_sql="SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"),
+}
+
+
+def install(peers: list[Peer], venvs: Path, vendor: str) -> None:
+    """Create each peer's virtualenv under ``venvs`` (kept ones are reused), in parallel."""
+    def one(peer: Peer) -> None:
+        stamp = venvs / peer.name / ".installed"
+        extra = ("mysqlclient",) if vendor == "mysql" else ()
+        wanted = " ".join(peer.requirements + extra)
+        if stamp.exists() and set(stamp.read_text().split()) >= set(wanted.split()):
+            return
+        log = venvs / f"{peer.name}-install.log"
+        with open(log, "w") as out:
+            if not Path(peer.python(venvs)).exists():
+                subprocess.run([sys.executable, "-m", "venv", str(venvs / peer.name)], check=True,
+                               stdout=out, stderr=subprocess.STDOUT)
+            done = subprocess.run([peer.python(venvs), "-m", "pip", "install", "-q", *peer.requirements, *extra],
+                                  stdout=out, stderr=subprocess.STDOUT)
+        if done.returncode != 0:
+            raise RuntimeError(f"installing {peer.label} failed; see {log}")
+        stamp.write_text(wanted)
+
+    venvs.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(one, [peer for peer in peers if peer.requirements]))
