@@ -108,6 +108,18 @@ def dj_queue_jobs_created(backend_alias: str, jobs: list[Job]) -> None:
 
 
 @hookspec
+def dj_queue_should_enqueue(backend_alias: str, task: Any, args: list, kwargs: dict) -> bool | None:
+    """Called before a call of ``task`` is enqueued (``enqueue``, each call of ``enqueue_all``).
+
+    Fan-out, called directly (not through ``call_safely``) and only when implemented: returning
+    ``False`` vetoes the call (``EnqueueVetoed`` reaches the caller, nothing is written; in
+    ``enqueue_all`` the whole batch), ``True`` or ``None`` lets it through. Runs before the
+    enqueue transaction, after the task's own ``should_enqueue``; an exception propagates to the
+    caller of ``enqueue`` and nothing is enqueued.
+    """
+
+
+@hookspec
 def dj_queue_jobs_claimed(process: ProcessInfo | None, jobs: list[Job]) -> None:
     """Called after a worker's claim transaction committed, with the claimed ``Job`` rows.
 
@@ -117,7 +129,10 @@ def dj_queue_jobs_claimed(process: ProcessInfo | None, jobs: list[Job]) -> None:
 
 @hookspec
 def dj_queue_job_failed(job: Job, error: BaseException) -> None:
-    """Called after a job was recorded as FAILED for good (its last attempt, a cancellation, recovery)."""
+    """Called after a job was recorded as FAILED for good (its last attempt, a cancellation, recovery).
+
+    Core's own implementation (``dj_queue.defaults``) calls the task's ``on_failure`` callback.
+    """
 
 
 @hookspec

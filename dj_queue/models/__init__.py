@@ -9,7 +9,7 @@ from dj_queue.models.jobs import (
     ScheduledExecution,
 )
 from dj_queue.models.recurring import RecurringExecution, RecurringTask
-from dj_queue.models.runtime import Pause, Process, Semaphore
+from dj_queue.models.runtime import Pause, Process, Semaphore, UniqueReservation
 
 __all__ = [
     "BlockedExecution",
@@ -23,4 +23,5 @@ __all__ = [
     "RecurringTask",
     "ScheduledExecution",
     "Semaphore",
+    "UniqueReservation",
 ]

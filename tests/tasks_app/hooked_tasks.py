@@ -1,0 +1,51 @@
+"""Tasks declaring unique keys and per-task hooks (tests of dj_queue.unique and task_hooks)."""
+
+from __future__ import annotations
+
+from dj_queue.api import on_failure, should_enqueue, unique
+from dj_queue.compat import task
+
+# What the hooks below saw, for the tests to read.
+FAILURES: list = []
+
+
+@task
+@unique(key="report:{account_id}")
+def unique_report(account_id: int, note: str = "") -> int:
+    return account_id
+
+
+@task
+@unique(key="short:{account_id}", period=60, states=["ready", "scheduled", "successful"])
+def unique_short(account_id: int) -> int:
+    return account_id
+
+
+@task
+def unique_on_arguments(a: int, b: int = 0) -> int:
+    return a + b
+
+
+unique_on_arguments.func.unique = True
+
+
+@task
+@should_enqueue(lambda amount: amount > 0)
+def positive_only(amount: int) -> int:
+    return amount
+
+
+def _remember(result, error) -> None:
+    FAILURES.append((result.id, result.status, type(error).__name__))
+
+
+@task
+@on_failure(_remember)
+def always_fails(message: str = "boom") -> None:
+    raise ValueError(message)
+
+
+@task
+@on_failure(lambda result, error: 1 / 0)
+def fails_with_broken_callback() -> None:
+    raise ValueError("boom")
