@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dj_queue.api import on_failure, should_enqueue, unique
+from dj_queue.api import on_failure, retry, should_enqueue, unique
 from dj_queue.compat import task
 
 # What the hooks below saw, for the tests to read.
@@ -49,3 +49,33 @@ def always_fails(message: str = "boom") -> None:
 @on_failure(lambda result, error: 1 / 0)
 def fails_with_broken_callback() -> None:
     raise ValueError("boom")
+
+
+@task
+@retry(max_attempts=2, backoff=0)
+@on_failure(_remember)
+def fails_twice() -> None:
+    raise ValueError("again")
+
+
+# Concurrency controls in the original dj_queue README's spelling: function attributes only.
+@task
+def seed_discard(account_id: int, action: str) -> str:
+    return f"{account_id}:{action}"
+
+
+seed_discard.func.concurrency_key = "seed:{account_id}"
+seed_discard.func.concurrency_limit = 1
+seed_discard.func.concurrency_duration = 60
+seed_discard.func.on_conflict = "discard"
+
+
+@task
+def seed_block(account_id: int, action: str) -> str:
+    return f"{account_id}:{action}"
+
+
+seed_block.func.concurrency_key = "seed-block:{account_id}"
+seed_block.func.concurrency_limit = 1
+seed_block.func.concurrency_duration = 60
+seed_block.func.on_conflict = "block"
