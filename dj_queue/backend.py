@@ -32,7 +32,7 @@ from dj_queue.policies import check_exactly_once, policy_for
 from dj_queue.resolution import enqueue_refusal, remember_task
 from dj_queue.results import to_task_result
 from dj_queue.serialization import SerializationError, describe_type, encode
-from dj_queue.task_hooks import check_enqueue
+from dj_queue.task_hooks import check_enqueue, has_checks
 from dj_queue.unique import resolve_key as unique_key
 from dj_queue.unique import settings_for as unique_settings
 
@@ -142,7 +142,7 @@ class DjQueueBackend(BaseTaskBackend):
         live job or by an earlier call of the batch, get that job's result.
         """
         calls = [self._unpack(index, call) for index, call in enumerate(calls)]
-        checked: dict[int, Any] = {}  # per task object: its concurrency and unique settings
+        checked: dict[int, Any] = {}  # per task object: its concurrency and unique settings, checks
         limit = self.options["max_payload_bytes"]
         specs, keys = [], []
         for task, args, kwargs in calls:
@@ -150,10 +150,11 @@ class DjQueueBackend(BaseTaskBackend):
                 self.validate_task(task)
                 self._check_resolvable(task)
                 self._check_policy(task)
-                checked[id(task)] = (concurrency_settings(task), unique_settings(task))
-            spec = self._row_spec(task, checked[id(task)][0], limit, args, kwargs)
-            check_enqueue(task, self.alias, spec.args, spec.kwargs)
-            unique = checked[id(task)][1]
+                checked[id(task)] = (concurrency_settings(task), unique_settings(task), has_checks(task))
+            concurrency, unique, checks = checked[id(task)]
+            spec = self._row_spec(task, concurrency, limit, args, kwargs)
+            if checks:
+                check_enqueue(task, self.alias, spec.args, spec.kwargs)
             specs.append(spec)
             keys.append(None if unique is None else (unique_key(task, unique, spec.args, spec.kwargs), unique))
         if not any(keys):

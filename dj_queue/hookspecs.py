@@ -20,6 +20,7 @@ from dj_queue.types import AliasedBackend, Dialect, MaintenanceContext, ProcessI
 if TYPE_CHECKING:  # models and backends need Django's app registry; hookspecs come before it
     from django.db.backends.base.base import BaseDatabaseWrapper
 
+    from dj_queue.compat import Task
     from dj_queue.models import Job
 
 hookspec = pluggy.HookspecMarker("dj_queue")
@@ -108,7 +109,7 @@ def dj_queue_jobs_created(backend_alias: str, jobs: list[Job]) -> None:
 
 
 @hookspec
-def dj_queue_should_enqueue(backend_alias: str, task: Any, args: list, kwargs: dict) -> bool | None:
+def dj_queue_should_enqueue(backend_alias: str, task: Task, args: list[Any], kwargs: dict[str, Any]) -> bool | None:
     """Called before a call of ``task`` is enqueued (``enqueue``, each call of ``enqueue_all``).
 
     Fan-out, called directly (not through ``call_safely``) and only when implemented: returning

@@ -46,6 +46,13 @@ def on_failure(callback: Callable[[Any, BaseException], Any]) -> Callable[[Any],
     return decorate
 
 
+def has_checks(task: Any) -> bool:
+    """Whether enqueues of ``task`` have anything to ask (bulk enqueue asks once per task)."""
+    if getattr(task.func, "should_enqueue", None) is not None:
+        return True
+    return bool(plugins.get_plugin_manager().hook.dj_queue_should_enqueue.get_hookimpls())
+
+
 def check_enqueue(task: Any, backend_alias: str, args: Any, kwargs: dict) -> None:
     """Raise ``EnqueueVetoed`` when the task's ``should_enqueue`` or a plugin refuses this call.
 
