@@ -105,3 +105,18 @@ def hold(key: str, job_id: int, unique: Unique, *, backend_alias: str, using: st
         job_id=job_id, expires_at=expires, created_at=now,
     )
 
+
+
+def prune_reservations(*, backend_alias: str, using: str, batch_size: int = 500) -> int:
+    """Delete up to ``batch_size`` reservations that hold nothing: their period is over, or their
+    job is gone (pruned, discarded). Return how many went. The rest are reused by the next enqueue
+    of their key; a reservation an enqueue holds locked is re-checked after it commits, so a key
+    just taken over is never deleted."""
+    rows = UniqueReservation.objects.using(using).filter(backend_alias=backend_alias)
+    free = rows.filter(expires_at__lt=timezone.now()) | rows.filter(job_id__isnull=False).exclude(
+        job_id__in=Job.objects.using(using).values("pk"))
+    ids = list(free.values_list("pk", flat=True)[:batch_size])
+    if not ids:
+        return 0
+    return UniqueReservation.objects.using(using).filter(pk__in=ids).filter(
+        Q(expires_at__lt=timezone.now()) | ~Q(job_id__in=Job.objects.using(using).values("pk"))).delete()[0]

@@ -14,6 +14,7 @@ from dj_queue.models import Job, ReadyExecution, ScheduledExecution, UniqueReser
 from dj_queue.operations import jobs as job_operations
 from dj_queue.operations.claim import claim
 from dj_queue.operations.completion import finish
+from dj_queue.operations.unique import prune_reservations
 from tests.tasks_app.hooked_tasks import unique_on_arguments, unique_report, unique_short
 
 PATH = "tests.tasks_app.hooked_tasks."
@@ -100,6 +101,18 @@ def test_enqueue_all_dedupes_inside_the_batch_and_against_existing_jobs():
     assert len({ids[0], ids[1], ids[2], ids[5]}) == 4
     assert jobs_of("unique_report") == 2 and jobs_of("unique_on_arguments") == 2
     assert all(r.status == TaskResultStatus.READY for r in results)
+
+
+@pytest.mark.django_db
+def test_pruning_deletes_only_reservations_that_hold_nothing():
+    live = unique_report.enqueue(20)
+    expired = unique_short.enqueue(21)
+    orphan = unique_report.enqueue(22)
+    UniqueReservation.objects.filter(job_id=expired.id).update(expires_at=timezone.now() - timedelta(seconds=1))
+    Job.objects.filter(pk=orphan.id).delete()
+    assert prune_reservations(backend_alias="default", using="default") == 2
+    assert list(UniqueReservation.objects.values_list("job_id", flat=True)) == [int(live.id)]
+    assert unique_report.enqueue(20).id == live.id
 
 
 @pytest.mark.django_db(transaction=True)
