@@ -7,8 +7,6 @@ import sys
 
 import pytest
 from django.db import transaction
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
 
 from dj_queue import plugins
 from dj_queue.compat import task_backends
