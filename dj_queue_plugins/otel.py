@@ -5,18 +5,20 @@ current context (a request's span, say) and stores its context in the job's ``he
 the global propagator (W3C ``traceparent``/``tracestate`` by default); the span ends once the
 jobs are committed (``dj_queue_jobs_created``). A worker, in whatever process, restores that
 context and runs each attempt inside a ``process`` span whose parent is the ``send`` span
-(``dj_queue_execute``). Attributes follow the messaging semantic conventions. Without an SDK the
-API's tracer records nothing and no headers are written; without ``opentelemetry-api`` (extra
-``dj-queue[otel]``) the hot-path hooks are not even implemented.
+(``dj_queue_execute``). Attributes follow the messaging semantic conventions. Until an SDK
+tracer provider is set the hooks return at once (no span, no headers, and the after-commit hook
+that ends send spans is not even registered); without ``opentelemetry-api`` (extra
+``dj-queue[otel]``) the hot-path hooks are not implemented at all.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import types
 from functools import lru_cache
 from typing import Any, Iterator
 
-from dj_queue import hookimpl
+from dj_queue import hookimpl, plugins
 
 SYSTEM = "dj_queue"
 # Where the open send span waits, on the first job of its enqueue call, until the commit.
@@ -61,12 +63,12 @@ def common_attributes(queue_name: str | None, backend_alias: str, operation: str
 
 def start_send(backend_alias: str, jobs: list) -> dict[str, str] | None:
     """Open the ``send`` span of one enqueue call and return its context as headers."""
-    from opentelemetry import propagate, trace
-    from opentelemetry.trace import SpanKind
-
     traced_by = tracer()
     if traced_by is None:
         return None
+    from opentelemetry import propagate, trace
+    from opentelemetry.trace import SpanKind
+
     queues = {job.queue_name for job in jobs}
     queue = next(iter(queues)) if len(queues) == 1 else None  # a bulk over several queues has none
     attributes = common_attributes(queue, backend_alias, "send")
@@ -79,6 +81,9 @@ def start_send(backend_alias: str, jobs: list) -> dict[str, str] | None:
     headers: dict[str, str] = {}
     propagate.inject(headers, context=trace.set_span_in_context(span))
     jobs[0].__dict__[SPAN_KEY] = span  # on the row itself: a rolled-back enqueue leaves nothing behind
+    manager = plugins.get_plugin_manager()
+    if not manager.has_plugin(ENDER_NAME):
+        manager.register(ENDER, name=ENDER_NAME)
     return headers or None
 
 
@@ -92,16 +97,23 @@ def end_send(jobs: list) -> None:
     span.end()
 
 
+# The jobs_created hook that ends send spans, registered by the first traced enqueue of a manager:
+# until the SDK is set up, an enqueue does not even schedule an after-commit call for this plugin.
+ENDER_NAME = "dj_queue_plugins.otel.end_send"
+ENDER = types.SimpleNamespace(dj_queue_jobs_created=hookimpl(end_send))
+
+
 # --- execution -------------------------------------------------------------------------------
 
 def trace_attempt(job: Any) -> Iterator[None]:
     """Run one attempt inside a ``process`` span, child of the job's ``send`` span when it has one."""
-    from opentelemetry import propagate, trace
-    from opentelemetry.trace import SpanKind, Status, StatusCode
 
     traced_by = tracer()
     if traced_by is None:
         return (yield)
+    from opentelemetry import propagate, trace
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
     parent = propagate.extract(job.headers) if job.headers else None
     attributes = common_attributes(job.queue_name, job.backend_alias, "process")
     attributes.update({"messaging.message.id": str(job.pk), "dj_queue.task.path": job.task_path,
@@ -120,9 +132,8 @@ def trace_attempt(job: Any) -> Iterator[None]:
     return value
 
 
-# Both hot-path hooks are implemented only with opentelemetry-api installed: without it, enqueues
+# The hot-path hooks are implemented only with opentelemetry-api installed: without it, enqueues
 # and job runs do not pay for a plugin that would do nothing.
 if available():
     dj_queue_enqueue_headers = hookimpl(start_send)
-    dj_queue_jobs_created = hookimpl(end_send)
     dj_queue_execute = hookimpl(wrapper=True)(trace_attempt)

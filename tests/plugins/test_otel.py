@@ -44,6 +44,9 @@ def spans(monkeypatch):
 
     yield Finished()
     provider.shutdown()
+    manager = plugins.get_plugin_manager()
+    if manager.has_plugin(otel.ENDER_NAME):
+        manager.unregister(name=otel.ENDER_NAME)
 
 
 def work_off(worker, limit: int = 10) -> None:
@@ -132,6 +135,7 @@ def test_a_rolled_back_enqueue_exports_no_send_span(spans):
 @pytest.mark.django_db
 def test_without_an_sdk_nothing_is_recorded_or_stored(django_capture_on_commit_callbacks):
     assert otel.tracer() is None  # no global provider is set in the test process
+    manager = plugins.get_plugin_manager()
     worker = processes.register(kind="worker", backend_alias="default", using="default")
     with django_capture_on_commit_callbacks(execute=True):
         result = tasks.add.enqueue(1, 2)
@@ -140,18 +144,31 @@ def test_without_an_sdk_nothing_is_recorded_or_stored(django_capture_on_commit_c
         work_off(worker)
     assert Job.objects.get(pk=result.id).return_value == 3
     assert list(Job.objects.values_list("headers", flat=True)) == [None, None]
+    # No after-commit call is even scheduled for the plugin: its jobs_created hook is not registered.
+    assert not manager.has_plugin(otel.ENDER_NAME)
+    assert "dj_queue_plugins.otel" not in {impl.plugin_name for impl in manager.hook.dj_queue_jobs_created.get_hookimpls()}
+
+
+@pytest.mark.django_db
+def test_the_first_traced_enqueue_registers_the_hook_that_ends_send_spans(spans, django_capture_on_commit_callbacks):
+    manager = plugins.get_plugin_manager()
+    assert not manager.has_plugin(otel.ENDER_NAME)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.add.enqueue(1, 2)  # registered before the job is written: this very span ends too
+        tasks.add.enqueue(3, 4)
+    assert manager.get_plugin(otel.ENDER_NAME) is otel.ENDER
+    assert len(spans.named("send default")) == 2
 
 
 def test_the_plugin_imports_and_stays_quiet_without_opentelemetry():
     code = (
         "import sys; sys.modules['opentelemetry'] = None\n"
         "from dj_queue_plugins import otel\n"
-        "print(otel.available(), [hasattr(otel, name) for name in\n"
-        "      ('dj_queue_enqueue_headers', 'dj_queue_jobs_created', 'dj_queue_execute')])\n"
+        "print(otel.available(), [hasattr(otel, name) for name in ('dj_queue_enqueue_headers', 'dj_queue_execute')])\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False [False, False, False]"  # the hooks are not even implemented
+    assert done.stdout.strip() == "False [False, False]"  # the hooks are not even implemented
 
 
 def test_the_global_provider_is_picked_up_once_set():
