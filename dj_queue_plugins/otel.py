@@ -107,7 +107,6 @@ ENDER = types.SimpleNamespace(dj_queue_jobs_created=hookimpl(end_send))
 
 def trace_attempt(job: Any) -> Iterator[None]:
     """Run one attempt inside a ``process`` span, child of the job's ``send`` span when it has one."""
-
     traced_by = tracer()
     if traced_by is None:
         return (yield)
