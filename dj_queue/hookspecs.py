@@ -100,6 +100,17 @@ def dj_queue_scheduler_exit(process: ProcessInfo) -> None:
 # --- jobs --------------------------------------------------------------------------------------
 
 @hookspec
+def dj_queue_enqueue_headers(backend_alias: str, jobs: list[Job]) -> dict[str, str] | None:
+    """Headers to store with new jobs, asked once per enqueue call before the jobs are written.
+
+    Fan-out, for enqueue and bulk enqueue alike (``jobs`` are the unsaved rows of the call, one for
+    a single enqueue). The returned dicts (string keys and values) are merged and stored in every
+    job's ``headers``; None or ``{}`` adds nothing. Only called when some plugin implements it; an
+    exception propagates and the enqueue fails, writing nothing.
+    """
+
+
+@hookspec
 def dj_queue_jobs_created(backend_alias: str, jobs: list[Job]) -> None:
     """Called after the commit that wrote new jobs (enqueue, bulk enqueue), with their rows.
 

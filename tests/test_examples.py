@@ -99,6 +99,14 @@ EXPECTED = {
         r'^dj_queue_queue_depth\{queue="default",state="failed"\} 1\.0$',
         r'^dj_queue_processes\{kind="worker"\} 1\.0$',
     ],
+    "otel_tracing.py": [
+        r"^POST /checkout \[SERVER, UNSET\]\n  send default \[PRODUCER, UNSET\] messaging\.message\.id=\d+\n"
+        r"    process default \[CONSUMER, UNSET\] messaging\.message\.id=\d+, dj_queue\.attempt=1$",
+        r"^    process default \[CONSUMER, ERROR\] messaging\.message\.id=\d+, dj_queue\.attempt=2, "
+        r"error\.type=example_app\.tasks\.GatewayBusy\n"
+        r"    process default \[CONSUMER, UNSET\] messaging\.message\.id=\d+, dj_queue\.attempt=3$",
+        r"^one trace: True$", r"^trace context stored with the job: \['traceparent'\]$",
+    ],
     "prune.py": [
         r"^dj_queue_prune \(backend 'default'\) dry run, nothing deleted; would remove finished jobs: 3\n"
         r"  finished jobs by task path: example_app\.tasks\.send_welcome_email 3$",

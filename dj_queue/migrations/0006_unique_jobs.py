@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dj_queue", "0004_recurring_timezone"),
+        ("dj_queue", "0005_job_headers"),
     ]
 
     operations = [

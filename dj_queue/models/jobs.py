@@ -45,6 +45,9 @@ class Job(models.Model):
     crashes = models.PositiveSmallIntegerField(default=0)
     # Set by cancel() on a running job; the worker running it sees it and ends the attempt.
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # Plugins' headers for this job, written at enqueue (``dj_queue_enqueue_headers``): e.g. the
+    # W3C trace context the OpenTelemetry plugin continues in the worker. None when nobody wrote any.
+    headers = models.JSONField(null=True, blank=True)
 
     class Meta:
         db_table = "dj_queue_job"
