@@ -214,8 +214,13 @@ class RuntimeProcess:
                                    using=self.using)
 
     def deregister(self) -> None:
-        if self.process_id is not None:
-            self.poller.attempt("deregistering", processes.deregister, self.process_id, using=self.using)
+        """Delete the row (its claims go back to ready); a second try on a fresh connection."""
+        # At shutdown the connection may have sat idle long enough for the server to drop it
+        # (a restart): the failed try drops it too, and the second one reconnects.
+        for _ in range(2):
+            if self.process_id is None or self.poller.attempt(
+                    "deregistering", processes.deregister, self.process_id, using=self.using) is not None:
+                return
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name or self.kind} process_id={self.process_id}>"
