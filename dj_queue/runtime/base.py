@@ -1,8 +1,10 @@
-"""What every runtime actor shares: its process row, heartbeats, lifecycle hooks, error reporting.
+"""What every runtime process shares: its process row, heartbeats, lifecycle hooks, error reporting.
 
-An actor (worker, dispatcher, scheduler) runs ``run()`` in one thread: register, fire the
-``start`` hook, loop until stopped, drain, deregister, fire ``exit``. ``stop()`` may be called from
-any thread. Infrastructure errors go to ``on_thread_error`` and the log; they never end the loop.
+``RuntimeProcess`` is the supervisor's and every actor's part: register, heartbeat, deregister,
+fire lifecycle hooks, report errors. An ``Actor`` (worker, dispatcher, scheduler) runs ``run()``
+in one thread: register, fire the ``start`` hook, loop until stopped, drain, deregister, fire
+``exit``. ``stop()`` may be called from any thread. Infrastructure errors go to ``on_thread_error``
+and the log; each loop runs its database steps through a ``Poller``, so they never end the loop.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from django.utils.module_loading import import_string
 
 from dj_queue import plugins
 from dj_queue.operations import processes
+from dj_queue.runtime.polling import ERROR_BACKOFF, Poller
 from dj_queue.types import ProcessInfo
 
 logger = logging.getLogger("dj_queue.runtime")
@@ -58,19 +61,21 @@ class RepeatLimiter:
             return repeats
 
 
-def error_reporter(options: dict[str, Any]) -> Callable[[BaseException], None]:
+def error_reporter(options: dict[str, Any]) -> Callable[..., None]:
     """A callable that logs an infrastructure error and hands it to ``on_thread_error``.
 
     ``on_thread_error`` sees every error; the log gets a repeated one once per minute at most.
+    ``report(exc, context)`` names in the log line who met the error doing what.
     """
     path = options.get("on_thread_error")
     limiter = RepeatLimiter()
 
-    def report(exc: BaseException) -> None:
+    def report(exc: BaseException, context: str = "") -> None:
         repeats = limiter.admit(exc)
         if repeats is not None:
+            where = f" ({context})" if context else ""
             again = f" (it happened {repeats} more time(s) since last logged)" if repeats else ""
-            logger.error("dj_queue: runtime error: %r%s", exc, again, exc_info=exc)
+            logger.error("dj_queue: runtime error%s: %r%s", where, exc, again, exc_info=exc)
         if not path:
             return
         try:
@@ -79,21 +84,6 @@ def error_reporter(options: dict[str, Any]) -> Callable[[BaseException], None]:
             logger.exception("dj_queue: on_thread_error %r itself failed", path)
 
     return report
-
-
-def check_connections() -> None:
-    """Drop this thread's connections that errored and are no longer usable.
-
-    Unlike ``close_old_connections`` this ignores ``CONN_MAX_AGE``: runtime threads keep their
-    connection for their whole life (reconnecting per job costs far more than the job).
-    """
-    for conn in connections.all(initialized_only=True):
-        if conn.connection is None or conn.in_atomic_block or not conn.errors_occurred:
-            continue
-        if conn.is_usable():
-            conn.errors_occurred = False
-        else:
-            conn.close()
 
 
 def close_connections() -> None:
@@ -158,10 +148,12 @@ def audible_queries() -> Iterator[None]:
             conn.__class__ = quiet
 
 
-class Actor:
-    """Base of workers, dispatchers and schedulers."""
+class RuntimeProcess:
+    """A supervisor or an actor: its process row, heartbeats, lifecycle hooks and error reports."""
 
-    kind = "actor"
+    kind = "process"
+    # How long a failed step of this process's loop waits before the loop goes on.
+    error_backoff = ERROR_BACKOFF
 
     def __init__(self, *, backend_alias: str, options: dict[str, Any], supervisor_id: int | None = None,
                  on_error: Callable[[BaseException], None] | None = None) -> None:
@@ -169,20 +161,82 @@ class Actor:
         self.options = options
         self.using: str = options["database_alias"]
         self.supervisor_id = supervisor_id
-        self.on_error = on_error or error_reporter(options)
+        self._reporter = error_reporter(options)
+        self.on_error = on_error or self._reporter
         self.hostname = socket.gethostname()
         self.pid = os.getpid()
         self.name = ""
         self.process_id: int | None = None
         self._stopping = threading.Event()
-        self._heartbeat_stop = threading.Event()
-        self._heartbeat_thread: threading.Thread | None = None
+        self.poller = Poller(report=self.report, stopping=self._stopping, backoff=self.error_backoff)
         self._view: ProcessInfo | None = None
-
-    # --- to override ---------------------------------------------------------------------------
 
     def metadata(self) -> dict[str, Any]:
         return {}
+
+    def take_name(self) -> None:
+        """Name this process after the OS process it runs in (called where it starts: after a fork)."""
+        self.pid = os.getpid()
+        self.name = processes.process_name(self.kind, self.hostname, self.pid)
+
+    def report(self, exc: BaseException, doing: str) -> None:
+        """Report an infrastructure error met while ``doing`` something (the log line says so)."""
+        if self.on_error is self._reporter:
+            self._reporter(exc, f"{self.name or self.kind}: {doing}")
+        else:  # a caller's own on_error takes the error alone
+            self.on_error(exc)
+
+    def view(self) -> ProcessInfo:
+        """The frozen view hooks get; rebuilt when the process (re)registers."""
+        view = self._view
+        if view is None or view.process_id != self.process_id or view.name != self.name:
+            view = self._view = ProcessInfo.of(self)
+        return view
+
+    def hook(self, event: str) -> None:
+        with audible_queries():
+            plugins.call_safely(f"dj_queue_{self.kind}_{event}", on_error=self.on_error,
+                                process=self.view())
+
+    def register(self) -> int:
+        """Insert this process's row; raises when the database cannot be reached."""
+        process = processes.register(
+            kind=self.kind, backend_alias=self.backend_alias, using=self.using, name=self.name,
+            supervisor_id=self.supervisor_id, metadata=self.metadata(), pid=self.pid,
+            hostname=self.hostname,
+        )
+        self.process_id = process.pk
+        return process.pk
+
+    def heartbeat(self) -> bool | None:
+        """Refresh the row: False when it was pruned (gone), None when the database failed."""
+        return self.poller.attempt("writing its heartbeat", processes.heartbeat, self.process_id,
+                                   using=self.using)
+
+    def deregister(self) -> None:
+        """Delete the row (its claims go back to ready); a second try on a fresh connection."""
+        # At shutdown the connection may have sat idle long enough for the server to drop it
+        # (a restart): the failed try drops it too, and the second one reconnects.
+        for _ in range(2):
+            if self.process_id is None or self.poller.attempt(
+                    "deregistering", processes.deregister, self.process_id, using=self.using) is not None:
+                return
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name or self.kind} process_id={self.process_id}>"
+
+
+class Actor(RuntimeProcess):
+    """Base of workers, dispatchers and schedulers."""
+
+    kind = "actor"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._heartbeat_stop = threading.Event()
+        self._heartbeat_thread: threading.Thread | None = None
+
+    # --- to override ---------------------------------------------------------------------------
 
     def loop(self) -> None:
         """Do the actor's work until ``self.stopping``."""
@@ -193,6 +247,7 @@ class Actor:
 
     def wake(self) -> None:
         """Cut the loop's current wait short (called by ``stop``)."""
+        self.poller.wake()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -202,8 +257,7 @@ class Actor:
 
     def run(self) -> None:
         """Register, loop until stopped, drain and deregister, in the calling thread."""
-        self.pid = os.getpid()
-        self.name = processes.process_name(self.kind, self.hostname, self.pid)
+        self.take_name()
         try:
             with quiet_queries(self.silence_polling):
                 self._run()
@@ -211,7 +265,7 @@ class Actor:
             close_connections()
 
     def _run(self) -> None:
-        self.process_id = self._register()
+        self.register()
         self.hook("start")
         self._start_heartbeat()
         try:
@@ -219,7 +273,7 @@ class Actor:
         finally:
             self.drain()
             self._stop_heartbeat()
-            self._deregister()
+            self.deregister()
             self.hook("exit")
 
     def stop(self) -> None:
@@ -233,34 +287,6 @@ class Actor:
     @property
     def silence_polling(self) -> bool:
         return bool(self.options.get("silence_polling", True))
-
-    def view(self) -> ProcessInfo:
-        """The frozen view hooks get; rebuilt when the actor (re)registers."""
-        view = self._view
-        if view is None or view.process_id != self.process_id or view.name != self.name:
-            view = self._view = ProcessInfo.of(self)
-        return view
-
-    def hook(self, event: str) -> None:
-        with audible_queries():
-            plugins.call_safely(f"dj_queue_{self.kind}_{event}", on_error=self.on_error,
-                                process=self.view())
-
-    def _register(self) -> int:
-        process = processes.register(
-            kind=self.kind, backend_alias=self.backend_alias, using=self.using, name=self.name,
-            supervisor_id=self.supervisor_id, metadata=self.metadata(), pid=self.pid,
-            hostname=self.hostname,
-        )
-        return process.pk
-
-    def _deregister(self) -> None:
-        if self.process_id is None:
-            return
-        try:
-            processes.deregister(self.process_id, using=self.using)
-        except Exception as exc:
-            self.on_error(exc)
 
     # --- heartbeat -----------------------------------------------------------------------------
 
@@ -285,16 +311,7 @@ class Actor:
             close_connections()
 
     def beat(self) -> None:
-        """Write one heartbeat; a pruned process (row gone) stops itself."""
-        try:
-            alive = processes.heartbeat(self.process_id, using=self.using)
-        except Exception as exc:
-            self.on_error(exc)
-            check_connections()
-            return
-        if not alive:
+        """Write one heartbeat; a pruned actor (row gone) stops itself."""
+        if self.heartbeat() is False:
             logger.warning("dj_queue: %s %s was pruned; stopping", self.kind, self.name)
             self.stop()
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name or self.kind} process_id={self.process_id}>"

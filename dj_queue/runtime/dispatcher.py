@@ -8,13 +8,12 @@ and releases blocked jobs whose block outlived the task's concurrency duration.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
 from dj_queue.operations import concurrency, unique
 from dj_queue.operations.dispatch import dispatch_due
-from dj_queue.runtime.base import Actor, check_connections
+from dj_queue.runtime.base import Actor
 
 logger = logging.getLogger("dj_queue.runtime")
 
@@ -30,7 +29,6 @@ class Dispatcher(Actor):
         self.polling_interval = float(polling_interval)
         self.concurrency_maintenance = concurrency_maintenance
         self.concurrency_maintenance_interval = float(concurrency_maintenance_interval)
-        self._sleep = threading.Event()
         self._next_maintenance = 0.0  # first pass right after start-up
 
     def metadata(self) -> dict[str, Any]:
@@ -40,18 +38,13 @@ class Dispatcher(Actor):
         while not self.stopping:
             promoted = self.dispatch()
             self.maintain()
-            if promoted < self.batch_size and not self.stopping:
-                self._sleep.wait(self.polling_interval)
-                self._sleep.clear()
+            if promoted < self.batch_size:
+                self.poller.wait(self.polling_interval)
 
     def dispatch(self) -> int:
         """Promote one batch of due jobs; infrastructure errors are reported, not raised."""
-        try:
-            return dispatch_due(backend_alias=self.backend_alias, using=self.using, batch_size=self.batch_size)
-        except Exception as exc:
-            self.on_error(exc)
-            check_connections()
-            return 0
+        return self.poller.attempt("dispatching due scheduled jobs", dispatch_due, backend_alias=self.backend_alias,
+                                   using=self.using, batch_size=self.batch_size) or 0
 
     def maintain(self) -> None:
         """Expire stale semaphores and release expired blocked jobs, every maintenance interval."""
@@ -61,19 +54,15 @@ class Dispatcher(Actor):
         if now < self._next_maintenance:
             return
         self._next_maintenance = now + self.concurrency_maintenance_interval
-        try:
-            expired = concurrency.expire_semaphores(backend_alias=self.backend_alias, using=self.using)
-            released = concurrency.release_expired_blocked(
-                backend_alias=self.backend_alias, using=self.using, batch_size=self.batch_size
-            )
-            unique.prune_reservations(backend_alias=self.backend_alias, using=self.using, batch_size=self.batch_size)
-        except Exception as exc:
-            self.on_error(exc)
-            check_connections()
-            return
-        if expired or released:
+        counts = self.poller.attempt("running concurrency maintenance", self._expire_and_release)
+        if counts and any(counts):
             logger.info("dj_queue: concurrency maintenance expired %d semaphore(s), released %d blocked job(s)",
-                        expired, released)
+                        *counts)
 
-    def wake(self) -> None:
-        self._sleep.set()
+    def _expire_and_release(self) -> tuple[int, int]:
+        expired = concurrency.expire_semaphores(backend_alias=self.backend_alias, using=self.using)
+        released = concurrency.release_expired_blocked(
+            backend_alias=self.backend_alias, using=self.using, batch_size=self.batch_size
+        )
+        unique.prune_reservations(backend_alias=self.backend_alias, using=self.using, batch_size=self.batch_size)
+        return expired, released

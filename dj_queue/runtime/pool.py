@@ -12,7 +12,8 @@ import threading
 import time
 from typing import Any, Callable, Hashable
 
-from dj_queue.runtime.base import check_connections, close_connections
+from dj_queue.runtime.base import close_connections
+from dj_queue.runtime.polling import check_connections
 
 logger = logging.getLogger("dj_queue.runtime")
 

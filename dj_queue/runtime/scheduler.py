@@ -10,13 +10,12 @@ calls ``dj_queue_scheduler_maintenance`` and sleeps until the next run is due or
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from django.utils import timezone
 
 from dj_queue import plugins
-from dj_queue.runtime.base import Actor, check_connections
+from dj_queue.runtime.base import Actor
 
 logger = logging.getLogger("dj_queue.scheduler")
 
@@ -28,7 +27,6 @@ class Scheduler(Actor):
         super().__init__(**kwargs)
         self.dynamic_tasks_enabled = bool(dynamic_tasks_enabled)
         self.polling_interval = float(polling_interval)
-        self._sleep = threading.Event()
 
     def metadata(self) -> dict[str, Any]:
         return {"recurring": sorted(self.options["recurring"]), "dynamic_tasks_enabled": self.dynamic_tasks_enabled}
@@ -38,14 +36,14 @@ class Scheduler(Actor):
 
         self._sync_static_tasks()
         while not self.stopping:
-            tasks = self._guard(recurring.tasks_for, backend_alias=self.backend_alias, using=self.using,
-                                include_dynamic=self.dynamic_tasks_enabled) or []
+            tasks = self.poller.attempt("reading the recurring tasks", recurring.tasks_for,
+                                        backend_alias=self.backend_alias, using=self.using,
+                                        include_dynamic=self.dynamic_tasks_enabled) or []
             # Each fired run is logged where it is fired, with its task key, path and job id.
-            self._guard(recurring.fire_due, backend_alias=self.backend_alias, using=self.using, tasks=tasks)
+            self.poller.attempt("firing due recurring tasks", recurring.fire_due, backend_alias=self.backend_alias,
+                                using=self.using, tasks=tasks)
             plugins.call_safely("dj_queue_scheduler_maintenance", on_error=self.on_error, scheduler=self)
-            if not self.stopping:
-                self._sleep.wait(self._seconds_to_next_run(tasks))
-                self._sleep.clear()
+            self.poller.wait(self._seconds_to_next_run(tasks))
 
     def _sync_static_tasks(self) -> None:
         from dj_queue.operations import recurring
@@ -57,8 +55,8 @@ class Scheduler(Actor):
             logger.error("dj_queue scheduler: not syncing the recurring tasks of backend %r (the stored ones "
                          "are kept): %s", self.backend_alias, problem)
         if not problems:
-            self._guard(recurring.sync_static_tasks, self.options["recurring"],
-                        backend_alias=self.backend_alias, using=self.using)
+            self.poller.attempt("syncing the static recurring tasks", recurring.sync_static_tasks,
+                                self.options["recurring"], backend_alias=self.backend_alias, using=self.using)
 
     def _seconds_to_next_run(self, tasks: list) -> float:
         from dj_queue.cron import next_run
@@ -71,14 +69,3 @@ class Scheduler(Actor):
             except Exception:  # a bad dynamic schedule or zone must not stop the others
                 continue
         return max(wait, 0.01)
-
-    def _guard(self, fn, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            self.on_error(exc)
-            check_connections()
-            return None
-
-    def wake(self) -> None:
-        self._sleep.set()

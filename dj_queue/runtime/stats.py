@@ -16,7 +16,7 @@ from typing import Any, Callable
 from django.utils import timezone
 
 from dj_queue.operations import queues
-from dj_queue.runtime.base import check_connections
+from dj_queue.runtime.polling import check_connections
 
 logger = logging.getLogger("dj_queue.stats")
 

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from dj_queue import plugins
-from dj_queue.operations import processes, recovery
+from dj_queue.operations import recovery
 from dj_queue.runtime import proctitle, signals
-from dj_queue.runtime.base import Actor, check_connections, close_connections, error_reporter
+from dj_queue.runtime.base import Actor, RuntimeProcess, close_connections
 from dj_queue.runtime.dispatcher import Dispatcher
 from dj_queue.runtime.pidfile import Pidfile
 from dj_queue.runtime.scheduler import Scheduler
 from dj_queue.runtime.worker import Worker
-from dj_queue.types import ProcessInfo
 
 logger = logging.getLogger("dj_queue.runtime")
 
@@ -101,23 +98,22 @@ class Slot:
     handle: Any = None  # a pid (fork) or a (thread, actor) pair (async)
 
 
-class Supervisor:
+class Supervisor(RuntimeProcess):
+    """Registers, heartbeats and deregisters as every actor does (``RuntimeProcess``), from its own
+    main loop: no heartbeat thread, so fork mode forks a single-threaded process."""
+
     kind = "supervisor"
     mode = "base"
     stats: Any = None  # a runtime.stats.StatsLogger when ``dj_queue --stats-every`` asks for one
+    # No back-off after a failed step: the main loop must keep reading its mailbox (signals); its
+    # maintenance comes round once per heartbeat interval anyway.
+    error_backoff = 0.0
 
     def __init__(self, *, options: dict[str, Any], backend_alias: str = "default", only_work: bool = False,
                  only_dispatch: bool = False, skip_recurring: bool | None = None,
                  install_signals: bool = True) -> None:
-        self.backend_alias = backend_alias
-        self.options = options
-        self.using: str = options["database_alias"]
+        super().__init__(backend_alias=backend_alias, options=options)
         self.install_signals = install_signals
-        self.on_error = error_reporter(options)
-        self.hostname = socket.gethostname()
-        self.pid = os.getpid()
-        self.name = ""
-        self.process_id: int | None = None
         self.mailbox = signals.Mailbox()
         skip = options.get("skip_recurring", False) if skip_recurring is None else skip_recurring
         self.slots = [Slot(spec) for spec in actor_specs(
@@ -150,8 +146,7 @@ class Supervisor:
             self.pidfile.acquire()
         if self.install_signals:
             self._restore_signals = signals.install(self.mailbox, self.handled_signals())
-        self.pid = os.getpid()
-        self.name = processes.process_name(self.kind, self.hostname, self.pid)
+        self.take_name()
         if self.install_signals:  # embedded in a web server (no signals of its own), the title is not ours
             proctitle.set_title(proctitle.supervisor_title(self.backend_alias, self.mode))
         try:
@@ -239,38 +234,16 @@ class Supervisor:
     def metadata(self) -> dict[str, Any]:
         return {"mode": self.mode, "actors": [s.spec.kind for s in self.slots]}
 
-    def register(self) -> None:
-        process = processes.register(
-            kind=self.kind, backend_alias=self.backend_alias, using=self.using, name=self.name,
-            metadata=self.metadata(), pid=self.pid, hostname=self.hostname,
-        )
-        self.process_id = process.pk
-
-    def deregister(self) -> None:
-        if self.process_id is None:
-            return
-        try:
-            processes.deregister(self.process_id, using=self.using)
-        except Exception as exc:
-            self.on_error(exc)
-
     def maintain(self) -> None:
         """Heartbeat, prune expired processes, fail orphaned claims; errors are reported."""
         self._next_maintenance = time.monotonic() + float(self.options["process_heartbeat_interval"])
-        try:
-            if not processes.heartbeat(self.process_id, using=self.using):
-                logger.warning("dj_queue: supervisor %s was pruned; registering again", self.name)
-                self.register()
-            recovery.maintain(backend_alias=self.backend_alias, using=self.using,
-                              threshold=float(self.options["process_alive_threshold"]),
-                              exclude_id=self.process_id)
-        except Exception as exc:
-            self.on_error(exc)
-            check_connections()
-
-    def hook(self, event: str) -> None:
-        plugins.call_safely(f"dj_queue_supervisor_{event}", on_error=self.on_error,
-                            process=ProcessInfo.of(self))
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name or self.kind} process_id={self.process_id}>"
+        alive = self.heartbeat()
+        if alive is None:  # the database failed (reported): recovery waits for the next round
+            return
+        if not alive:
+            logger.warning("dj_queue: supervisor %s was pruned; registering again", self.name)
+            if self.poller.attempt("registering again", self.register) is None:
+                return
+        self.poller.attempt("recovering expired processes and orphaned jobs", recovery.maintain,
+                            backend_alias=self.backend_alias, using=self.using,
+                            threshold=float(self.options["process_alive_threshold"]), exclude_id=self.process_id)

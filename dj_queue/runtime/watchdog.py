@@ -23,7 +23,8 @@ from dj_queue.exceptions import JobCancelledError, JobTimeoutError
 from dj_queue.logs import job_fields
 from dj_queue.models import Job
 from dj_queue.operations.completion import fail
-from dj_queue.runtime.base import check_connections, close_connections, quiet_queries
+from dj_queue.runtime.base import close_connections, quiet_queries
+from dj_queue.runtime.polling import Poller
 
 logger = logging.getLogger("dj_queue.runtime")
 
@@ -35,6 +36,8 @@ class Watchdog:
         self.worker = worker
         self.grace = float(worker.options.get("timeout_grace", 5))
         self._stop = threading.Event()
+        # No back-off after a failed tick: the next one is TICK away and deadlines cannot wait.
+        self._poller = Poller(report=worker.report, stopping=self._stop, backoff=0)
         self._next_poll = 0.0
         self._thread = threading.Thread(target=self._main, name="dj_queue-watchdog", daemon=True)
 
@@ -49,11 +52,7 @@ class Watchdog:
         try:
             with quiet_queries(self.worker.silence_polling):
                 while not self._stop.wait(TICK):
-                    try:
-                        self.tick(time.monotonic())
-                    except Exception as exc:
-                        self.worker.on_error(exc)
-                        check_connections()
+                    self._poller.attempt("watching job deadlines and cancel requests", self.tick, time.monotonic())
         finally:
             close_connections()
 

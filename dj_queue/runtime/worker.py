@@ -26,8 +26,9 @@ from dj_queue.models import Job
 from dj_queue.operations.claim import finish_and_claim, release
 from dj_queue.operations.completion import fail, finish_many
 from dj_queue.operations.execute import execute
-from dj_queue.runtime.base import Actor, check_connections
+from dj_queue.runtime.base import Actor
 from dj_queue.runtime.completions import Completions
+from dj_queue.runtime.polling import ERROR_BACKOFF
 from dj_queue.runtime.pool import ThreadPool
 from dj_queue.runtime.watchdog import Watchdog
 
@@ -64,6 +65,8 @@ class Worker(Actor):
         self.queues = list(queues)
         self.threads = max(1, int(threads))
         self.polling_interval = float(polling_interval)
+        # A failed turn leaves outcomes to record, so the loop would turn again at once without it.
+        self.poller.backoff = max(self.polling_interval, ERROR_BACKOFF)
         self.max_jobs_per_process = max_jobs_per_process
         self.max_memory_mb = max_memory_mb
         self.jobs_served = 0
@@ -160,19 +163,16 @@ class Worker(Actor):
     def _turn(self, limit: int) -> list[Job]:
         """Record pending outcomes and claim up to ``limit`` jobs, in one transaction."""
         batch = self.completions.take()
-        try:
-            finished, jobs = finish_and_claim(
-                outcomes=Completions.outcomes(batch), backend_alias=self.backend_alias, using=self.using,
-                selectors=self.queues, limit=limit, process_id=self.process_id, worker_id=self.name,
-                process=self.view(),
-            )
-        except Exception as exc:
+        turned = self.poller.attempt(
+            "recording finished jobs and claiming ready ones", finish_and_claim,
+            outcomes=Completions.outcomes(batch), backend_alias=self.backend_alias, using=self.using,
+            selectors=self.queues, limit=limit, process_id=self.process_id, worker_id=self.name,
+            process=self.view(),
+        )
+        if turned is None:  # reported and backed off: the outcomes are recorded by a later turn
             self.completions.put_back(batch)
-            self.on_error(exc)
-            check_connections()
-            # An unreachable database would otherwise be hammered in a tight loop.
-            self._stopping.wait(max(self.polling_interval, 1.0))
             return []
+        finished, jobs = turned
         self.completions.announce(batch, finished)
         return jobs
 
@@ -201,13 +201,12 @@ class Worker(Actor):
             batch = self.completions.take()
             if not batch:
                 return
-            try:
-                self.completions.announce(batch, finish_many(Completions.outcomes(batch),
-                                                             process_id=self.process_id, using=self.using))
-            except Exception as exc:
+            finished = self.poller.attempt("recording finished jobs at shutdown", finish_many,
+                                           Completions.outcomes(batch), process_id=self.process_id, using=self.using)
+            if finished is not None:
+                self.completions.announce(batch, finished)
+            else:  # the loop has stopped, so the poller does not back off: these pauses do
                 self.completions.put_back(batch)
-                self.on_error(exc)
-                check_connections()
                 time.sleep(0.5 * (attempt + 1))
         if len(self.completions):
             logger.error("dj_queue: %s could not record %d finished job(s) at shutdown; recovery will "
