@@ -21,7 +21,7 @@ from tests.tasks_app import tasks
 
 pytestmark = [
     pytest.mark.django_db(transaction=True), pytest.mark.timeout(180),
-    pytest.mark.skipif(settings.DB == "sqlite", reason="SQLite has no server to drop connections"),
+    pytest.mark.applies(settings.DB != "sqlite", reason="SQLite has no server to drop connections"),
 ]
 
 
