@@ -18,6 +18,7 @@ from dj_queue.config import backend_options, database_for
 from dj_queue.exceptions import EnqueueError
 from dj_queue.models import Job
 from dj_queue.operations import jobs, queues, recurring
+from dj_queue.progress import get_progress, set_progress
 from dj_queue.policies import delivery, exactly_once, retry, timeout
 
 __all__ = [
@@ -28,9 +29,11 @@ __all__ = [
     "delivery",
     "enqueue_on_commit",
     "exactly_once",
+    "get_progress",
     "queue_depths",
     "retry",
     "schedule_recurring_task",
+    "set_progress",
     "timeout",
     "unschedule_recurring_task",
 ]

@@ -10,6 +10,7 @@ from dj_queue.models.jobs import (
 )
 from dj_queue.models.recurring import RecurringExecution, RecurringTask
 from dj_queue.models.runtime import Pause, Process, Semaphore
+from dj_queue.models.workflows import Workflow, WorkflowStep
 
 __all__ = [
     "BlockedExecution",
@@ -23,4 +24,6 @@ __all__ = [
     "RecurringTask",
     "ScheduledExecution",
     "Semaphore",
+    "Workflow",
+    "WorkflowStep",
 ]

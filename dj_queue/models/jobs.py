@@ -45,6 +45,12 @@ class Job(models.Model):
     crashes = models.PositiveSmallIntegerField(default=0)
     # Set by cancel() on a running job; the worker running it sees it and ends the attempt.
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # The workflow step this job runs (``dj_queue.workflows``); read with the claimed row, so jobs
+    # outside workflows cost nothing more on completion.
+    workflow_step_id = models.BigIntegerField(null=True, blank=True)
+    # What the running task reported (``dj_queue.api.set_progress``): 0..100 and small JSON.
+    progress = models.FloatField(null=True, blank=True)
+    progress_metadata = models.JSONField(null=True, blank=True)
 
     class Meta:
         db_table = "dj_queue_job"
