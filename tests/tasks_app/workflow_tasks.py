@@ -63,3 +63,10 @@ def report_progress(context, release_key: str, timeout: float = 60) -> str:
         time.sleep(0.1)
     set_progress(context, 100, {"stage": "done"})
     return "done"
+
+
+@task
+def slow_square(x: int, seconds: float = 0.2) -> int:
+    """A group member that takes a moment, so members of one group end close together."""
+    time.sleep(seconds)
+    return x * x
