@@ -102,6 +102,10 @@ def cancel(workflow_id: int, using: str) -> int:
     """
     from dj_queue.operations import jobs  # jobs -> completion -> this module
 
+    # Completions lock their job, then the workflow: take the step jobs first, in the same order.
+    job_ids = WorkflowStep.objects.using(using).filter(workflow_id=workflow_id, job_id__isnull=False)
+    list(plugins.get_dialect(using).lock(Job.objects.using(using).filter(
+        pk__in=list(job_ids.values_list("job_id", flat=True))).order_by("pk"), "", skip_locked=False).values_list("pk"))
     workflow = locked_workflow(workflow_id, using)
     if workflow is None:
         raise Workflow.DoesNotExist(f"no workflow {workflow_id}")
