@@ -170,3 +170,21 @@ def test_bad_arguments_and_workspace_raise_before_anything_is_written():
     with pytest.raises(EnqueueError, match="JSON"):
         chain(step(add, 1, 2)).enqueue(workspace={"x": object()})
     assert not Workflow.objects.exists() and not Job.objects.exists()
+
+
+def test_plain_jobs_finish_and_claim_without_touching_workflow_tables(worker):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from dj_queue.operations.claim import finish_and_claim
+
+    for n in range(3):
+        add.enqueue(n, n)
+    claimed = claim(backend_alias="default", using="default", selectors=["*"], limit=2,
+                    process_id=worker.pk, worker_id=worker.name)
+    with CaptureQueriesContext(connection) as queries:
+        done, more = finish_and_claim(outcomes=[(job, 0) for job in claimed], backend_alias="default",
+                                      using="default", selectors=["*"], limit=2, process_id=worker.pk,
+                                      worker_id=worker.name)
+    assert len(done) == 2 and len(more) == 1
+    assert not [q["sql"] for q in queries.captured_queries if "workflow" in q["sql"]]
