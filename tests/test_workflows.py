@@ -187,4 +187,4 @@ def test_plain_jobs_finish_and_claim_without_touching_workflow_tables(worker):
                                       using="default", selectors=["*"], limit=2, process_id=worker.pk,
                                       worker_id=worker.name)
     assert len(done) == 2 and len(more) == 1
-    assert not [q["sql"] for q in queries.captured_queries if "workflow" in q["sql"]]
+    assert not [q["sql"] for q in queries.captured_queries if "dj_queue_workflow" in q["sql"]]
