@@ -13,7 +13,7 @@ from dj_queue.operations.completion import finish_many
 from dj_queue.operations.execute import execute
 from dj_queue.workflows import cancel_workflow, chain, group, step, update_workspace, workspace
 from tests.tasks_app.models import SideEffect
-from tests.tasks_app.workflow_tasks import add, boom, count_in_workspace, square, statuses, total
+from tests.tasks_app.workflow_tasks import add, boom, boom_twice, count_in_workspace, square, statuses, total
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -188,3 +188,24 @@ def test_plain_jobs_finish_and_claim_without_touching_workflow_tables(worker):
                                       worker_id=worker.name)
     assert len(done) == 2 and len(more) == 1
     assert not [q["sql"] for q in queries.captured_queries if "dj_queue_workflow" in q["sql"]]
+
+
+def test_a_chain_advances_when_finished_jobs_are_not_kept(worker):
+    from django.test import override_settings
+
+    tasks = {"default": {"BACKEND": "dj_queue.backend.DjQueueBackend",
+                         "OPTIONS": {"preserve_finished_jobs": False}}}
+    with override_settings(TASKS=tasks):
+        workflow = chain(step(add, 1, 2), step(add, 10)).enqueue()
+        assert work_off(worker) == 2
+    workflow.refresh_from_db()
+    assert workflow.status == Workflow.Status.SUCCEEDED and not Job.objects.exists()
+    assert [s.return_value for s in WorkflowStep.objects.filter(kind="task").order_by("pk")] == [3, 13]
+
+
+def test_a_step_retried_by_its_policy_advances_only_on_its_final_outcome(worker):
+    workflow = chain(step(boom_twice), step(add, 1)).enqueue()
+    assert work_off(worker) == 2  # two attempts of the failing step, nothing after it
+    workflow.refresh_from_db()
+    assert workflow.status == Workflow.Status.FAILED
+    assert len(Job.objects.get().errors) == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from dj_queue.api import set_progress
+from dj_queue.api import retry, set_progress
 from dj_queue.compat import task
 from dj_queue.workflows import update_workspace
 
@@ -38,6 +38,13 @@ def statuses(outcomes: list) -> list:
 @task
 def boom(*args) -> None:
     raise ValueError("step failed")
+
+
+@task
+@retry(max_attempts=2, backoff=0)
+def boom_twice() -> None:
+    """Fails both of its two attempts."""
+    raise ValueError("step failed again")
 
 
 @task(takes_context=True)
