@@ -2,6 +2,8 @@
 
 Failure handling per task: ``retry``, ``timeout``, ``delivery``, ``exactly_once`` (decorators,
 see ``dj_queue.policies``); ``cancel`` a job and, inside a running task, ``cancel_requested``.
+Per task too: ``unique`` jobs (``dj_queue.unique``), a ``should_enqueue`` veto and an
+``on_failure`` callback (``dj_queue.task_hooks``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from dj_queue.models import Job
 from dj_queue.operations import jobs, queues, recurring
 from dj_queue.progress import get_progress, set_progress
 from dj_queue.policies import delivery, exactly_once, retry, timeout
+from dj_queue.task_hooks import on_failure, should_enqueue
+from dj_queue.unique import unique
 
 __all__ = [
     "QueueInfo",
@@ -30,11 +34,14 @@ __all__ = [
     "enqueue_on_commit",
     "exactly_once",
     "get_progress",
+    "on_failure",
     "queue_depths",
     "retry",
     "schedule_recurring_task",
     "set_progress",
+    "should_enqueue",
     "timeout",
+    "unique",
     "unschedule_recurring_task",
 ]
 

@@ -27,10 +27,14 @@ from dj_queue.exceptions import ConfigurationError, EnqueueError
 from dj_queue.models import Job
 from dj_queue.models.jobs import PRIORITY_MAX, PRIORITY_MIN
 from dj_queue.operations.enqueue import JobSpec, enqueue_job, enqueue_jobs
+from dj_queue.operations.unique import enqueue_unique, enqueue_unique_jobs
 from dj_queue.policies import check_exactly_once, policy_for
 from dj_queue.resolution import enqueue_refusal, remember_task
 from dj_queue.results import to_task_result
 from dj_queue.serialization import SerializationError, describe_type, encode
+from dj_queue.task_hooks import check_enqueue, has_checks
+from dj_queue.unique import resolve_key as unique_key
+from dj_queue.unique import settings_for as unique_settings
 
 # Ids are the job's big-integer primary key; anything else cannot name a job.
 _RESULT_ID = re.compile(r"[0-9]{1,18}")
@@ -106,10 +110,20 @@ class DjQueueBackend(BaseTaskBackend):
             raise EnqueueError(f"dj_queue: priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}")
 
     def enqueue(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> TaskResult:
-        """Write the job now and return its result (status READY, real id)."""
+        """Write the job now and return its result (status READY, real id).
+
+        For a ``@unique`` task whose key a live job holds, nothing is written and that job's
+        result is returned. A ``should_enqueue`` veto raises ``EnqueueVetoed``.
+        """
         self.validate_task(task)
         self._check_resolvable(task)
         spec = self._spec(task, args, kwargs)
+        check_enqueue(task, self.alias, spec.args, spec.kwargs)
+        unique = unique_settings(task)
+        if unique is not None:
+            job, created = enqueue_unique(spec, unique_key(task, unique, spec.args, spec.kwargs), unique,
+                                          backend_alias=self.alias, using=self.using)
+            return self._enqueued(job, task) if created else to_task_result(job, self)
         job = enqueue_job(
             backend_alias=self.alias, using=self.using, task_path=spec.task_path,
             queue_name=spec.queue_name, priority=spec.priority, args=spec.args,
@@ -123,21 +137,32 @@ class DjQueueBackend(BaseTaskBackend):
     ) -> list[TaskResult]:
         """Enqueue many ``(task, args, kwargs)`` calls with bulk inserts, in one transaction.
 
-        Every call is validated before anything is written: one bad call enqueues nothing.
+        Every call is validated (and ``should_enqueue`` asked) before anything is written: one
+        bad or vetoed call enqueues nothing. Calls of ``@unique`` tasks whose key is held, by a
+        live job or by an earlier call of the batch, get that job's result.
         """
         calls = [self._unpack(index, call) for index, call in enumerate(calls)]
-        checked: dict[int, Any] = {}  # per task object: its concurrency settings
+        checked: dict[int, Any] = {}  # per task object: its concurrency and unique settings, checks
         limit = self.options["max_payload_bytes"]
-        specs = []
+        specs, keys = [], []
         for task, args, kwargs in calls:
             if id(task) not in checked:  # a bulk usually repeats one task object: its checks run once
                 self.validate_task(task)
                 self._check_resolvable(task)
                 self._check_policy(task)
-                checked[id(task)] = concurrency_settings(task)
-            specs.append(self._row_spec(task, checked[id(task)], limit, args, kwargs))
-        jobs = enqueue_jobs(specs, backend_alias=self.alias, using=self.using)
-        return [self._enqueued(job, task) for job, (task, _, _) in zip(jobs, calls)]
+                checked[id(task)] = (concurrency_settings(task), unique_settings(task), has_checks(task))
+            concurrency, unique, checks = checked[id(task)]
+            spec = self._row_spec(task, concurrency, limit, args, kwargs)
+            if checks:
+                check_enqueue(task, self.alias, spec.args, spec.kwargs)
+            specs.append(spec)
+            keys.append(None if unique is None else (unique_key(task, unique, spec.args, spec.kwargs), unique))
+        if not any(keys):
+            jobs = enqueue_jobs(specs, backend_alias=self.alias, using=self.using)
+            return [self._enqueued(job, task) for job, (task, _, _) in zip(jobs, calls)]
+        outcomes = enqueue_unique_jobs(specs, keys, backend_alias=self.alias, using=self.using)
+        return [self._enqueued(job, task) if created else to_task_result(job, self)
+                for (job, created), (task, _, _) in zip(outcomes, calls)]
 
     async def aenqueue_all(
         self, calls: Iterable[tuple[Task, Sequence[Any], dict[str, Any]]]

@@ -7,7 +7,8 @@ Declare them with the decorator (above or below ``@task``)::
     def sync_account(account_id): ...
 
 or with function attributes: ``func.concurrency_key``, ``concurrency_limit``,
-``concurrency_duration``, ``concurrency_on_conflict``. The key template is formatted with the
+``concurrency_duration``, and ``on_conflict`` (the original dj_queue README's spelling) or
+``concurrency_on_conflict`` (both are read; set to different values they are an error). The key template is formatted with the
 enqueue arguments bound to the function's parameters (defaults included); it may also be a
 callable taking the task's arguments and returning the key.
 """
@@ -53,9 +54,12 @@ def settings_for(task: Any) -> Concurrency | None:
     """The task's validated concurrency settings, or None when it declares none."""
     func = task.func
     values = {name: getattr(func, name, None) for name in ATTRS}
-    if values["concurrency_key"] is None and values["concurrency_limit"] is None:
-        return None
     name = getattr(task, "module_path", getattr(func, "__qualname__", repr(func)))
+    values["concurrency_on_conflict"] = _on_conflict(func, values["concurrency_on_conflict"], name)
+    if values["concurrency_key"] is None and values["concurrency_limit"] is None:
+        if values["concurrency_on_conflict"] is not None:
+            raise EnqueueError(f"task {name}: on_conflict is set but concurrency_key is not")
+        return None
     if values["concurrency_key"] is None:
         raise EnqueueError(f"task {name}: concurrency_limit is set but concurrency_key is not")
     limit = values["concurrency_limit"]
@@ -67,29 +71,45 @@ def settings_for(task: Any) -> Concurrency | None:
     if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration <= 0:
         raise EnqueueError(f"task {name}: concurrency_duration must be positive seconds, got {duration!r}")
     on_conflict = values["concurrency_on_conflict"] or "block"
-    if on_conflict not in ON_CONFLICT:
-        raise EnqueueError(f"task {name}: concurrency_on_conflict must be one of {ON_CONFLICT}, got {on_conflict!r}")
     return Concurrency(values["concurrency_key"], limit, float(duration), on_conflict)
+
+
+def _on_conflict(func: Any, value: Any, name: str) -> str | None:
+    """The task's on_conflict from either spelling, validated; None when neither is set."""
+    seed = getattr(func, "on_conflict", None)
+    if seed is not None and value is not None and seed != value:
+        raise EnqueueError(f"task {name}: on_conflict={seed!r} and concurrency_on_conflict={value!r} disagree; "
+                           f"set one of them")
+    value = value if value is not None else seed
+    if value is not None and value not in ON_CONFLICT:
+        raise EnqueueError(f"task {name}: on_conflict must be one of {ON_CONFLICT}, got {value!r}")
+    return value
 
 
 def resolve_key(task: Any, settings: Concurrency, args: Any, kwargs: dict) -> str:
     """The concurrency key of one call; ``EnqueueError`` when it cannot be built."""
+    return format_key(task, settings.key, args, kwargs, "concurrency key")
+
+
+def format_key(task: Any, template: str | Callable[..., str], args: Any, kwargs: dict, what: str) -> str:
+    """A key template (or callable) applied to one call's arguments; ``EnqueueError`` when it
+    cannot be built or is not a non-empty string of at most ``MAX_KEY_LENGTH`` characters."""
     name = task.module_path
     try:
-        if callable(settings.key):
-            key = settings.key(*args, **kwargs)
+        if callable(template):
+            key = template(*args, **kwargs)
         else:
-            key = settings.key.format(**_bound_arguments(task, args, kwargs))
+            key = template.format(**bound_arguments(task, args, kwargs))
     except (KeyError, IndexError, AttributeError, TypeError, ValueError) as exc:
-        raise EnqueueError(f"task {name}: cannot resolve concurrency key {settings.key!r}: {exc!r}") from exc
+        raise EnqueueError(f"task {name}: cannot resolve {what} {template!r}: {exc!r}") from exc
     if not isinstance(key, str) or not key.strip():
-        raise EnqueueError(f"task {name}: concurrency key must be a non-empty string, got {key!r}")
+        raise EnqueueError(f"task {name}: {what} must be a non-empty string, got {key!r}")
     if len(key) > MAX_KEY_LENGTH:
-        raise EnqueueError(f"task {name}: concurrency key is longer than {MAX_KEY_LENGTH} characters")
+        raise EnqueueError(f"task {name}: {what} is longer than {MAX_KEY_LENGTH} characters")
     return key
 
 
-def _bound_arguments(task: Any, args: Any, kwargs: dict) -> dict:
+def bound_arguments(task: Any, args: Any, kwargs: dict) -> dict:
     signature = inspect.signature(task.func)
     params = list(signature.parameters.values())
     if getattr(task, "takes_context", False):

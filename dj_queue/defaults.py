@@ -1,4 +1,5 @@
-"""Core's default plugin: answers the first-result hooks last, so any installed plugin wins.
+"""Core's default plugin: answers the first-result hooks last, so any installed plugin wins, and
+calls a failed job's per-task ``on_failure`` callback (``dj_queue_job_failed``).
 
 ``dj_queue_execute`` has no default here: core's innermost implementation, the task call itself,
 joins each call in ``dj_queue.operations.execute``.
@@ -24,3 +25,10 @@ def dj_queue_waker(backend: Any) -> Waker:
     from dj_queue.wakeup import default_waker
 
     return default_waker(backend)
+
+
+@hookimpl(trylast=True)
+def dj_queue_job_failed(job: Any, error: BaseException) -> None:
+    from dj_queue.task_hooks import run_on_failure
+
+    run_on_failure(job, error)

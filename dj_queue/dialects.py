@@ -58,7 +58,8 @@ class NewJobs:
     ``rows`` hold the ``NEW_JOB_COLUMNS`` values of each job (``args`` and ``kwargs`` as JSON
     text); ``executions`` say where each job starts: ``"ready"``, ``"scheduled"`` or None (a
     concurrency gate places it afterwards). ``batches`` are the ``(start, stop)`` slices of
-    ``rows`` each INSERT may take.
+    ``rows`` each INSERT may take. ``headers`` (``dj_queue_enqueue_headers``) are the same for
+    every job of the call, like ``backend_alias``.
     """
 
     backend_alias: str
@@ -66,19 +67,21 @@ class NewJobs:
     rows: list[tuple]
     executions: list[str | None]
     batches: list[tuple[int, int]]
+    headers: dict[str, str] | None = None
 
 
 def bulk_job_columns(connection: Any, jobs: NewJobs) -> tuple[list[str], list[Any]]:
     """Every job column a bulk INSERT writes (``NEW_JOB_COLUMNS`` first), and the database values
-    of the others, the same in every row: ``backend_alias``, ``enqueued_at`` and the defaults."""
+    of the others, the same in every row: ``backend_alias``, ``enqueued_at``, ``headers`` and the
+    defaults."""
     Job = model("Job")
     columns = [Job._meta.get_field(name).column for name in NEW_JOB_COLUMNS]
     constants = []
     for field in Job._meta.concrete_fields:
         if field.primary_key or field.name in NEW_JOB_COLUMNS:
             continue
-        value = {"backend_alias": jobs.backend_alias, "enqueued_at": jobs.enqueued_at}.get(
-            field.name, field.get_default())
+        value = {"backend_alias": jobs.backend_alias, "enqueued_at": jobs.enqueued_at,
+                 "headers": jobs.headers}.get(field.name, field.get_default())
         columns.append(field.column)
         constants.append(field.get_db_prep_save(value, connection))
     return columns, constants

@@ -14,6 +14,11 @@ class EnqueueError(InvalidTask):
     """
 
 
+class EnqueueVetoed(EnqueueError):
+    """A ``should_enqueue`` check (the task's, or a ``dj_queue_should_enqueue`` plugin's) refused
+    the call; nothing was written."""
+
+
 class UndiscardableError(Exception):
     """Raised when asked to discard jobs that are being executed right now."""
 

@@ -20,6 +20,7 @@ from dj_queue.types import AliasedBackend, Dialect, MaintenanceContext, ProcessI
 if TYPE_CHECKING:  # models and backends need Django's app registry; hookspecs come before it
     from django.db.backends.base.base import BaseDatabaseWrapper
 
+    from dj_queue.compat import Task
     from dj_queue.models import Job
 
 hookspec = pluggy.HookspecMarker("dj_queue")
@@ -99,11 +100,34 @@ def dj_queue_scheduler_exit(process: ProcessInfo) -> None:
 # --- jobs --------------------------------------------------------------------------------------
 
 @hookspec
+def dj_queue_enqueue_headers(backend_alias: str, jobs: list[Job]) -> dict[str, str] | None:
+    """Headers to store with new jobs, asked once per enqueue call before the jobs are written.
+
+    Fan-out, for enqueue and bulk enqueue alike (``jobs`` are the unsaved rows of the call, one for
+    a single enqueue). The returned dicts (string keys and values) are merged and stored in every
+    job's ``headers``; None or ``{}`` adds nothing. Only called when some plugin implements it; an
+    exception propagates and the enqueue fails, writing nothing.
+    """
+
+
+@hookspec
 def dj_queue_jobs_created(backend_alias: str, jobs: list[Job]) -> None:
     """Called after the commit that wrote new jobs (enqueue, bulk enqueue), with their rows.
 
     Fan-out, through ``call_safely``. Every new job counts, ready, scheduled or blocked; a
     rolled-back enqueue calls nothing. Only scheduled when some plugin implements it.
+    """
+
+
+@hookspec
+def dj_queue_should_enqueue(backend_alias: str, task: Task, args: list[Any], kwargs: dict[str, Any]) -> bool | None:
+    """Called before a call of ``task`` is enqueued (``enqueue``, each call of ``enqueue_all``).
+
+    Fan-out, called directly (not through ``call_safely``) and only when implemented: returning
+    ``False`` vetoes the call (``EnqueueVetoed`` reaches the caller, nothing is written; in
+    ``enqueue_all`` the whole batch), ``True`` or ``None`` lets it through. Runs before the
+    enqueue transaction, after the task's own ``should_enqueue``; an exception propagates to the
+    caller of ``enqueue`` and nothing is enqueued.
     """
 
 
@@ -117,7 +141,10 @@ def dj_queue_jobs_claimed(process: ProcessInfo | None, jobs: list[Job]) -> None:
 
 @hookspec
 def dj_queue_job_failed(job: Job, error: BaseException) -> None:
-    """Called after a job was recorded as FAILED for good (its last attempt, a cancellation, recovery)."""
+    """Called after a job was recorded as FAILED for good (its last attempt, a cancellation, recovery).
+
+    Core's own implementation (``dj_queue.defaults``) calls the task's ``on_failure`` callback.
+    """
 
 
 @hookspec

@@ -121,3 +121,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"dj_queue": {"handlers": ["console"], "level": os.environ.get("DJ_QUEUE_LOG_LEVEL", "WARNING")}},
 }
+
+# A runtime started by tests/plugins/test_otel.py exports its spans to this file.
+if os.environ.get("DJ_QUEUE_TEST_OTEL_FILE"):
+    from tests.otel_export import configure_from_env
+
+    configure_from_env()

@@ -68,3 +68,38 @@ def test_decorator_works_above_task_too():
     decorated = concurrency(key="k:{account_id}", limit=3)(raw)
     assert decorated is raw and raw.concurrency_limit == 3
     assert task is not None  # the decorator applies to Task objects through their .func
+
+
+# The original dj_queue README's spelling: func.concurrency_key / concurrency_limit /
+# concurrency_duration / on_conflict, one test per attribute.
+
+def test_readme_spelling_concurrency_key_and_limit():
+    settings = settings_for(FakeTask(concurrency_key="account:{account_id}", concurrency_limit=1))
+    assert settings == Concurrency("account:{account_id}", 1, 900.0, "block")
+
+
+def test_readme_spelling_concurrency_duration():
+    settings = settings_for(FakeTask(concurrency_key="a", concurrency_limit=1, concurrency_duration=60))
+    assert settings.duration == 60.0
+
+
+@pytest.mark.parametrize("value", ["block", "discard"])
+def test_readme_spelling_on_conflict(value):
+    assert settings_for(FakeTask(concurrency_key="a", concurrency_limit=1, on_conflict=value)).on_conflict == value
+
+
+@pytest.mark.parametrize("attrs, message", [
+    ({"concurrency_key": "a", "concurrency_limit": 1, "on_conflict": "skip"}, "on_conflict must be one of"),
+    ({"concurrency_key": "a", "concurrency_limit": 1, "on_conflict": "block",
+      "concurrency_on_conflict": "discard"}, "disagree"),
+    ({"on_conflict": "discard"}, "on_conflict is set but concurrency_key is not"),
+])
+def test_bad_on_conflict_values_are_enqueue_errors(attrs, message):
+    with pytest.raises(EnqueueError, match=message):
+        settings_for(FakeTask(**attrs))
+
+
+def test_both_spellings_may_agree():
+    attrs = {"concurrency_key": "a", "concurrency_limit": 1, "on_conflict": "discard",
+             "concurrency_on_conflict": "discard"}
+    assert settings_for(FakeTask(**attrs)).on_conflict == "discard"

@@ -99,6 +99,14 @@ EXPECTED = {
         r'^dj_queue_queue_depth\{queue="default",state="failed"\} 1\.0$',
         r'^dj_queue_processes\{kind="worker"\} 1\.0$',
     ],
+    "otel_tracing.py": [
+        r"^POST /checkout \[SERVER, UNSET\]\n  send default \[PRODUCER, UNSET\] messaging\.message\.id=\d+\n"
+        r"    process default \[CONSUMER, UNSET\] messaging\.message\.id=\d+, dj_queue\.attempt=1$",
+        r"^    process default \[CONSUMER, ERROR\] messaging\.message\.id=\d+, dj_queue\.attempt=2, "
+        r"error\.type=example_app\.tasks\.GatewayBusy\n"
+        r"    process default \[CONSUMER, UNSET\] messaging\.message\.id=\d+, dj_queue\.attempt=3$",
+        r"^one trace: True$", r"^trace context stored with the job: \['traceparent'\]$",
+    ],
     "workflows.py": [
         r"^cancel_workflow: 2 steps cancelled$",
         r"^chain: succeeded, last step got \[60\.0\], returned 'invoice for 60\.0 sent'$",

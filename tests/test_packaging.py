@@ -26,6 +26,7 @@ FIRST_PARTY = {
     "dj_queue_plugins.notify": "dj_queue_plugins.notify",
     "dj_queue_plugins.localwake": "dj_queue_plugins.localwake",
     "dj_queue_plugins.prometheus": "dj_queue_plugins.prometheus",
+    "dj_queue_plugins.otel": "dj_queue_plugins.otel",
 }
 
 
@@ -38,7 +39,9 @@ def pyproject() -> dict:
 
 def test_extras_exist(pyproject):
     extras = pyproject["project"]["optional-dependencies"]
-    assert {"postgres", "mysql", "gunicorn", "asgi", "prometheus", "dev"} <= set(extras)
+    assert {"postgres", "mysql", "gunicorn", "asgi", "prometheus", "otel", "dev"} <= set(extras)
+    assert any(req.startswith("opentelemetry-api") for req in extras["otel"])
+    assert {"opentelemetry-api", "opentelemetry-sdk"} <= {req.split(">")[0] for req in extras["dev"]}
     assert any(req.startswith("prometheus_client") for req in extras["prometheus"])
     assert any(req.startswith("prometheus_client") for req in extras["dev"])  # CI runs its tests
     assert any(req.startswith("psycopg") for req in extras["postgres"])

@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dj_queue', '0004_recurring_timezone'),
+        ('dj_queue', '0006_unique_jobs'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from dj_queue.models.jobs import (
     ScheduledExecution,
 )
 from dj_queue.models.recurring import RecurringExecution, RecurringTask
-from dj_queue.models.runtime import Pause, Process, Semaphore
+from dj_queue.models.runtime import Pause, Process, Semaphore, UniqueReservation
 from dj_queue.models.workflows import Workflow, WorkflowStep
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "RecurringTask",
     "ScheduledExecution",
     "Semaphore",
+    "UniqueReservation",
     "Workflow",
     "WorkflowStep",
 ]

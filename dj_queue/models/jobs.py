@@ -45,6 +45,9 @@ class Job(models.Model):
     crashes = models.PositiveSmallIntegerField(default=0)
     # Set by cancel() on a running job; the worker running it sees it and ends the attempt.
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # Plugins' headers for this job, written at enqueue (``dj_queue_enqueue_headers``): e.g. the
+    # W3C trace context the OpenTelemetry plugin continues in the worker. None when nobody wrote any.
+    headers = models.JSONField(null=True, blank=True)
     # The workflow step this job runs (``dj_queue.workflows``); read with the claimed row, so jobs
     # outside workflows cost nothing more on completion.
     workflow_step_id = models.BigIntegerField(null=True, blank=True)

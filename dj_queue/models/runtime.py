@@ -76,3 +76,27 @@ class Semaphore(models.Model):
 
     def __str__(self) -> str:
         return f"semaphore {self.key} ({self.value} free)"
+
+
+class UniqueReservation(models.Model):
+    """The job holding one unique key (``@unique``), until ``expires_at`` or until it leaves the
+    counted states. The unique constraint is what lets only one of two racing enqueues write a job.
+
+    ``job_id`` is a plain column, not a foreign key: a holder that was deleted simply no longer
+    counts, and job deletion (retention, discards) never has to look at this table.
+    """
+
+    backend_alias = models.CharField(max_length=100, default="default")
+    key = models.CharField(max_length=255)
+    job_id = models.BigIntegerField(null=True)
+    expires_at = models.DateTimeField(null=True)  # None: no period, held while the job counts
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "dj_queue_unique_reservation"
+        constraints = [
+            models.UniqueConstraint(fields=["backend_alias", "key"], name="dj_queue_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"unique key {self.key} (job {self.job_id})"

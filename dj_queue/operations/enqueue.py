@@ -23,6 +23,7 @@ from django.utils import timezone
 from dj_queue import plugins
 from dj_queue.concurrency import Concurrency
 from dj_queue.dialects import NewJobs
+from dj_queue.exceptions import EnqueueError
 from dj_queue.models import Job, ReadyExecution, ScheduledExecution
 from dj_queue.operations import concurrency as semaphores
 from dj_queue.operations.events import announce_ready, announcement_sql, jobs_created, notify_after_commit
@@ -71,6 +72,7 @@ def enqueue_job(
     spec = JobSpec(task_path, queue_name, priority, args, kwargs, run_after,
                    concurrency_key=concurrency_key, concurrency=concurrency)
     job = _new_job(spec, backend_alias, now)
+    headers_for(backend_alias, [job])
     if not _gated(job, spec, now) and _insert_in_one_round_trip(job, backend_alias, using, now):
         jobs_created(using, backend_alias, [job])
         if not _is_future(job.scheduled_at, now):
@@ -118,8 +120,9 @@ def enqueue_jobs(specs: Iterable[JobSpec], *, backend_alias: str, using: str) ->
         return []
     now = timezone.now()
     jobs = [_new_job(spec, backend_alias, now) for spec in specs]
+    headers = headers_for(backend_alias, jobs)
     with transaction.atomic(using=using, savepoint=False):
-        became_ready = _insert_through_dialect(jobs, specs, backend_alias, using, now)
+        became_ready = _insert_through_dialect(jobs, specs, backend_alias, using, now, headers)
         if became_ready is None:  # the generic way: the ORM's bulk_create, batch by batch
             became_ready = set()
             for start, stop in _batches(specs, batch_size(using)):
@@ -134,7 +137,7 @@ def enqueue_jobs(specs: Iterable[JobSpec], *, backend_alias: str, using: str) ->
 
 
 def _insert_through_dialect(jobs: list[Job], specs: list[JobSpec], backend_alias: str, using: str,
-                            now: datetime) -> set[str] | None:
+                            now: datetime, headers: dict[str, str] | None) -> set[str] | None:
     """Insert with the dialect's ``insert_jobs``; return the queues that got ready jobs, or None
     (nothing written) when the dialect has no such fast path."""
     starts = [None if _gated(job, spec, now) else
@@ -142,7 +145,7 @@ def _insert_through_dialect(jobs: list[Job], specs: list[JobSpec], backend_alias
               for job, spec in zip(jobs, specs)]
     rows = [(spec.queue_name, spec.task_path, spec.priority, _json(spec.args_json, spec.args),
              _json(spec.kwargs_json, spec.kwargs), spec.run_after, spec.concurrency_key) for spec in specs]
-    new = NewJobs(backend_alias, now, rows, starts, list(_batches(specs, batch_size(using))))
+    new = NewJobs(backend_alias, now, rows, starts, list(_batches(specs, batch_size(using))), headers)
     ids = plugins.get_dialect(using).insert_jobs(using=using, jobs=new)
     if ids is None:
         return None
@@ -153,6 +156,25 @@ def _insert_through_dialect(jobs: list[Job], specs: list[JobSpec], backend_alias
         if start is None and semaphores.place(job, spec.concurrency, using=using) == "ready":
             became_ready.add(job.queue_name)
     return became_ready
+
+
+def headers_for(backend_alias: str, jobs: list[Job]) -> dict[str, str] | None:
+    """Ask ``dj_queue_enqueue_headers`` once for the whole call and set the merged headers on
+    every job; return them (None when no plugin gave any)."""
+    hook = plugins.get_plugin_manager().hook.dj_queue_enqueue_headers
+    if not hook.get_hookimpls():  # the usual case: no pluggy call on the hot path
+        return None
+    headers: dict[str, str] = {}
+    for given in reversed(hook(backend_alias=backend_alias, jobs=jobs)):  # registration order
+        if given:
+            headers.update(given)
+    if not headers:
+        return None
+    if not all(isinstance(key, str) and isinstance(value, str) for key, value in headers.items()):
+        raise EnqueueError(f"dj_queue_enqueue_headers must return string keys and values, got {headers!r}")
+    for job in jobs:
+        job.headers = dict(headers)  # each job its own: no row shares a mutable dict
+    return headers
 
 
 def _json(text: str | None, value: Any) -> str:

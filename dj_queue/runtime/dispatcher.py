@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-from dj_queue.operations import concurrency
+from dj_queue.operations import concurrency, unique
 from dj_queue.operations.dispatch import dispatch_due
 from dj_queue.runtime.base import Actor, check_connections
 
@@ -66,6 +66,7 @@ class Dispatcher(Actor):
             released = concurrency.release_expired_blocked(
                 backend_alias=self.backend_alias, using=self.using, batch_size=self.batch_size
             )
+            unique.prune_reservations(backend_alias=self.backend_alias, using=self.using, batch_size=self.batch_size)
         except Exception as exc:
             self.on_error(exc)
             check_connections()
