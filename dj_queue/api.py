@@ -20,6 +20,7 @@ from dj_queue.config import backend_options, database_for
 from dj_queue.exceptions import EnqueueError
 from dj_queue.models import Job
 from dj_queue.operations import jobs, queues, recurring
+from dj_queue.progress import get_progress, set_progress
 from dj_queue.policies import delivery, exactly_once, retry, timeout
 from dj_queue.task_hooks import on_failure, should_enqueue
 from dj_queue.unique import unique
@@ -32,10 +33,12 @@ __all__ = [
     "delivery",
     "enqueue_on_commit",
     "exactly_once",
+    "get_progress",
     "on_failure",
     "queue_depths",
     "retry",
     "schedule_recurring_task",
+    "set_progress",
     "should_enqueue",
     "timeout",
     "unique",

@@ -107,6 +107,19 @@ EXPECTED = {
         r"    process default \[CONSUMER, UNSET\] messaging\.message\.id=\d+, dj_queue\.attempt=3$",
         r"^one trace: True$", r"^trace context stored with the job: \['traceparent'\]$",
     ],
+    "workflows.py": [
+        r"^cancel_workflow: 2 steps cancelled$",
+        r"^chain: succeeded, last step got \[60\.0\], returned 'invoice for 60\.0 sent'$",
+        r"^group: succeeded, callback got \[\['thumb-100\.jpg', 'thumb-400\.jpg'\]\], returned 'published thumb-100\.jpg, thumb-400\.jpg'$",
+        r"^workspace: \{'images': 2\}$",
+        r"^failed chain: failed: fetch_order succeeded, price_order succeeded, charge failed, email_invoice cancelled$",
+        r"^cancelled workflow: cancelled: fetch_order cancelled, price_order cancelled$",
+    ],
+    "progress.py": [
+        r"^before it runs: \{'progress': None, 'metadata': None\}$", r"^seen while running: True ",
+        r"^after it finished: \{'progress': 100\.0, 'metadata': \{'row': 1000\}\}$",
+        r"^out of range: EnqueueError: dj_queue: progress must be a number from 0 to 100, got 120$",
+    ],
     "prune.py": [
         r"^dj_queue_prune \(backend 'default'\) dry run, nothing deleted; would remove finished jobs: 3\n"
         r"  finished jobs by task path: example_app\.tasks\.send_welcome_email 3$",

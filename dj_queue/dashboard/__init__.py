@@ -17,7 +17,7 @@ __all__ = ["install", "urlpatterns"]
 
 def urlpatterns(site: AdminSite) -> list[URLPattern]:
     """The dashboard's URL patterns, each behind the site's staff check and CSRF protection."""
-    from dj_queue.dashboard import views
+    from dj_queue.dashboard import views, workflows
 
     kwargs = {"site": site}
     return [
@@ -26,6 +26,12 @@ def urlpatterns(site: AdminSite) -> list[URLPattern]:
              name="dj_queue_dashboard_jobs"),
         path("dj_queue/dashboard/job/<int:job_id>/", site.admin_view(views.job_detail), kwargs,
              name="dj_queue_dashboard_job"),
+        path("dj_queue/dashboard/job/<int:job_id>/progress/", site.admin_view(workflows.job_progress), kwargs,
+             name="dj_queue_dashboard_job_progress"),
+        path("dj_queue/dashboard/workflows/", site.admin_view(workflows.workflows), kwargs,
+             name="dj_queue_dashboard_workflows"),
+        path("dj_queue/dashboard/workflow/<int:workflow_id>/", site.admin_view(workflows.workflow_detail), kwargs,
+             name="dj_queue_dashboard_workflow"),
         path("dj_queue/dashboard/lookup/", site.admin_view(views.lookup), kwargs,
              name="dj_queue_dashboard_lookup"),
         path("dj_queue/dashboard/action/", site.admin_view(views.action), kwargs,

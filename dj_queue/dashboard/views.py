@@ -19,6 +19,7 @@ from dj_queue.dashboard.filters import JobFilter
 from dj_queue.dashboard.history import attempt_rows
 from dj_queue.dashboard.policy import describe_policy
 from dj_queue.dashboard.tables import Column, Table
+from dj_queue.dashboard.workflows import workflow_of
 from dj_queue.exceptions import UndiscardableError
 from dj_queue.policies import policy_for_job
 
@@ -157,6 +158,7 @@ def job_detail(request: HttpRequest, site: AdminSite, job_id: int) -> HttpRespon
         failure=failure, outcome=health.failure_kind(failure.exception_class) if failure else job.state,
         claim=queries.related_or_none(job, "claimed_execution"),
         history=attempt_rows(job, job.state), policy=describe_policy(policy_for_job(job)),
+        workflow_id=workflow_of(job, backend.using),
     ))
 
 

@@ -10,6 +10,7 @@ from dj_queue.models.jobs import (
 )
 from dj_queue.models.recurring import RecurringExecution, RecurringTask
 from dj_queue.models.runtime import Pause, Process, Semaphore, UniqueReservation
+from dj_queue.models.workflows import Workflow, WorkflowStep
 
 __all__ = [
     "BlockedExecution",
@@ -24,4 +25,6 @@ __all__ = [
     "ScheduledExecution",
     "Semaphore",
     "UniqueReservation",
+    "Workflow",
+    "WorkflowStep",
 ]

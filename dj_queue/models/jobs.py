@@ -48,6 +48,12 @@ class Job(models.Model):
     # Plugins' headers for this job, written at enqueue (``dj_queue_enqueue_headers``): e.g. the
     # W3C trace context the OpenTelemetry plugin continues in the worker. None when nobody wrote any.
     headers = models.JSONField(null=True, blank=True)
+    # The workflow step this job runs (``dj_queue.workflows``); read with the claimed row, so jobs
+    # outside workflows cost nothing more on completion.
+    workflow_step_id = models.BigIntegerField(null=True, blank=True)
+    # What the running task reported (``dj_queue.api.set_progress``): 0..100 and small JSON.
+    progress = models.FloatField(null=True, blank=True)
+    progress_metadata = models.JSONField(null=True, blank=True)
 
     class Meta:
         db_table = "dj_queue_job"

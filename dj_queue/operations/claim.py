@@ -17,7 +17,7 @@ from django.utils import timezone
 from dj_queue import plugins
 from dj_queue.dialects import backend_option
 from dj_queue.models import ClaimedExecution, Job, Pause, ReadyExecution
-from dj_queue.operations.completion import finish_many, finish_rows, settle
+from dj_queue.operations.completion import finish_many, finish_rows, settle, split_steps
 from dj_queue.operations.events import after_commit
 from dj_queue.operations.selectors import parse_selectors
 
@@ -123,6 +123,12 @@ def finish_and_claim(*, outcomes: list[tuple[Job, object]], backend_alias: str, 
     ``outcomes`` are ``(job, return value)`` pairs as ``completion.finish_many`` takes them.
     Returns ``(jobs finished, jobs claimed)``; a job whose claim was lost is in neither.
     """
+    outcomes, stepped = split_steps(outcomes, process_id=process_id, using=using)
+    if stepped:
+        finished, claimed = finish_and_claim(outcomes=outcomes, backend_alias=backend_alias, using=using,
+                                             selectors=selectors, limit=limit, process_id=process_id,
+                                             worker_id=worker_id, process=process)
+        return stepped + finished, claimed
     if not outcomes:
         return [], claim(backend_alias=backend_alias, using=using, selectors=selectors, limit=limit,
                          process_id=process_id, worker_id=worker_id, process=process)

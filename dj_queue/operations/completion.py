@@ -20,6 +20,7 @@ from dj_queue.failures import error_entry
 from dj_queue.models import ClaimedExecution, FailedExecution, Job, ReadyExecution, ScheduledExecution
 from dj_queue.operations.concurrency import release as release_slot
 from dj_queue.operations.events import after_commit, announce_ready, notify_after_commit
+from dj_queue.operations import workflows
 
 if TYPE_CHECKING:
     from dj_queue.policies import Policy
@@ -36,7 +37,9 @@ def finish(job: Job, return_value: object, *, process_id: int | None, using: str
     """
     dialect = plugins.get_dialect(using)
     now = timezone.now()
-    if backend_option(job.backend_alias, "preserve_finished_jobs"):
+    if job.workflow_step_id is not None:
+        finished = _finish_step(dialect, job, return_value, process_id=process_id, using=using, now=now)
+    elif backend_option(job.backend_alias, "preserve_finished_jobs"):
         finished = dialect.finish(using=using, job_id=job.pk, process_id=process_id,
                                   return_value=return_value, now=now)
         if finished is None:
@@ -62,8 +65,9 @@ def finish_many(outcomes: list[tuple[Job, object]], *, process_id: int | None, u
     Like ``finish``, a job whose claim is gone or held by another process is left alone (and not
     returned). Workers batch their completions through this: commits are the unit of cost.
     """
+    outcomes, stepped = split_steps(outcomes, process_id=process_id, using=using)
     if not outcomes:
-        return []
+        return stepped
     dialect = plugins.get_dialect(using)
     now = timezone.now()
     by_id = {job.pk: (job, value) for job, value in outcomes}
@@ -79,7 +83,33 @@ def finish_many(outcomes: list[tuple[Job, object]], *, process_id: int | None, u
             done = list(dialect.lock(claims, "", skip_locked=False).values_list("job_id", flat=True))
             claims.filter(job_id__in=done).delete()
             Job.objects.using(using).filter(id__in=done).delete()
-    return settle(by_id, done, now, using=using)
+    return stepped + settle(by_id, done, now, using=using)
+
+
+def split_steps(outcomes: list[tuple[Job, object]], *, process_id: int | None,
+                using: str) -> tuple[list[tuple[Job, object]], list[Job]]:
+    """Finish the workflow steps of a batch one by one (each advances its workflow in its own
+    transaction); return the other outcomes and the steps finished. Free for plain jobs: the
+    step id came with the claimed row."""
+    if all(job.workflow_step_id is None for job, _ in outcomes):
+        return outcomes, []
+    stepped = [job for job, value in outcomes if job.workflow_step_id is not None
+               and finish(job, value, process_id=process_id, using=using)]
+    return [(job, value) for job, value in outcomes if job.workflow_step_id is None], stepped
+
+
+def _finish_step(dialect: Any, job: Job, value: object, *, process_id: int | None, using: str,
+                 now: datetime) -> bool:
+    """Finish a workflow step's job and advance its workflow in the same transaction."""
+    with dialect.write_transaction(using):
+        if backend_option(job.backend_alias, "preserve_finished_jobs"):
+            finished = bool(finish_rows(dialect, using=using, items=[(job.pk, value)], process_id=process_id,
+                                        now=now))
+        elif finished := bool(dialect.delete_claim(using, job.pk, process_id)):
+            Job.objects.using(using).filter(id=job.pk).delete()
+        if finished:
+            workflows.step_ended(job, using, succeeded=True, value=value)
+    return finished
 
 
 def finish_rows(dialect: Any, *, using: str, items: list[tuple[int, Any]], process_id: int | None,
@@ -238,6 +268,8 @@ def _record_failed(job: Job, error: BaseException, entry: dict, now: datetime, u
     )
     _update(job, using, finished_at=now, errors=job.errors, **fields)
     job.finished_at = now
+    if job.workflow_step_id is not None:  # same transaction: the workflow moves on with it
+        workflows.step_ended(job, using, succeeded=False)
 
 
 def _update(job: Job, using: str, **fields: Any) -> None:
