@@ -2,6 +2,7 @@
 
 Failure handling per task: ``retry``, ``timeout``, ``delivery``, ``exactly_once`` (decorators,
 see ``dj_queue.policies``); ``cancel`` a job and, inside a running task, ``cancel_requested``.
+Throughput per task: ``rate_limit`` (see ``dj_queue.ratelimits``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dj_queue.exceptions import EnqueueError
 from dj_queue.models import Job
 from dj_queue.operations import jobs, queues, recurring
 from dj_queue.policies import delivery, exactly_once, retry, timeout
+from dj_queue.ratelimits import rate_limit
 
 __all__ = [
     "QueueInfo",
@@ -29,6 +31,7 @@ __all__ = [
     "enqueue_on_commit",
     "exactly_once",
     "queue_depths",
+    "rate_limit",
     "retry",
     "schedule_recurring_task",
     "timeout",
