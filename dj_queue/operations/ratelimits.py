@@ -27,6 +27,11 @@ from dj_queue.ratelimits import RateLimit, key_of, settings_for
 
 logger = logging.getLogger("dj_queue.operations")
 
+# A start is recorded when the worker admits the job, a moment before the task body runs, and
+# that moment varies (thread hand-off, a loaded host). Each start therefore stays in the log this
+# much longer than the period, so the bodies' start times, not only the admissions, hold the limit.
+GUARD_FRACTION, GUARD_MAX = 0.1, 0.1
+
 # (task path, backend alias) -> the task's RateLimit or None: tasks' settings do not change once imported.
 _settings: dict[tuple[str, str], RateLimit | None] = {}
 
@@ -76,11 +81,12 @@ def take(key: str, *, limit: int, period: float, backend_alias: str, using: str)
 def _decide(found: tuple[int, list], limit: int, period: float, using: str) -> float | None:
     row_id, starts = found
     now = time.time()
-    recent = sorted(start for start in (starts or []) if start > now - period)
+    window = period + min(GUARD_MAX, period * GUARD_FRACTION)
+    recent = sorted(start for start in (starts or []) if start > now - window)
     wait = None
     if len(recent) >= limit:
         # The start that must leave the window before one more fits in it.
-        wait = max(0.001, recent[len(recent) - limit] + period - now)
+        wait = max(0.001, recent[len(recent) - limit] + window - now)
     else:
         recent.append(now)
     RateLimitLog.objects.using(using).filter(id=row_id).update(starts=recent, updated_at=timezone.now())
