@@ -4,6 +4,7 @@ Failure handling per task: ``retry``, ``timeout``, ``delivery``, ``exactly_once`
 see ``dj_queue.policies``); ``cancel`` a job and, inside a running task, ``cancel_requested``.
 Per task too: ``unique`` jobs (``dj_queue.unique``), a ``should_enqueue`` veto and an
 ``on_failure`` callback (``dj_queue.task_hooks``).
+Throughput per task: ``rate_limit`` (see ``dj_queue.ratelimits``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dj_queue.progress import get_progress, set_progress
 from dj_queue.policies import delivery, exactly_once, retry, timeout
 from dj_queue.task_hooks import on_failure, should_enqueue
 from dj_queue.unique import unique
+from dj_queue.ratelimits import rate_limit
 
 __all__ = [
     "QueueInfo",
@@ -36,6 +38,7 @@ __all__ = [
     "get_progress",
     "on_failure",
     "queue_depths",
+    "rate_limit",
     "retry",
     "schedule_recurring_task",
     "set_progress",

@@ -18,11 +18,13 @@ from typing import Any, Mapping
 from django.core.signals import setting_changed
 
 from dj_queue.exceptions import ConfigurationError
+from dj_queue.ratelimits import parse_rate
 from dj_queue.serialization import describe_type
 
 # ``max_jobs_per_process`` / ``max_memory_mb``: recycle a worker past either limit (null: never).
+# ``rate_limit``: "JOBS/SECONDS", at most that many jobs started by the worker per window (null: none).
 WORKER_DEFAULTS: dict[str, Any] = {"queues": "*", "threads": 3, "processes": 1, "polling_interval": 0.1,
-                                   "max_jobs_per_process": None, "max_memory_mb": None}
+                                   "max_jobs_per_process": None, "max_memory_mb": None, "rate_limit": None}
 DISPATCHER_DEFAULTS: dict[str, Any] = {
     "batch_size": 500,
     "polling_interval": 1,
@@ -110,6 +112,7 @@ TYPES: dict[str, tuple] = {
     "polling_interval": _NUMBER,
     "max_jobs_per_process": (int, _NULL),
     "max_memory_mb": (*_NUMBER, _NULL),
+    "rate_limit": (str, _NULL),
     "batch_size": (int,),
     "concurrency_maintenance": (bool,),
     "concurrency_maintenance_interval": _NUMBER,
@@ -168,6 +171,11 @@ def _check_value(key: str, value: Any, where: _Where) -> None:
     # bool is an int subclass, so ``threads: true`` would otherwise pass as 1.
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
         raise here.error(f"{here.path} must be {_type_names(types)}, got {type(value).__name__} {value!r}")
+    if key == "rate_limit" and value is not None:
+        try:
+            parse_rate(value)
+        except ValueError as exc:
+            raise here.error(f"{here.path}: {exc}") from None
     if isinstance(value, bool) or not isinstance(value, _NUMBER):
         return
     if key in POSITIVE and value <= 0:

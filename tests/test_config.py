@@ -39,7 +39,7 @@ def test_empty_options_are_the_defaults():
     options = config.validate({})
     assert options["mode"] == "fork" and options["silence_polling"] is True
     assert options["workers"] == [{"queues": ["*"], "threads": 3, "processes": 1, "polling_interval": 0.1,
-                                   "max_jobs_per_process": None, "max_memory_mb": None}]
+                                   "max_jobs_per_process": None, "max_memory_mb": None, "rate_limit": None}]
     assert options["dispatchers"][0]["batch_size"] == 500
     assert options["scheduler"] == {"dynamic_tasks_enabled": False, "polling_interval": 5}
 
@@ -47,7 +47,7 @@ def test_empty_options_are_the_defaults():
 def test_partial_entries_are_filled_and_queues_normalized():
     options = config.validate({"workers": [{"queues": "a, b*", "threads": 5}], "scheduler": {"polling_interval": 1}})
     assert options["workers"] == [{"queues": ["a", "b*"], "threads": 5, "processes": 1, "polling_interval": 0.1,
-                                   "max_jobs_per_process": None, "max_memory_mb": None}]
+                                   "max_jobs_per_process": None, "max_memory_mb": None, "rate_limit": None}]
     assert options["scheduler"] == {"dynamic_tasks_enabled": False, "polling_interval": 1}
 
 
@@ -88,11 +88,20 @@ def test_unknown_keys_name_the_path_and_the_nearest_key(options, words):
     ({"clear_failed_jobs_after": -5}, "clear_failed_jobs_after must not be negative"),
     ({"supervisor_pidfile": 3}, "supervisor_pidfile must be str/null, got int 3"),
     ({"mode": "sideways"}, "mode must be one of fork, async, got 'sideways'"),
+    ({"workers": [{"rate_limit": 5}]}, "workers[0].rate_limit must be str/null, got int 5"),
+    ({"workers": [{"rate_limit": "5"}]}, 'workers[0].rate_limit: rate_limit must be "JOBS/SECONDS"'),
+    ({"workers": [{"rate_limit": "0/1"}]}, "with both positive (e.g. \"10/60\"), got '0/1'"),
+    ({"workers": [{"rate_limit": "5/0"}]}, "got '5/0'"),
 ])
 def test_wrong_types_and_values_are_rejected(options, words):
     with pytest.raises(ConfigurationError) as excinfo:
         config.validate(options, where=SETTINGS_WHERE)
     assert words in str(excinfo.value)
+
+
+def test_a_worker_rate_limit_is_jobs_per_seconds():
+    options = config.validate({"workers": [{"rate_limit": "10/60"}, {}]})
+    assert [worker["rate_limit"] for worker in options["workers"]] == ["10/60", None]
 
 
 def test_nulls_and_zero_ages_are_allowed_where_documented():
@@ -144,7 +153,7 @@ def test_yaml_overrides_settings_key_by_key(tmp_path):
     assert (options["shutdown_timeout"], options["max_payload_bytes"]) == (2, 10)
     assert options["scheduler"] == {"dynamic_tasks_enabled": True, "polling_interval": 2}
     assert options["workers"] == [{"queues": ["*"], "threads": 7, "processes": 1, "polling_interval": 0.1,
-                                   "max_jobs_per_process": None, "max_memory_mb": None}]
+                                   "max_jobs_per_process": None, "max_memory_mb": None, "rate_limit": None}]
     assert sorted(options["recurring"]) == ["one", "two"]
 
 

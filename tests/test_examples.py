@@ -58,6 +58,10 @@ EXPECTED = {
         r"^ready: 1, blocked: 2$", r"^ran one at a time, in order: True$", r"^first import_feed job: READY$",
         r"^second import_feed job: FAILED, error: dj_queue\.exceptions\.ConcurrencyLimitDiscarded$",
     ],
+    "rate_limits.py": [
+        r"^acme: 9 calls over [2-9]\.\d+s, at most [1-3] in any second$", r"^all succeeded: True$",
+        r"^attempts per job: \[1\]$", r"^throttled jobs seen waiting: yes$", r"^globex done too: True$",
+    ],
     "retry_failed.py": [
         r"^status: FAILED, attempts: 1$", r"^exception: builtins\.ValueError: card declined for order 7$",
         r"^traceback kept: True$", r"^retried: True$", r"^status: SUCCESSFUL, attempts: 2, same id: \d+$",

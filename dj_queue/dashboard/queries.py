@@ -56,6 +56,17 @@ def summary(backend: Backend, queues: list[QueueRow] | None = None) -> dict[str,
     return counts
 
 
+def throttled_count(backend: Backend) -> int:
+    """Scheduled jobs a rate limit sent back to wait (see dj_queue.operations.ratelimits)."""
+    return state_rows(backend, "scheduled").filter(throttled=True).count()
+
+
+def throttled_execution(job: Job) -> ScheduledExecution | None:
+    """The job's scheduled row when a rate limit put it there, else None."""
+    scheduled = related_or_none(job, "scheduled_execution")
+    return scheduled if scheduled is not None and scheduled.throttled else None
+
+
 def state_rows(backend: Backend, state: str, queue: str | None = None) -> QuerySet:
     """The rows of ``state`` for the backend (execution rows, or jobs for "finished")."""
     if state == "finished":

@@ -70,6 +70,7 @@ def overview(request: HttpRequest, site: AdminSite) -> HttpResponse:
     return TemplateResponse(request, "dj_queue/dashboard.html", _context(
         request, site, backend, "Queue dashboard",
         counts=queries.summary(backend, queue_rows), lifecycle=health.lifecycle_counts(backend),
+        throttled=queries.throttled_count(backend),
         health=health.health(backend, processes, queue_rows),
         queues=Table(request, "q", QUEUE_COLUMNS, queue_rows, default="name"),
         processes=Table(request, "proc", PROCESS_COLUMNS, processes, default="kind"),
@@ -157,6 +158,7 @@ def job_detail(request: HttpRequest, site: AdminSite, job_id: int) -> HttpRespon
         actions=[ACTIONS[name] for name in names], attempts=len(job.worker_ids or []),
         failure=failure, outcome=health.failure_kind(failure.exception_class) if failure else job.state,
         claim=queries.related_or_none(job, "claimed_execution"),
+        throttled=queries.throttled_execution(job),
         history=attempt_rows(job, job.state), policy=describe_policy(policy_for_job(job)),
         workflow_id=workflow_of(job, backend.using),
     ))

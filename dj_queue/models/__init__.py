@@ -8,6 +8,7 @@ from dj_queue.models.jobs import (
     ReadyExecution,
     ScheduledExecution,
 )
+from dj_queue.models.ratelimits import RateLimitLog
 from dj_queue.models.recurring import RecurringExecution, RecurringTask
 from dj_queue.models.runtime import Pause, Process, Semaphore, UniqueReservation
 from dj_queue.models.workflows import Workflow, WorkflowStep
@@ -19,6 +20,7 @@ __all__ = [
     "Job",
     "Pause",
     "Process",
+    "RateLimitLog",
     "ReadyExecution",
     "RecurringExecution",
     "RecurringTask",

@@ -109,6 +109,9 @@ class ScheduledExecution(Execution):
     queue_name = models.CharField(max_length=100)
     priority = models.SmallIntegerField(default=0)
     scheduled_at = models.DateTimeField()
+    # Set when a rate limit sent the job back here (dj_queue.operations.ratelimits): the dashboard
+    # shows it as throttled. A database default, so raw-SQL inserts need not know the column.
+    throttled = models.BooleanField(default=False, db_default=False)
     # Copied from the job: due jobs with a key must take a semaphore slot, not go straight to ready.
     concurrency_key = models.CharField(max_length=255, null=True, blank=True)
 

@@ -20,9 +20,10 @@ from django.utils import timezone
 from dj_queue import plugins, running
 from dj_queue.compat import TaskContext, TaskResultStatus, task_finished, task_started
 from dj_queue.config import cached_options
-from dj_queue.exceptions import JobCancelledError, TaskResolutionError
+from dj_queue.exceptions import EnqueueError, JobCancelledError, TaskResolutionError
 from dj_queue.logs import job_fields
 from dj_queue.models import ClaimedExecution, Job
+from dj_queue.operations import ratelimits
 from dj_queue.operations.completion import FAILED, fail, finish
 from dj_queue.policies import Policy, policy_for
 from dj_queue.resolution import resolve_task
@@ -49,6 +50,12 @@ def execute(job: Job, *, backend: Any, process_id: int | None, using: str,
         _record_failure(job, exc, process_id=process_id, using=using, policy=None)
         return False
     policy = policy_of(job, task)
+    try:
+        if not _with_retry(lambda: ratelimits.admit(job, task, process_id=process_id, using=using)):
+            return False  # throttled: back to scheduled, not an attempt (operations/ratelimits.py)
+    except EnqueueError as exc:  # its rate-limit key cannot be built from the job's arguments
+        _record_failure(job, exc, process_id=process_id, using=using, policy=None)
+        return False
     attempt = running.start(job, timeout=policy.timeout, policy=policy,
                             coroutine=inspect.iscoroutinefunction(task.func))
     try:

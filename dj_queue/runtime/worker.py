@@ -26,6 +26,7 @@ from dj_queue.models import Job
 from dj_queue.operations.claim import finish_and_claim, release
 from dj_queue.operations.completion import fail, finish_many
 from dj_queue.operations.execute import execute
+from dj_queue.ratelimits import LocalRateLimit
 from dj_queue.runtime.base import Actor
 from dj_queue.runtime.completions import Completions
 from dj_queue.runtime.polling import ERROR_BACKOFF
@@ -60,7 +61,7 @@ class Worker(Actor):
 
     def __init__(self, *, queues: list[str], threads: int = 3, polling_interval: float = 0.1,
                  max_jobs_per_process: int | None = None, max_memory_mb: float | None = None,
-                 **kwargs: Any) -> None:
+                 rate_limit: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.queues = list(queues)
         self.threads = max(1, int(threads))
@@ -69,6 +70,8 @@ class Worker(Actor):
         self.poller.backoff = max(self.polling_interval, ERROR_BACKOFF)
         self.max_jobs_per_process = max_jobs_per_process
         self.max_memory_mb = max_memory_mb
+        # The worker-level limit ("JOBS/SECONDS"), kept in memory: see dj_queue.ratelimits.
+        self.rate_limiter = LocalRateLimit.from_option(rate_limit)
         self.jobs_served = 0
         # Why this worker stopped claiming to be replaced, once a limit is reached.
         self.recycle_reason: str | None = None
@@ -101,6 +104,8 @@ class Worker(Actor):
                 self.pool.wait_for_idle(COALESCE_SECONDS, count=self.threads)
             idle = self._claimable(self.pool.idle)
             jobs = self._turn(idle) if idle or len(self.completions) else []
+            if self.rate_limiter is not None:
+                self.rate_limiter.record(len(jobs))
             self.jobs_served += len(jobs)
             for job in jobs:
                 self.pool.submit(job.pk, lambda job=job: self._execute(job))
@@ -129,7 +134,9 @@ class Worker(Actor):
         if self.recycle_reason is not None:
             return 0
         if self.max_jobs_per_process is not None:
-            return min(idle, self.max_jobs_per_process - self.jobs_served)
+            idle = min(idle, self.max_jobs_per_process - self.jobs_served)
+        if self.rate_limiter is not None:
+            idle = self.rate_limiter.allowance(idle)
         return idle
 
     def _limit_reached(self) -> str | None:

@@ -63,7 +63,7 @@ def charge_once_flaky(context, order_id: int) -> str:
 
 # --- retries.py, timeouts.py and cancel.py use these ---
 
-from dj_queue.api import cancel_requested, retry, timeout  # noqa: E402
+from dj_queue.api import cancel_requested, rate_limit, retry, timeout  # noqa: E402
 
 
 class GatewayBusy(Exception):
@@ -100,3 +100,10 @@ def export_everything(context, rows: int) -> str:
             return f"stopped at row {row}"
         time.sleep(0.05)
     return "exported"
+
+
+@task
+@rate_limit(key="partner:{partner}", limit=3, period=1)
+def call_partner_api(partner: str, request: int) -> float:
+    """Stands for a call to a partner's API that allows 3 requests a second per partner."""
+    return time.time()

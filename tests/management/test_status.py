@@ -81,6 +81,16 @@ def test_table_shows_queues_and_processes():
 
 def test_nothing_to_show_and_unknown_backend():
     assert status() == "queues of backend 'default':\n  (none)\n\nlive processes: 0\n"
-    assert json.loads(status("--json")) == {"backend": "default", "queues": [], "processes": []}
+    assert json.loads(status("--json")) == {"backend": "default", "queues": [], "processes": [], "throttled": 0}
     with pytest.raises(CommandError, match="no TASKS backend named 'nope'"):
         status("--backend", "nope")
+
+
+def test_throttled_jobs_are_counted():
+    throttled = make_job("scheduled")
+    ScheduledExecution.objects.filter(job=throttled).update(throttled=True)
+    make_job("scheduled")
+    assert json.loads(status("--json"))["throttled"] == 1
+    lines = status().splitlines()
+    assert lines[2].split()[:3] == ["default", "0", "2"]
+    assert lines[3] == "throttled by rate limits (among scheduled): 1"

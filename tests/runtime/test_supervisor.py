@@ -40,7 +40,7 @@ def test_fork_mode_runs_processes_copies_and_async_mode_one():
     assert _kinds(fork) == ["worker", "worker", "worker", "dispatcher"]
     assert [spec.index for spec in fork] == [0, 1, 2, 3]  # each copy its own slot (logs say "worker #1")
     assert fork[0].settings == {"queues": ["a"], "threads": 2, "polling_interval": 0.1,
-                                "max_jobs_per_process": None, "max_memory_mb": None}
+                                "max_jobs_per_process": None, "max_memory_mb": None, "rate_limit": None}
     assert _kinds(actor_specs(opts, mode="async")) == ["worker", "worker", "dispatcher"]
 
 

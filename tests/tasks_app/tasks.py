@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dj_queue.api import cancel_requested, exactly_once, retry, timeout
+from dj_queue.api import cancel_requested, exactly_once, rate_limit, retry, timeout
 from dj_queue.compat import task
 from dj_queue.concurrency import concurrency
 
@@ -230,3 +230,19 @@ def unsorted_keys() -> dict:
 def echo(*args, **kwargs) -> list:
     """Its arguments as the function received them (key order included)."""
     return [list(args), kwargs]
+
+
+@task
+@rate_limit(key="e2e-rate", limit=5, period=1)
+def rate_limited_record(key: str) -> str:
+    """Record a side-effect row (its ``created_at`` is the start time the rate-limit test reads)."""
+    from tests.tasks_app.models import SideEffect
+
+    SideEffect.objects.create(key=key)
+    return key
+
+
+@task
+@rate_limit(key="account:{account_id}", limit=2, period=60)
+def per_account(account_id: int) -> int:
+    return account_id

@@ -8,7 +8,7 @@ from typing import Any
 
 from dj_queue.management.base import QueueCommand
 from dj_queue.management.tables import table
-from dj_queue.operations import processes, queues
+from dj_queue.operations import processes, queues, ratelimits
 
 QUEUE_COLUMNS = ("queue", "ready", "scheduled", "blocked", "claimed", "failed", "latency", "paused")
 PROCESS_COLUMNS = ("kind", "name", "host", "pid", "heartbeat")
@@ -43,16 +43,22 @@ class Command(QueueCommand):
         using = options["database_alias"]
         depths = queues.queue_depths(backend_alias=alias, using=using)
         live = processes.live(backend_alias=alias, using=using, threshold=float(options["process_alive_threshold"]))
+        # Scheduled jobs a rate limit sent back to wait (docs/rate-limits.md), counted among "scheduled".
+        throttled = ratelimits.throttled_count(backend_alias=alias, using=using)
         if opts["json"]:
             for process in live:
                 process["last_heartbeat_at"] = process["last_heartbeat_at"].isoformat()
-            self.stdout.write(json.dumps({"backend": alias, "queues": depths, "processes": live}))
+            self.stdout.write(json.dumps({"backend": alias, "queues": depths, "processes": live,
+                                          "throttled": throttled}))
             return
-        self.stdout.write("\n".join(self.text(alias, depths, live)))
+        self.stdout.write("\n".join(self.text(alias, depths, live, throttled)))
 
-    def text(self, alias: str, depths: list[dict[str, Any]], live: list[dict[str, Any]]) -> list[str]:
+    def text(self, alias: str, depths: list[dict[str, Any]], live: list[dict[str, Any]],
+             throttled: int = 0) -> list[str]:
         lines = [f"queues of backend {alias!r}:"]
         lines += table(QUEUE_COLUMNS, [queue_row(q) for q in depths]) if depths else ["  (none)"]
+        if throttled:
+            lines.append(f"throttled by rate limits (among scheduled): {throttled}")
         lines += ["", f"live processes: {len(live)}"]
         if live:
             lines += table(PROCESS_COLUMNS, [process_row(p) for p in live])
