@@ -323,16 +323,23 @@ def _skip_to_rows(cursor: Any) -> None:
 
 
 def _jobs_from_rows(connection: Any, using: str, names: list[str], rows: list) -> list:
-    """Build ``Job`` instances from raw ``RETURNING job.*`` rows (JSON columns arrive as text)."""
+    """Build ``Job`` instances from raw ``RETURNING job.*`` rows (JSON columns arrive as text).
+
+    The table's column order is not the model's (migrations add columns at the end) and
+    ``Model.from_db`` takes a full row in the model's field order, so each row is reordered.
+    """
     Job = model("Job")
     fields = [Job._meta.get_field(name) for name in names]
     json_at = [i for i, field in enumerate(fields) if isinstance(field, JSONField)]
+    position = {field.attname: i for i, field in enumerate(fields)}
+    attnames = [field.attname for field in Job._meta.concrete_fields if field.attname in position]
+    order = [position[attname] for attname in attnames]
     jobs = []
     for row in rows:
         values = list(row)
         for i in json_at:
             values[i] = fields[i].from_db_value(values[i], None, connection)
-        jobs.append(Job.from_db(using, [field.attname for field in fields], values))
+        jobs.append(Job.from_db(using, attnames, [values[i] for i in order]))
     return jobs
 
 

@@ -78,3 +78,14 @@ def test_the_claim_still_takes_jobs_in_order():
     with connection.cursor() as cursor:  # SET LOCAL ended with the claim's implicit transaction
         cursor.execute("SELECT current_setting('enable_sort')")
         assert cursor.fetchone()[0] == "on"
+
+
+def test_claimed_jobs_carry_their_own_columns_whatever_the_table_column_order():
+    # Columns added by later migrations sit at the end of the table, not where the model has them.
+    job = Job.objects.create(task_path="tests.tasks_app.tasks.add", errors=[{"message": "one"}], crashes=2)
+    ReadyExecution.objects.create(job=job, queue_name=job.queue_name)
+    dialect = plugins.get_dialect("default")
+    [claimed] = dialect.claim(using="default", backend_alias="default", selectors=parse_selectors(["*"]),
+                              limit=1, process_id=1, worker_id="w", now=timezone.now())
+    assert (claimed.errors, claimed.crashes, claimed.cancel_requested_at) == ([{"message": "one"}], 2, None)
+    assert claimed.worker_ids == ["w"] and claimed.started_at is not None
