@@ -64,7 +64,7 @@ gone AS (
 )"""
 FINISH_MANY_SQL = f"WITH {FINISH_MANY_CTES}\nSELECT id FROM finished"
 
-# Sent before a claim in the same query (an implicit transaction, so LOCAL ends with it). A
+# Sent before a claim (and a dispatch) in the same query (an implicit transaction, so LOCAL ends with it). A
 # claim must walk its index in (priority, job id) order and stop after ``limit`` live rows.
 # Without column statistics (a new or truncated table, or one last analyzed while empty;
 # autovacuum may be off) PostgreSQL guesses ``backend_alias = %s`` matches 0.5% of the rows and
@@ -297,8 +297,11 @@ class PostgresDialect(Dialect):
     def dispatch_due(self, *, using: str, backend_alias: str, batch_size: int,
                      now: datetime.datetime) -> int:
         sql = DISPATCH_SQL.format(skip_locked=self._skip_locked(backend_alias), **_tables())
-        with connections[using].cursor() as cursor:
-            cursor.execute(sql, [backend_alias, now, batch_size, backend_alias, now])
+        connection = connections[using]
+        with connection.cursor() as cursor:  # due rows in index order too, as a claim reads ready ones
+            cursor.execute(_with_plan(connection, sql), [backend_alias, now, batch_size, backend_alias, now])
+            while cursor.nextset():  # the INSERT's count is the last result's
+                pass
             return cursor.rowcount
 
 

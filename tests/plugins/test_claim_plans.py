@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from dj_queue import plugins
-from dj_queue.models import Job, ReadyExecution
+from dj_queue.models import Job, ReadyExecution, ScheduledExecution
 from dj_queue.operations.selectors import parse_selectors
 from dj_queue_plugins import postgres
 
@@ -78,6 +78,26 @@ def test_the_claim_still_takes_jobs_in_order():
     with connection.cursor() as cursor:  # SET LOCAL ended with the claim's implicit transaction
         cursor.execute("SELECT current_setting('enable_sort')")
         assert cursor.fetchone()[0] == "on"
+
+
+def test_the_dispatch_walks_the_due_index_in_order():
+    now = timezone.now()
+    jobs = Job.objects.bulk_create(Job(task_path="tests.tasks_app.tasks.add") for _ in range(WAITING))
+    ScheduledExecution.objects.bulk_create(
+        ScheduledExecution(job=job, queue_name="default", scheduled_at=now - timezone.timedelta(seconds=i))
+        for i, job in enumerate(jobs))
+    sql = postgres.DISPATCH_SQL.format(skip_locked=" SKIP LOCKED", **postgres._tables())
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(postgres.CLAIM_PLAN)
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", ["default", now, LIMIT, "default", now])
+        plan = cursor.fetchone()[0]
+        transaction.set_rollback(True)
+    plan = nodes((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
+    assert not [node for node in plan if node["Node Type"] in ("Sort", "Incremental Sort")], plan
+    due = [node for node in plan if node.get("Index Name") == "dj_queue_scheduled_due"]
+    assert len(due) == 1 and due[0]["Actual Rows"] <= LIMIT, plan
+    assert plugins.get_dialect("default").dispatch_due(using="default", backend_alias="default", batch_size=LIMIT,
+                                                       now=now) == LIMIT
 
 
 def test_claimed_jobs_carry_their_own_columns_whatever_the_table_column_order():
