@@ -65,6 +65,8 @@ def report_scale(vendor: str, situations: list[dict]) -> int:
              for s in situations]
     print(f"  {'':28}" + "".join(f"{head:>30}" for head in heads))
     print(f"  {'drain (first 5,000) jobs/s':28}" + "".join(f"{s['drain']:>30,.0f}" for s in situations))
+    if situations[0].get("rows_per_job") is not None:
+        print(f"  {'DB rows read per job':28}" + "".join(f"{s['rows_per_job']:>30,.1f}" for s in situations))
     print(f"  {'single enqueue jobs/s':28}" + "".join(f"{s['single_enqueue']:>30,.0f}" for s in situations))
     for name in situations[0]["timings_ms"]:
         print(f"  {name + ' ms':28}" + "".join(f"{s['timings_ms'][name]:>30.1f}" for s in situations))

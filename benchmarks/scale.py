@@ -12,8 +12,10 @@ In each situation: single-enqueue jobs/s (into a paused queue, so the backlog is
 ``QueueInfo`` size / latency and the dashboard's queries (summary, queues, lifecycle counts,
 charts, the first page of finished jobs with its count) in ms, then the drain: the runtime of
 ``benchmarks/runtime.yml`` takes the first ``--drained`` jobs of the backlog (logging silenced,
-timed from the queue's resume to the ``--drained``-th job's ``finished_at``). Prints one JSON
-object.
+timed from the queue's resume to the ``--drained``-th job's ``finished_at``) and, on PostgreSQL,
+``pg_stat_database.tup_returned`` per job drained while the runtime ran (the harness's poll once a
+second included; rows are the robust figure on a shared machine, rates are not). Prints one
+JSON object.
 """
 
 from __future__ import annotations
@@ -104,23 +106,41 @@ def single_enqueue(noop, count: int) -> float:
     return count / measure.timed(lambda: [noop.using(queue_name=QUEUE).enqueue() for _ in range(count)])
 
 
-def drain_first(drained: int) -> float:
-    """Jobs/s of the first ``drained`` jobs of the paused backlog once the queue is resumed."""
+def rows_returned() -> int | None:
+    """PostgreSQL's ``tup_returned`` of this database (None elsewhere)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT tup_returned FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def drain_first(drained: int) -> tuple[float, float | None]:
+    """Jobs/s of the first ``drained`` jobs of the paused backlog once the queue is resumed, and
+    on PostgreSQL the rows read per job drained while the runtime ran (its polling included)."""
     from django.utils import timezone
 
     from dj_queue.api import QueueInfo
     from dj_queue.models import Job
 
     queue = QueueInfo(QUEUE)
+    before = rows_returned()
     with measure.running_runtime() as proc:
         resumed_at = timezone.now()
         queue.resume()
-        finished = Job.objects.filter(finished_at__gte=resumed_at)
-        measure.wait_for(lambda: finished.count() >= drained or proc.poll() is not None, 900, "the drain", 0.2)
+        finished = Job.objects.filter(backend_alias="default", finished_at__gte=resumed_at)
+        # Polled once a second: the end comes from the jobs' own finished_at.
+        measure.wait_for(lambda: finished.count() >= drained or proc.poll() is not None, 900, "the drain", 1.0)
         if proc.poll() is not None:
             raise RuntimeError("the runtime exited during the drain; see benchmarks/runtime.log")
-        last = finished.order_by("finished_at").values_list("finished_at", flat=True)[drained - 1]
-    return drained / (last - resumed_at).total_seconds()
+    time.sleep(1.5)  # sessions flush their statistics when they end
+    after = rows_returned()
+    last = finished.order_by("finished_at").values_list("finished_at", flat=True)[drained - 1]
+    rows_per_job = None if before is None else (after - before) / finished.count()
+    return drained / (last - resumed_at).total_seconds(), rows_per_job
 
 
 def situation(noop, waiting: int, history: int, drained: int, singles: int) -> dict:
@@ -134,7 +154,7 @@ def situation(noop, waiting: int, history: int, drained: int, singles: int) -> d
     out = {"waiting": waiting, "history": history, "load_s": round(time.perf_counter() - started, 1)}
     out["single_enqueue"] = single_enqueue(noop, singles)
     out["timings_ms"] = dashboard_ms()
-    out["drain"] = drain_first(min(drained, waiting))
+    out["drain"], out["rows_per_job"] = drain_first(min(drained, waiting))
     return out
 
 
