@@ -88,8 +88,9 @@ def main() -> int:
     if args.rounds < 1 or args.jobs < 1:
         parser.error("--jobs and --rounds must be at least 1")
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}; {args.jobs} no-op jobs; runtime: benchmarks/runtime.yml; "
-          f"drain and baseline: median of {args.rounds} alternating rounds")
+          f"Python {platform.python_version()}; runtime: benchmarks/runtime.yml; "
+          + ("scale mode: one run of each situation (benchmarks/scale.py)" if args.scale else
+             f"{args.jobs} no-op jobs; drain and baseline: median of {args.rounds} alternating rounds"))
     failures = 0
     for vendor in [v.strip() for v in args.db.split(",") if v.strip()]:
         try:
