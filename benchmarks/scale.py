@@ -36,13 +36,15 @@ from benchmarks import measure  # noqa: E402
 TASK = "benchmarks.bench_app.tasks.noop"
 QUEUE = "bench"
 BATCH = 1000  # rows per multi-row INSERT where there is no generate_series
+SPACING = 0.08  # seconds between two finished jobs of the history
 
 
 def insert_jobs(count: int, *, finished: bool) -> None:
     """``count`` jobs straight into the tables: ready ones in ``QUEUE``, or finished history.
 
-    History finishes one job a second back from now (a million jobs span about 11 days), so the
-    dashboard's one-hour charts see a busy hour, not the whole history at once.
+    History finishes one job every ``SPACING`` seconds back from now: a million jobs span about
+    22 hours, inside the default one-day retention, so the cleanup plugin has nothing to delete
+    (older history would be pruned while the drain runs), and the one-hour charts see a busy hour.
     """
     from django.db import connection
     from django.utils import timezone
@@ -55,7 +57,7 @@ def insert_jobs(count: int, *, finished: bool) -> None:
         cursor.execute("SELECT COALESCE(MAX(id), 0) FROM dj_queue_job")
         start = cursor.fetchone()[0]
         if connection.vendor == "postgresql":
-            done = "CURRENT_TIMESTAMP - n * interval '1 second'" if finished else "NULL"
+            done = f"CURRENT_TIMESTAMP - n * interval '{SPACING} second'" if finished else "NULL"
             row = f"'default', '{QUEUE}', '{TASK}', 0, '[]', '{{}}', '[]', CURRENT_TIMESTAMP, {done}, {done}, 0, '[]'"
             cursor.execute(f"INSERT INTO dj_queue_job ({columns}) SELECT {row} FROM generate_series(1, %s) AS n",
                            [count])
@@ -64,7 +66,7 @@ def insert_jobs(count: int, *, finished: bool) -> None:
             now = timezone.now()
             for first in range(0, count, BATCH):
                 size = min(BATCH, count - first)
-                done = now - timezone.timedelta(seconds=first) if finished else None
+                done = now - timezone.timedelta(seconds=first * SPACING) if finished else None
                 cursor.execute(f"INSERT INTO dj_queue_job ({columns}) VALUES " + ", ".join([f"({row})"] * size),
                                [now, done, done] * size)
         if not finished:
