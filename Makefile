@@ -5,6 +5,7 @@
 #   make test DB=mysql        ... on MySQL / MariaDB (DJ_QUEUE_MYSQL_HOST/PORT/USER/PASSWORD)
 #   make demo                 a tiny Django project: enqueue, run with a real worker, read back
 #   make bench [DB=...]       benchmarks on all three databases (or one), with a raw-driver baseline
+#   make bench-scale [DB=...] the scale mode on PostgreSQL (or DB): 5,000 vs 500,000 jobs waiting, 1,000,000 kept
 #   make bench-peers [DB=...] dj_queue beside pgqueuer, procrastinate, upstream dj-queue (PostgreSQL
 #                             default; MariaDB/SQLite: upstream only), peers installed from PyPI
 #   make lint                 byte-compile every source file (cheap syntax check)
@@ -30,10 +31,10 @@ STAMP := $(VENV)/.dj-queue-installed
 # The demo needs no extra (SQLite, no test tools), so it never tries to build mysqlclient.
 DEMO_STAMP := $(VENV)/.dj-queue-demo-installed
 
-.PHONY: help venv install test demo bench bench-peers chaos lint clean
+.PHONY: help venv install test demo bench bench-scale bench-peers chaos lint clean
 
 help:
-	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,19p' Makefile | sed 's/^# \{0,1\}//'
 
 # A pyenv shim exists for versions that are not active, so each candidate must actually run.
 $(VPY):
@@ -93,6 +94,9 @@ bench: $(STAMP)
 	$(VPY) benchmarks/run.py $(if $(filter command line,$(origin DB)),--db $(DB)) $(BENCH_ARGS)
 
 # PostgreSQL unless DB is given on the command line. Not in CI: it installs the peers from PyPI.
+bench-scale: $(STAMP)
+	$(VPY) benchmarks/run.py --scale --db $(if $(filter command line,$(origin DB)),$(DB),postgres) $(BENCH_ARGS)
+
 bench-peers: $(STAMP)
 	$(VPY) benchmarks/peers/run.py $(if $(filter command line,$(origin DB)),--db $(DB)) $(BENCH_ARGS)
 

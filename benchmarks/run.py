@@ -2,6 +2,7 @@
 baseline measured in the same run.
 
     python benchmarks/run.py [--db sqlite,postgres,mysql] [--jobs 5000] [--rounds 3]
+    python benchmarks/run.py --scale [--db postgres]     # make bench-scale: see benchmarks/scale.py
 
 The drain, the baseline and the user-view drain (jobs enqueued before the runtime is launched,
 Django's default logging on, start-up included: what a user sees first) are measured in
@@ -30,6 +31,12 @@ SQLITE_TARGET = 1500
 NOTIFY_TARGET = 5.0
 # Local wake-ups (MariaDB, SQLite; producer and workers on one host): idle latency p50 at most this.
 LOCAL_WAKE_TARGET_MS = 10.0
+# Scale mode: (small backlog, large backlog, history) per database. MariaDB and SQLite get smaller
+# sizes, as loading a million rows there through multi-row INSERTs takes minutes on this machine.
+SCALE_SIZES = {"postgres": ("5000,500000", 1_000_000), "mysql": ("5000,100000", 200_000),
+               "sqlite": ("5000,100000", 200_000)}
+# The drain with the large backlog or the history must stay within this of the small one.
+SCALE_TOLERANCE = 0.15
 
 
 def measure(vendor: str, jobs: int, rounds: int) -> dict:
@@ -41,20 +48,55 @@ def measure(vendor: str, jobs: int, rounds: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def measure_scale(vendor: str) -> list[dict]:
+    waiting, history = SCALE_SIZES[vendor]
+    env = {**os.environ, "DJ_QUEUE_BENCH_DB": vendor}
+    done = subprocess.run([sys.executable, str(HERE / "scale.py"), "--waiting", waiting, "--history", str(history)],
+                          env=env, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"{vendor}: scale measurement failed\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def report_scale(vendor: str, situations: list[dict]) -> int:
+    """One column per situation; the drain ratios against the small backlog, and the verdict."""
+    print(f"\n[{vendor}] scale")
+    heads = [f"{s['waiting']:,} waiting" + (f", {s['history']:,} kept" if s["history"] else "")
+             for s in situations]
+    print(f"  {'':28}" + "".join(f"{head:>30}" for head in heads))
+    print(f"  {'drain (first 5,000) jobs/s':28}" + "".join(f"{s['drain']:>30,.0f}" for s in situations))
+    if situations[0].get("rows_per_job") is not None:
+        print(f"  {'DB rows read per job':28}" + "".join(f"{s['rows_per_job']:>30,.1f}" for s in situations))
+    print(f"  {'single enqueue jobs/s':28}" + "".join(f"{s['single_enqueue']:>30,.0f}" for s in situations))
+    for name in situations[0]["timings_ms"]:
+        print(f"  {name + ' ms':28}" + "".join(f"{s['timings_ms'][name]:>30.1f}" for s in situations))
+    print(f"  {'rows loaded in s':28}" + "".join(f"{s['load_s']:>30.1f}" for s in situations))
+    ratios = [s["drain"] / situations[0]["drain"] for s in situations[1:]]
+    ok = all(abs(ratio - 1) <= SCALE_TOLERANCE for ratio in ratios)
+    print(f"  drain vs the small backlog: {', '.join(f'{r:.2f}x' for r in ratios)} (target within "
+          f"±{SCALE_TOLERANCE:.0%}: {'met' if ok else 'NOT met'}; one run each, on a shared machine)")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default="sqlite,postgres,mysql")
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scale", action="store_true", help="the scale mode (benchmarks/scale.py) instead")
     args = parser.parse_args()
     if args.rounds < 1 or args.jobs < 1:
         parser.error("--jobs and --rounds must be at least 1")
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}; {args.jobs} no-op jobs; runtime: benchmarks/runtime.yml; "
-          f"drain and baseline: median of {args.rounds} alternating rounds")
+          f"Python {platform.python_version()}; runtime: benchmarks/runtime.yml; "
+          + ("scale mode: one run of each situation (benchmarks/scale.py)" if args.scale else
+             f"{args.jobs} no-op jobs; drain and baseline: median of {args.rounds} alternating rounds"))
     failures = 0
     for vendor in [v.strip() for v in args.db.split(",") if v.strip()]:
         try:
+            if args.scale:
+                failures += report_scale(vendor, measure_scale(vendor))
+                continue
             failures += report(vendor, measure(vendor, args.jobs, args.rounds))
         except Exception as exc:  # one database failing must not hide the others' figures
             print(f"\n[{vendor}] ERROR: {exc}")

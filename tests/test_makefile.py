@@ -47,3 +47,9 @@ def test_make_bench_peers_runs_the_peers_harness_on_postgres_unless_told(tmp_pat
     assert _command("bench-peers", tmp_path) == f"{venv_python} benchmarks/peers/run.py"
     assert _command("bench-peers", tmp_path, "DB=mysql", "BENCH_ARGS=--jobs 1000 --rounds 1") == (
         f"{venv_python} benchmarks/peers/run.py --db mysql --jobs 1000 --rounds 1")
+
+
+def test_make_bench_scale_runs_the_scale_mode_on_postgres_unless_told(tmp_path):
+    venv_python = f"{tmp_path / 'venv'}/bin/python"
+    assert _command("bench-scale", tmp_path) == f"{venv_python} benchmarks/run.py --scale --db postgres"
+    assert _command("bench-scale", tmp_path, "DB=sqlite") == f"{venv_python} benchmarks/run.py --scale --db sqlite"
