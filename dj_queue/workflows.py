@@ -26,6 +26,7 @@ from dj_queue.config import database_for
 from dj_queue.exceptions import EnqueueError
 from dj_queue.models import Workflow, WorkflowStep
 from dj_queue.operations import workflows as operations
+from dj_queue.operations.workflow_cancel import cancel as cancel_steps
 from dj_queue.resolution import task_path_for
 
 __all__ = ["Chain", "Group", "Step", "Workflow", "cancel_workflow", "chain", "group", "step",
@@ -115,7 +116,7 @@ def cancel_workflow(workflow_id: int, *, backend_alias: str = "default") -> int:
     cancelled or asked to stop; ``NotCancellableError`` when the workflow already ended."""
     using = database_for(backend_alias)
     with plugins.get_dialect(using).write_transaction(using):
-        return operations.cancel(int(workflow_id), using)
+        return cancel_steps(int(workflow_id), using)
 
 
 def _enqueue(flow: Node, *, workspace: Any, name: str) -> Workflow:

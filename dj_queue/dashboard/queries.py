@@ -24,6 +24,7 @@ from dj_queue.models import (
     RecurringTask,
     ScheduledExecution,
     Semaphore,
+    WorkflowStep,
 )
 
 STATE_MODELS = {
@@ -179,3 +180,11 @@ def related_or_none(job: Job, relation: str):
         return getattr(job, relation)
     except Exception:  # RelatedObjectDoesNotExist: no row in that state
         return None
+
+
+def workflow_of(job: Job, using: str) -> int | None:
+    """The id of the workflow ``job`` is a step of, for the job page's link (None for most jobs)."""
+    if job.workflow_step_id is None:
+        return None
+    return WorkflowStep.objects.using(using).filter(pk=job.workflow_step_id).values_list(
+        "workflow_id", flat=True).first()

@@ -19,7 +19,6 @@ from dj_queue.dashboard.filters import JobFilter
 from dj_queue.dashboard.history import attempt_rows
 from dj_queue.dashboard.policy import describe_policy
 from dj_queue.dashboard.tables import Column, Table
-from dj_queue.dashboard.workflows import workflow_of
 from dj_queue.exceptions import UndiscardableError
 from dj_queue.policies import policy_for_job
 
@@ -160,7 +159,7 @@ def job_detail(request: HttpRequest, site: AdminSite, job_id: int) -> HttpRespon
         claim=queries.related_or_none(job, "claimed_execution"),
         throttled=queries.throttled_execution(job),
         history=attempt_rows(job, job.state), policy=describe_policy(policy_for_job(job)),
-        workflow_id=workflow_of(job, backend.using),
+        workflow_id=queries.workflow_of(job, backend.using),
     ))
 
 

@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 
 from dj_queue.dashboard.backends import selected_backend
 from dj_queue.dashboard.tables import Column, Table
+from dj_queue.dashboard.views import VIEW_PERMISSION, _context, _require
 from dj_queue.models import Job, Workflow, WorkflowStep
 from dj_queue.operations.workflows import ROLE_ORDER
 
@@ -17,8 +18,6 @@ WORKFLOW_COLUMNS = [Column("Workflow", "pk"), Column("Name", "name"), Column("St
 
 def workflows(request: HttpRequest, site: AdminSite) -> HttpResponse:
     """Workflows of the backend, newest first, optionally of one ``?status=``."""
-    from dj_queue.dashboard.views import VIEW_PERMISSION, _context, _require
-
     _require(request, VIEW_PERMISSION)
     backend = selected_backend(request)
     rows = Workflow.objects.using(backend.using).filter(backend_alias=backend.alias)
@@ -33,8 +32,6 @@ def workflows(request: HttpRequest, site: AdminSite) -> HttpResponse:
 
 def workflow_detail(request: HttpRequest, site: AdminSite, workflow_id: int) -> HttpResponse:
     """One workflow: its status, workspace and every step (indented as nested) with its job."""
-    from dj_queue.dashboard.views import VIEW_PERMISSION, _context, _require
-
     _require(request, VIEW_PERMISSION)
     backend = selected_backend(request)
     workflow = Workflow.objects.using(backend.using).filter(pk=workflow_id, backend_alias=backend.alias).first()
@@ -47,8 +44,6 @@ def workflow_detail(request: HttpRequest, site: AdminSite, workflow_id: int) -> 
 
 def job_progress(request: HttpRequest, site: AdminSite, job_id: int) -> HttpResponse:
     """``{"progress", "metadata", "finished"}`` of a job: the job page polls it while the job runs."""
-    from dj_queue.dashboard.views import VIEW_PERMISSION, _require
-
     _require(request, VIEW_PERMISSION)
     backend = selected_backend(request)
     row = (Job.objects.using(backend.using).filter(pk=job_id, backend_alias=backend.alias)
@@ -56,14 +51,6 @@ def job_progress(request: HttpRequest, site: AdminSite, job_id: int) -> HttpResp
     if row is None:
         raise Http404(f"no job {job_id} in backend {backend.alias!r}")
     return JsonResponse({"progress": row[0], "metadata": row[1], "finished": row[2] is not None})
-
-
-def workflow_of(job: Job, using: str) -> int | None:
-    """The id of the workflow ``job`` is a step of, for the job page's link (None for most jobs)."""
-    if job.workflow_step_id is None:
-        return None
-    return WorkflowStep.objects.using(using).filter(pk=job.workflow_step_id).values_list(
-        "workflow_id", flat=True).first()
 
 
 def step_rows(steps: list[WorkflowStep]) -> list[tuple[int, WorkflowStep]]:
