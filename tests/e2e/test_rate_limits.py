@@ -30,7 +30,8 @@ def test_five_per_second_holds_in_every_window_across_two_runtimes(start_runtime
     busiest = max(sum(1 for t in starts[i:] if t < first + 1.0) for i, first in enumerate(starts))
     assert busiest <= 6, (busiest, [round(t - starts[0], 3) for t in starts])
     in_ten = sum(1 for t in starts if t < starts[0] + 10.0)
-    assert 40 <= in_ten <= 55, in_ten  # about 50: the limit is used, not only respected
+    # 5 per 1.25 s at saturation (the guard, docs/rate-limits.md) plus the first burst: about 44.
+    assert 38 <= in_ten <= 55, in_ten  # the limit is used, not only respected
     # Nothing lost, dropped or run twice: every job succeeded exactly once.
     assert Job.objects.filter(pk__in=[int(r.id) for r in results], finished_at__isnull=False).count() == JOBS
     assert not FailedExecution.objects.exists()
