@@ -22,10 +22,14 @@ COUNT_CAP = 10_000
 
 
 class CappedPaginator(Paginator):
-    """A paginator whose count reads at most ``cap + 1`` rows; ``capped`` when there were more."""
+    """A paginator whose count reads at most ``cap + 1`` rows; ``capped`` when there were more.
 
-    def __init__(self, object_list, per_page: int, *, cap: int | None = None) -> None:
-        super().__init__(object_list, per_page)
+    Also the admin changelists' paginator (``QueueAdmin.paginator``), hence Django's signature.
+    """
+
+    def __init__(self, object_list, per_page: int, orphans: int = 0, allow_empty_first_page: bool = True,
+                 *, cap: int | None = None) -> None:
+        super().__init__(object_list, per_page, orphans, allow_empty_first_page)
         self.cap = COUNT_CAP if cap is None else cap
         self.capped = False
 
@@ -34,8 +38,9 @@ class CappedPaginator(Paginator):
         rows = self.object_list
         if not isinstance(rows, QuerySet):
             return len(rows)
-        # COUNT over a LIMITed subquery: the database stops reading at cap + 1 rows.
-        found = rows[: self.cap + 1].count()
+        # COUNT over a LIMITed subquery, unordered: the database stops reading at cap + 1 rows
+        # (ordered, it could sort every row first to pick which cap + 1 to count).
+        found = rows.order_by().values("pk")[: self.cap + 1].count()
         self.capped = found > self.cap
         return min(found, self.cap)
 

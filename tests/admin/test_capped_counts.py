@@ -99,3 +99,15 @@ def test_lifecycle_counts_read_indexes_not_the_history():
             plan = " | ".join(str(row[-1]) for row in cursor.fetchall())
             # Never a full scan of the jobs table: an index search on it, or only the failed table.
             assert not re.search(r"SCAN dj_queue_job\b(?! USING)", plan), plan
+
+
+def test_admin_changelist_count_stops_at_the_cap(admin_client, monkeypatch):
+    monkeypatch.setattr(tables, "COUNT_CAP", 5)
+    history(8)
+
+    response = admin_client.get("/admin/dj_queue/job/")
+
+    assert response.context["cl"].result_count == 5
+    assert '<span id="djq-result-count">5+ jobs</span>' in response.content.decode()
+    # With this tiny cap the list fits one page (5 < 50), so Django lists the whole queryset.
+    assert len(response.context["cl"].result_list) == 8
