@@ -9,8 +9,8 @@ The rows are inserted by SQL (``generate_series`` on PostgreSQL, multi-row ``INS
 not through the API: a million enqueues would take longer than the whole measurement.
 
 In each situation: single-enqueue jobs/s (into a paused queue, so the backlog is what grows),
-``QueueInfo`` size / latency and the dashboard's queries (summary, queues, lifecycle counts,
-charts, the first page of finished jobs with its count) in ms, then the drain: the runtime of
+``QueueInfo`` size / latency, ``queue_depths()`` and the dashboard's queries (summary, queues, lifecycle counts,
+charts, the first page of finished jobs with its capped count) in ms, then the drain: the runtime of
 ``benchmarks/runtime.yml`` takes the first ``--drained`` jobs of the backlog (logging silenced,
 timed from the queue's resume to the ``--drained``-th job's ``finished_at``) and, on PostgreSQL,
 ``pg_stat_database.tup_returned`` per job drained while the runtime ran (the harness's poll once a

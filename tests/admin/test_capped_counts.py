@@ -111,3 +111,4 @@ def test_admin_changelist_count_stops_at_the_cap(admin_client, monkeypatch):
     assert '<span id="djq-result-count">5+ jobs</span>' in response.content.decode()
     # With this tiny cap the list fits one page (5 < 50), so Django lists the whole queryset.
     assert len(response.context["cl"].result_list) == 8
+
