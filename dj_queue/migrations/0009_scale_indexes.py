@@ -9,6 +9,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name="job",
-            index=models.Index(fields=["crashes", "backend_alias"], name="dj_queue_job_crashes"),
+            index=models.Index(fields=["backend_alias", "crashes"], name="dj_queue_job_crashes"),
         ),
     ]

@@ -69,9 +69,9 @@ class Job(models.Model):
             models.Index(fields=["backend_alias", "queue_name"], name="dj_queue_job_queue"),
             models.Index(fields=["task_path"], name="dj_queue_job_task_path"),
             # the dashboard's rescued count: a range of the few jobs with crashes > 0, not a scan of
-            # the history (a partial index would say it better, but MariaDB has none). crashes
-            # first, so no planner takes it for a lookup on backend_alias alone.
-            models.Index(fields=["crashes", "backend_alias"], name="dj_queue_job_crashes"),
+            # the history (a partial index would say it better, but MariaDB has none). backend_alias
+            # first: SQLite prefers an equality on another index's first column to a range here.
+            models.Index(fields=["backend_alias", "crashes"], name="dj_queue_job_crashes"),
         ]
 
     def __str__(self) -> str:
