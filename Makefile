@@ -6,6 +6,7 @@
 #   make demo                 a tiny Django project: enqueue, run with a real worker, read back
 #   make bench [DB=...]       benchmarks on all three databases (or one), with a raw-driver baseline
 #   make bench-scale [DB=...] the scale mode on PostgreSQL (or DB): 5,000 vs 500,000 jobs waiting, 1,000,000 kept
+#   make bench-rss [DB=...]   RSS per worker process after 100,000 no-op jobs (SQLite and PostgreSQL, or DB)
 #   make bench-peers [DB=...] dj_queue beside pgqueuer, procrastinate, upstream dj-queue (PostgreSQL
 #                             default; MariaDB/SQLite: upstream only), peers installed from PyPI
 #   make lint                 byte-compile every source file (cheap syntax check)
@@ -31,7 +32,7 @@ STAMP := $(VENV)/.dj-queue-installed
 # The demo needs no extra (SQLite, no test tools), so it never tries to build mysqlclient.
 DEMO_STAMP := $(VENV)/.dj-queue-demo-installed
 
-.PHONY: help venv install test demo bench bench-scale bench-peers chaos lint clean
+.PHONY: help venv install test demo bench bench-scale bench-rss bench-peers chaos lint clean
 
 help:
 	@sed -n '2,19p' Makefile | sed 's/^# \{0,1\}//'
@@ -96,6 +97,10 @@ bench: $(STAMP)
 # PostgreSQL unless DB is given on the command line. Not in CI: it installs the peers from PyPI.
 bench-scale: $(STAMP)
 	$(VPY) benchmarks/run.py --scale --db $(if $(filter command line,$(origin DB)),$(DB),postgres) $(BENCH_ARGS)
+
+# SQLite and PostgreSQL unless DB is given: each worker's RSS after 100,000 no-op jobs.
+bench-rss: $(STAMP)
+	$(VPY) benchmarks/run.py --rss --db $(if $(filter command line,$(origin DB)),$(DB),sqlite,postgres) $(BENCH_ARGS)
 
 bench-peers: $(STAMP)
 	$(VPY) benchmarks/peers/run.py $(if $(filter command line,$(origin DB)),--db $(DB)) $(BENCH_ARGS)

@@ -3,6 +3,7 @@ baseline measured in the same run.
 
     python benchmarks/run.py [--db sqlite,postgres,mysql] [--jobs 5000] [--rounds 3]
     python benchmarks/run.py --scale [--db postgres]     # make bench-scale: see benchmarks/scale.py
+    python benchmarks/run.py --rss [--db sqlite,postgres] [--jobs 100000]  # make bench-rss: benchmarks/rss.py
 
 The drain, the baseline and the user-view drain (jobs enqueued before the runtime is launched,
 Django's default logging on, start-up included: what a user sees first) are measured in
@@ -37,6 +38,8 @@ SCALE_SIZES = {"postgres": ("5000,500000", 1_000_000), "mysql": ("5000,100000", 
                "sqlite": ("5000,100000", 200_000)}
 # The drain with the large backlog or the history must stay within this of the small one.
 SCALE_TOLERANCE = 0.15
+# Resident memory of one worker process after 100,000 jobs, at most (issue 11).
+RSS_TARGET_MB = 60
 
 
 def measure(vendor: str, jobs: int, rounds: int) -> dict:
@@ -56,6 +59,26 @@ def measure_scale(vendor: str) -> list[dict]:
     if done.returncode != 0:
         raise RuntimeError(f"{vendor}: scale measurement failed\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_rss(vendor: str, jobs: int) -> dict:
+    env = {**os.environ, "DJ_QUEUE_BENCH_DB": vendor}
+    done = subprocess.run([sys.executable, str(HERE / "rss.py"), "--jobs", str(jobs)],
+                          env=env, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"{vendor}: RSS measurement failed\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def report_rss(vendor: str, m: dict) -> int:
+    """Each worker's RSS idle, after a tenth of the jobs and after all; the verdict on the last."""
+    print(f"\n[{vendor}] RSS per worker process, MB ({m['jobs']:,} no-op jobs, drained at {m['drain']:,.0f} jobs/s)")
+    for label, per_pid in m["rss_mb"].items():
+        print(f"  {label:28}" + "".join(f"{mb:>12.1f}" for mb in per_pid.values()))
+    last = max(list(m["rss_mb"].values())[-1].values())
+    ok = last <= RSS_TARGET_MB
+    print(f"  target           <= {RSS_TARGET_MB} MB per worker after the jobs: {'met' if ok else 'NOT met'}")
+    return 0
 
 
 def report_scale(vendor: str, situations: list[dict]) -> int:
@@ -81,21 +104,27 @@ def report_scale(vendor: str, situations: list[dict]) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default="sqlite,postgres,mysql")
-    parser.add_argument("--jobs", type=int, default=5000)
+    parser.add_argument("--jobs", type=int, help="5,000 (100,000 with --rss)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", action="store_true", help="the scale mode (benchmarks/scale.py) instead")
+    parser.add_argument("--rss", action="store_true", help="RSS per worker after --jobs (benchmarks/rss.py) instead")
     args = parser.parse_args()
+    args.jobs = args.jobs or (100_000 if args.rss else 5000)
     if args.rounds < 1 or args.jobs < 1:
         parser.error("--jobs and --rounds must be at least 1")
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; runtime: benchmarks/runtime.yml; "
           + ("scale mode: one run of each situation (benchmarks/scale.py)" if args.scale else
+             f"RSS mode: {args.jobs:,} no-op jobs, one run (benchmarks/rss.py)" if args.rss else
              f"{args.jobs} no-op jobs; drain and baseline: median of {args.rounds} alternating rounds"))
     failures = 0
     for vendor in [v.strip() for v in args.db.split(",") if v.strip()]:
         try:
             if args.scale:
                 failures += report_scale(vendor, measure_scale(vendor))
+                continue
+            if args.rss:
+                failures += report_rss(vendor, measure_rss(vendor, args.jobs))
                 continue
             failures += report(vendor, measure(vendor, args.jobs, args.rounds))
         except Exception as exc:  # one database failing must not hide the others' figures

@@ -9,8 +9,8 @@ The rows are inserted by SQL (``generate_series`` on PostgreSQL, multi-row ``INS
 not through the API: a million enqueues would take longer than the whole measurement.
 
 In each situation: single-enqueue jobs/s (into a paused queue, so the backlog is what grows),
-``QueueInfo`` size / latency and the dashboard's queries (summary, queues, lifecycle counts,
-charts, the first page of finished jobs with its count) in ms, then the drain: the runtime of
+``QueueInfo`` size / latency, ``queue_depths()`` and the dashboard's queries (summary, queues, lifecycle counts,
+charts, the first page of finished jobs with its capped count) in ms, then the drain: the runtime of
 ``benchmarks/runtime.yml`` takes the first ``--drained`` jobs of the backlog (logging silenced,
 timed from the queue's resume to the ``--drained``-th job's ``finished_at``) and, on PostgreSQL,
 ``pg_stat_database.tup_returned`` per job drained while the runtime ran (the harness's poll once a
@@ -85,22 +85,28 @@ def timed_ms(fn, repeat: int = 5) -> float:
 
 
 def dashboard_ms() -> dict[str, float]:
-    from dj_queue.api import QueueInfo
+    from dj_queue.api import QueueInfo, queue_depths
     from dj_queue.dashboard import charts, health, queries
+    from dj_queue.dashboard.tables import CappedPaginator
     from django.test import RequestFactory
 
     from dj_queue.dashboard.backends import selected_backend
 
     backend = selected_backend(RequestFactory().get("/"))
     queue = QueueInfo(QUEUE)
-    finished = queries.state_rows(backend, "finished")
+    finished = queries.state_rows(backend, "finished").order_by("-pk")
+
+    def finished_page():  # as the finished-jobs list draws it: its capped count, then page 1
+        paginator = CappedPaginator(finished, 50)
+        return paginator.count, list(paginator.page(1).object_list)
     return {
         "QueueInfo.size": timed_ms(lambda: queue.size),
         "QueueInfo.latency": timed_ms(lambda: queue.latency),
+        "queue_depths()": timed_ms(queue_depths),
         "dashboard queues+summary": timed_ms(lambda: queries.summary(backend, queries.queue_rows(backend))),
         "dashboard lifecycle counts": timed_ms(lambda: health.lifecycle_counts(backend)),
         "dashboard charts (1 h)": timed_ms(lambda: charts.charts(backend, charts.window_name(None))),
-        "finished jobs page + count": timed_ms(lambda: (finished.count(), list(finished.order_by("-pk")[:50]))),
+        "finished jobs page + count": timed_ms(finished_page),
     }
 
 

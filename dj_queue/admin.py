@@ -24,6 +24,7 @@ from dj_queue.dashboard import admin_actions as actions
 from dj_queue.dashboard.health import LIFECYCLE, failure_kind, lifecycle_jobs
 from dj_queue.dashboard.queries import JOB_STATES, state_of
 from dj_queue.dashboard.redaction import redacted_call
+from dj_queue.dashboard.tables import CappedPaginator
 from dj_queue.models import (
     BlockedExecution,
     ClaimedExecution,
@@ -67,9 +68,11 @@ def _moment(model: type, name: str):
 
 
 class QueueAdmin(admin.ModelAdmin):
-    """Read-only and cheap on big tables: no full count, no per-row queries."""
+    """Read-only and cheap on big tables: no full count, a capped filtered count ("10,000+"),
+    no per-row queries."""
 
     show_full_result_count = False
+    paginator = CappedPaginator
     list_per_page = 50
     actions = []
     on_index = False  # internal table: left off the admin index

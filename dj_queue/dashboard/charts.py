@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone as dt_timezone
 
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F
-from django.db.models.functions import Coalesce, Greatest, Least, TruncMinute
+from django.conf import settings
+from django.db import connections
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, FloatField, Func
+from django.db.models.functions import Coalesce, Greatest, Least, Round, Substr, TruncMinute
 from django.utils import timezone
 
 from dj_queue.dashboard.actions import plural
@@ -81,20 +83,49 @@ def buckets(backend: Backend, window: str, *, now: datetime | None = None) -> li
     return result
 
 
-def _per_minute(backend: Backend, start: datetime):
+def _per_minute(backend: Backend, start: datetime) -> list[dict]:
+    """Rows of ``minute`` (aware, UTC), ``total``, ``failed``, ``started`` and ``wait`` (timedelta)."""
     # Due when enqueued, or at its scheduled time if later; a job run early ("run now") started
     # before that time, so the start caps it and the wait is never negative.
     due = Greatest("enqueued_at", Least(Coalesce("scheduled_at", "enqueued_at"), "started_at"))
+    jobs = Job.objects.using(backend.using).filter(backend_alias=backend.alias, finished_at__gte=start)
+    if connections[backend.using].vendor == "sqlite":
+        return _per_minute_sqlite(jobs, due)
     wait = ExpressionWrapper(F("started_at") - due, output_field=DurationField())
-    return (
-        Job.objects.using(backend.using)
-        .filter(backend_alias=backend.alias, finished_at__gte=start)
-        .annotate(minute=TruncMinute("finished_at", tzinfo=dt_timezone.utc))
+    return list(
+        jobs.annotate(minute=TruncMinute("finished_at", tzinfo=dt_timezone.utc))
         .values("minute")
         .annotate(total=Count("pk"), failed=Count("failed_execution"),
                   started=Count("started_at"), wait=Avg(wait))
         .order_by()
     )
+
+
+def _per_minute_sqlite(jobs, due) -> list[dict]:
+    """The same on SQLite with its own functions: Django's minute truncation and datetime
+    subtraction there are Python functions called per row (~10x slower on a busy hour).
+
+    SQLite stores a datetime as ``YYYY-MM-DD HH:MM:SS.ffffff`` text (UTC when ``USE_TZ``): its
+    first 16 characters name the minute. ``julianday`` keeps milliseconds; each wait is rounded
+    to them, so the float noise of day fractions does not reach the average.
+    """
+    seconds = ExpressionWrapper(Round((JulianDay("started_at") - JulianDay(due)) * 86400.0, 3),
+                                output_field=FloatField())
+    rows = (jobs.annotate(minute=Substr("finished_at", 1, 16)).values("minute")
+            .annotate(total=Count("pk"), failed=Count("failed_execution"),
+                      started=Count("started_at"), wait=Avg(seconds))
+            .order_by())
+    zone = dt_timezone.utc if settings.USE_TZ else None
+    return [{**row, "minute": datetime.strptime(row["minute"], "%Y-%m-%d %H:%M").replace(tzinfo=zone),
+             "wait": None if row["wait"] is None else timedelta(seconds=round(row["wait"], 6))}
+            for row in rows]
+
+
+class JulianDay(Func):
+    """SQLite's ``julianday()``: days (with milliseconds) since the Julian epoch, as a float."""
+
+    function = "julianday"
+    output_field = FloatField()
 
 
 def _floor(moment: datetime, size: timedelta) -> datetime:

@@ -3,6 +3,8 @@
 Each table reads ``<name>_o`` (sort key, ``-`` for descending) and ``<name>_p`` (page) and keeps
 every other parameter in its links, so sorting one table leaves the others as they were.
 Querysets are sorted and sliced by the database; plain lists (a handful of queues) in Python.
+Their count stops at ``COUNT_CAP`` (shown "10,000+"): counting a million finished jobs to print
+a page number costs more than the page itself, so past the cap the pager ends and filters narrow.
 """
 
 from __future__ import annotations
@@ -13,8 +15,40 @@ from typing import Any, Sequence
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.functional import cached_property
 
 PER_PAGE = 25
+COUNT_CAP = 10_000
+
+
+class CappedPaginator(Paginator):
+    """A paginator whose count reads at most ``cap + 1`` rows; ``capped`` when there were more.
+
+    Also the admin changelists' paginator (``QueueAdmin.paginator``), hence Django's signature.
+    """
+
+    def __init__(self, object_list, per_page: int, orphans: int = 0, allow_empty_first_page: bool = True,
+                 *, cap: int | None = None) -> None:
+        super().__init__(object_list, per_page, orphans, allow_empty_first_page)
+        self.cap = COUNT_CAP if cap is None else cap
+        self.capped = False
+
+    @cached_property
+    def count(self) -> int:
+        rows = self.object_list
+        if not isinstance(rows, QuerySet):
+            return len(rows)
+        # COUNT over a LIMITed subquery, unordered: the database stops reading at cap + 1 rows
+        # (ordered, it could sort every row first to pick which cap + 1 to count).
+        found = rows.order_by().values("pk")[: self.cap + 1].count()
+        self.capped = found > self.cap
+        return min(found, self.cap)
+
+    @property
+    def shown_count(self) -> str:
+        """ "37", or "10,000+" when the count stopped at the cap."""
+        count = self.count
+        return f"{count:,}+" if self.capped else str(count)
 
 
 @dataclass(frozen=True)
@@ -42,7 +76,7 @@ class Table:
         self.order = order
         column = sortable[order.lstrip("-")]
         rows = _sorted(rows, column.field, descending=order.startswith("-"))
-        self.paginator = Paginator(rows, per_page)
+        self.paginator = CappedPaginator(rows, per_page)
         self.page = self.paginator.get_page(request.GET.get(f"{name}_p"))
         # Evaluate the page once, so callers can decorate its rows without another query.
         self.page.object_list = list(self.page.object_list)

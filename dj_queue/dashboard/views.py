@@ -13,12 +13,12 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
 from dj_queue.dashboard import charts, health, queries
-from dj_queue.dashboard.actions import ACTIONS, STATE_ACTIONS, STATE_WORDS, ActionError, Target, perform, plural
+from dj_queue.dashboard.actions import ACTIONS, STATE_ACTIONS, STATE_WORDS, ActionError, Target, perform
 from dj_queue.dashboard.backends import Backend, selected_backend
 from dj_queue.dashboard.filters import JobFilter
 from dj_queue.dashboard.history import attempt_rows
 from dj_queue.dashboard.policy import describe_policy
-from dj_queue.dashboard.tables import Column, Table
+from dj_queue.dashboard.tables import CappedPaginator, Column, Table
 from dj_queue.exceptions import UndiscardableError
 from dj_queue.policies import policy_for_job
 
@@ -106,13 +106,15 @@ def jobs(request: HttpRequest, site: AdminSite, state: str) -> HttpResponse:
         state=state, queue=queue, table=table, can=_permissions(request),
         actions=[ACTIONS[name] for name in STATE_ACTIONS[state]],
         filters=filters, filter_fields=filters.params(), matching=matching,
-        all_labels=_all_labels(state, table.paginator.count, matching=bool(matching)),
+        all_labels=_all_labels(state, table.paginator, matching=bool(matching)),
     ))
 
 
-def _all_labels(state: str, count: int, *, matching: bool) -> dict[str, str]:
-    """ "Retry all 37 matching failed jobs": the "all" buttons say how many jobs they touch."""
-    noun = plural(count, f"{'matching ' if matching else ''}{STATE_WORDS.get(state, state)} job")
+def _all_labels(state: str, paginator: CappedPaginator, *, matching: bool) -> dict[str, str]:
+    """ "Retry all 37 matching failed jobs": the "all" buttons say how many jobs they touch
+    ("10,000+" past the pager's count cap: the action itself still takes every matching job)."""
+    words = f"{'matching ' if matching else ''}{STATE_WORDS.get(state, state)} job"
+    noun = f"{paginator.shown_count} {words}{'' if paginator.count == 1 else 's'}"
     labels = {name: f"{ACTIONS[name].label} all {noun}" for name in STATE_ACTIONS[state]}
     labels.update(run_now=f"Run all {noun} now", change_priority=f"Change priority of all {noun}")
     return labels

@@ -108,3 +108,15 @@ def test_dashboard_draws_the_charts_and_switches_window(admin_client):
     day = admin_client.get(DASHBOARD, {"chart": "day"})
     assert day.context["chart_window"] == "day" and day.content.decode().count('class="djq-bar"') == 3 * 144
     assert admin_client.get(DASHBOARD, {"chart": "year"}).context["chart_window"] == "hour"
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own functions replace Django's there")
+def test_sqlite_chart_query_calls_no_python_function_per_row():
+    finished(timedelta(0), waited=2)
+    with CaptureQueriesContext(connection) as queries:
+        charts.buckets(BACKEND, "hour")
+
+    # Django's SQLite datetime functions (django_datetime_trunc, django_timestamp_diff, ...) are
+    # Python called once per row: ~10x slower on an hour of 45,000 jobs.
+    assert len(queries.captured_queries) == 1
+    assert "django_" not in queries.captured_queries[0]["sql"]
