@@ -110,7 +110,7 @@ def test_dashboard_draws_the_charts_and_switches_window(admin_client):
     assert admin_client.get(DASHBOARD, {"chart": "year"}).context["chart_window"] == "hour"
 
 
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own functions replace Django's there")
+@pytest.mark.applies(connection.vendor == "sqlite", reason="SQLite's own functions replace Django's there")
 def test_sqlite_chart_query_calls_no_python_function_per_row():
     finished(timedelta(0), waited=2)
     with CaptureQueriesContext(connection) as queries:
