@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.tasks import task
+try:
+    from django.tasks import task
+except ImportError:  # Django 5.2 with the django-tasks backport
+    from django_tasks import task
 
 from dj_queue.api import on_failure, retry, should_enqueue, unique
 
