@@ -132,6 +132,20 @@ EXPECTED = {
         r"^after --older-than 1d: finished jobs 1, failed jobs 2, recurring executions 3$",
         r"^dj_queue_prune \(backend 'default'\) removed failed jobs: 1, recurring executions: 2$",
     ],
+    "unique_jobs.py": [
+        r"^first job \d+, duplicate got job \d+: same job: True$",
+        r"^a scheduled job holds its key too: True$",
+        r"^4 threads enqueued account 99: 1 distinct id, 1 job row$",
+        r"^enqueue_all of 42, 50, 50: 2 distinct jobs$",
+        r"^digest within the hour: same job True, status SUCCESSFUL$",
+        r"^a finished report frees its key: new job True, status READY$",
+    ],
+    "task_hooks.py": [
+        r"^account 13 vetoed: EnqueueVetoed; jobs written: 0$",
+        r"^on_failure: job \d+ \(charge_account\) is FAILED: RuntimeError\('payment gateway refused account 7'\)$",
+        r"^account 1: SUCCESSFUL$",
+        r"^account 7: FAILED after 2 attempts; on_failure calls: 1$",
+    ],
 }
 
 
