@@ -37,14 +37,21 @@ def available() -> bool:
         return False
 
 
+@lru_cache(maxsize=1)
+def _trace_api() -> tuple[Any, tuple[type, ...]]:
+    """``opentelemetry.trace`` and its no-op provider classes, imported once (asked once per job)."""
+    from opentelemetry import trace
+
+    return trace, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+
 def tracer() -> Any | None:
     """The plugin's tracer, or None while no SDK provider is set: then nothing would be recorded,
     so the hooks return at once (no span, no headers)."""
     global _tracer
-    from opentelemetry import trace
-
+    trace, no_op = _trace_api()
     provider = trace.get_tracer_provider()
-    if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+    if isinstance(provider, no_op):
         return None
     if _tracer is None or _tracer[0] is not provider:
         _tracer = (provider, provider.get_tracer("dj_queue_plugins.otel"))

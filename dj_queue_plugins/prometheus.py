@@ -18,6 +18,8 @@ import time
 from functools import lru_cache
 from typing import Any, Iterator
 
+from django.utils import timezone
+
 from dj_queue import hookimpl
 
 logger = logging.getLogger("dj_queue.prometheus")
@@ -66,20 +68,32 @@ def count_created(jobs: list) -> None:
         count(job, "enqueued")
 
 
-def time_execution(job: Any) -> Iterator[None]:
-    from django.utils import timezone
+# (queue, task path) -> its wait, started, duration and succeeded series: ``labels()`` looks them
+# up under a lock and validates its arguments, too slow to repeat several times per job.
+_series: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
 
-    m, labels = metrics(), (job.queue_name, job.task_path)
+
+def series(labels: tuple[str, str]) -> tuple[Any, Any, Any, Any]:
+    found = _series.get(labels)
+    if found is None:
+        m = metrics()
+        found = _series[labels] = (m.wait.labels(*labels), m.jobs.labels(*labels, "started"),
+                                   m.duration.labels(*labels), m.jobs.labels(*labels, "succeeded"))
+    return found
+
+
+def time_execution(job: Any) -> Iterator[None]:
+    wait, started, duration, succeeded = series((job.queue_name, job.task_path))
     due = job.scheduled_at or job.enqueued_at
     if due is not None:
-        m.wait.labels(*labels).observe(max(0.0, (timezone.now() - due).total_seconds()))
-    m.jobs.labels(*labels, "started").inc()
+        wait.observe(max(0.0, (timezone.now() - due).total_seconds()))
+    started.inc()
     began = time.monotonic()
     try:
         value = yield
     finally:
-        m.duration.labels(*labels).observe(time.monotonic() - began)
-    m.jobs.labels(*labels, "succeeded").inc()
+        duration.observe(time.monotonic() - began)
+    succeeded.inc()
     return value
 
 
@@ -212,3 +226,4 @@ def use_multiprocess_dir(path: str) -> None:
 
         values.ValueClass = values.get_value_class()
         metrics.cache_clear()
+        _series.clear()

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
 import traceback
 from typing import Any, Callable
 
+import pluggy
 from asgiref.sync import async_to_sync
 from django.db import DatabaseError, connections
 from django.utils import timezone
@@ -124,13 +126,29 @@ def _through_wrappers(job: Job, body: Callable[[], Any]) -> Any:
     wrappers), so each wrapper's ``yield`` gets its value or its exception.
     """
     hook = plugins.get_plugin_manager().hook.dj_queue_execute
-    if not hook.get_hookimpls():  # nobody wraps: skip pluggy on the hot path
+    wrappers = hook.get_hookimpls()
+    if not wrappers:  # nobody wraps: skip pluggy on the hot path
         return body()
+    outer = getattr(_bodies, "current", None)
+    _bodies.current = body
+    try:
+        # What ``hook.call_extra`` does, without building (and inspecting) a new HookImpl per job.
+        return hook._hookexec(hook.name, [_INNERMOST, *wrappers], {"job": job}, True)
+    finally:
+        _bodies.current = outer
 
-    def dj_queue_execute(job: Job) -> Any:
-        return body()
 
-    return hook.call_extra([dj_queue_execute], {"job": job})
+# The body of the attempt running in this thread, for the innermost implementation below.
+_bodies = threading.local()
+
+
+def _innermost(job: Job) -> Any:
+    return _bodies.current()
+
+
+_INNERMOST = pluggy.HookImpl(None, "<dj_queue core>", _innermost, {
+    "wrapper": False, "hookwrapper": False, "optionalhook": False, "tryfirst": False, "trylast": False,
+    "specname": None})
 
 
 def _run_exactly_once(job: Job, body: Callable[[], Any], result: Any, attempt: running.Attempt, *, backend: Any,
