@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
 import json
+import weakref
 from typing import Any, Sequence
 
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.models import JSONField
 
 from dj_queue import hookimpl
@@ -26,7 +28,7 @@ picked AS (
     WHERE backend_alias = %s{selector}
       AND queue_name NOT IN (SELECT queue_name FROM {pause} WHERE backend_alias = %s)
     ORDER BY priority DESC, job_id
-    LIMIT %s
+    LIMIT {limit}
     FOR UPDATE{skip_locked}
 ), moved AS (
     DELETE FROM {ready} ready USING picked WHERE ready.id = picked.id RETURNING ready.job_id
@@ -72,10 +74,10 @@ FINISH_MANY_SQL = f"WITH {FINISH_MANY_CTES}\nSELECT id FROM finished"
 # per job claimed. A sort is then only chosen where no index gives the order (pattern selectors).
 CLAIM_PLAN = "SET LOCAL enable_sort = off;\n"
 
-# A worker's turn, the finish then the next claim: two statements in one query (one implicit
-# transaction) or, where server-side parameter binding refuses several statements per query,
-# one statement returning one row at least: the finished ids with the claimed jobs' columns.
-TWO_STATEMENT_TURN_SQL = f"{FINISH_MANY_SQL};\n{CLAIM_SQL}"
+# A worker's turn, the finish then the next claim: ``FINISH_MANY_SQL`` and ``CLAIM_SQL`` in one
+# query (one implicit transaction) or, where server-side parameter binding refuses several
+# statements per query, one statement returning one row at least: the finished ids with the
+# claimed jobs' columns.
 TURN_SQL = f"""WITH {FINISH_MANY_CTES}, {CLAIM_CTES}, started AS ({CLAIM_UPDATE}
 )
 SELECT ARRAY(SELECT id FROM finished) AS dj_queue_finished, started.*
@@ -181,7 +183,7 @@ class PostgresDialect(Dialect):
         sql, params = self._claim_sql(backend_alias, selector, limit, process_id, worker_id, now)
         connection = connections[using]
         with connection.cursor() as cursor:
-            cursor.execute(_with_plan(connection, sql), params)
+            _execute_planned(connection, cursor, [sql], params)
             _skip_to_rows(cursor)
             names = [col.name for col in cursor.description]
             jobs = _jobs_from_rows(connection, using, names, cursor.fetchall())
@@ -191,15 +193,15 @@ class PostgresDialect(Dialect):
     def _claim_sql(self, backend_alias: str, selector: Any, limit: int, process_id: int | None,
                    worker_id: str, now: datetime.datetime) -> tuple[str, list]:
         condition, selector_params = selector.sql("queue_name")
-        sql = CLAIM_SQL.format(selector=condition, skip_locked=self._skip_locked(backend_alias), **_tables())
-        return sql, self._claim_params(backend_alias, selector_params, limit, process_id, worker_id, now)
+        sql = CLAIM_SQL.format(selector=condition, limit=int(limit), skip_locked=self._skip_locked(backend_alias),
+                               **_tables())
+        return sql, self._claim_params(backend_alias, selector_params, process_id, worker_id, now)
 
     @staticmethod
-    def _claim_params(backend_alias: str, selector_params: list, limit: int, process_id: int | None,
+    def _claim_params(backend_alias: str, selector_params: list, process_id: int | None,
                       worker_id: str, now: datetime.datetime) -> list:
         """Parameters of ``CLAIM_CTES`` + ``CLAIM_UPDATE``, in order."""
-        return [backend_alias, *selector_params, backend_alias, limit,
-                backend_alias, process_id, now, now, now, worker_id]
+        return [backend_alias, *selector_params, backend_alias, backend_alias, process_id, now, now, now, worker_id]
 
     def finish(self, *, using: str, job_id: int, process_id: int | None, return_value: Any,
                now: datetime.datetime) -> bool:
@@ -239,13 +241,15 @@ class PostgresDialect(Dialect):
         values = [None if value is None else json.dumps(value) for _, value in items]
         condition, selector_params = selectors[0].sql("queue_name")
         params = [ids, process_id, ids, values, now,
-                  *self._claim_params(backend_alias, selector_params, limit, process_id, worker_id, now)]
+                  *self._claim_params(backend_alias, selector_params, process_id, worker_id, now)]
         connection = connections[using]
         one_statement = _one_statement_per_query(connection)
-        sql = (TURN_SQL if one_statement else TWO_STATEMENT_TURN_SQL).format(
-            selector=condition, skip_locked=self._skip_locked(backend_alias), **_tables())
+        parts = {"selector": condition, "limit": int(limit), "skip_locked": self._skip_locked(backend_alias),
+                 **_tables()}
+        statements = ([TURN_SQL.format(**parts)] if one_statement
+                      else [FINISH_MANY_SQL.format(**parts), CLAIM_SQL.format(**parts)])
         with connection.cursor() as cursor:
-            cursor.execute(_with_plan(connection, sql), params)
+            _execute_planned(connection, cursor, statements, params)
             _skip_to_rows(cursor)
             if one_statement:  # one row: the finished ids, then the claimed jobs' columns (or NULLs)
                 names = [col.name for col in cursor.description][1:]
@@ -317,6 +321,73 @@ def _with_plan(connection: Any, sql: str) -> str:
     (autovacuum's ANALYZE gives it the right ones once the table has held jobs).
     """
     return sql if _one_statement_per_query(connection) else CLAIM_PLAN + sql
+
+
+# Planning a turn's two statements costs PostgreSQL ~0.3 ms each, on every turn: as much server
+# time as running them. So on each connection they are PREPAREd once (SQL-level, which works with
+# Django's client-side binding) and EXECUTEd after that, planned once, with the claim's plan
+# settings. Not where a query holds one statement (server-side binding: psycopg prepares by
+# itself) nor behind a pooler, where the next transaction may run on another server session.
+# psycopg connection -> {sql: prepared name}, or None where statements are not prepared.
+_prepared: weakref.WeakKeyDictionary[Any, dict[str, str] | None] = weakref.WeakKeyDictionary()
+# The generic plan at once, built under CLAIM_PLAN's settings: a statement's first executions
+# would otherwise each be planned again to compare custom plans with it.
+PREPARED_PLAN = CLAIM_PLAN + "SET LOCAL plan_cache_mode = force_generic_plan;\n"
+
+
+def _execute_planned(connection: Any, cursor: Any, statements: list[str], params: list) -> None:
+    """Run ``statements`` (``%s`` parameters, ``params`` in order) as one query, after CLAIM_PLAN.
+
+    Where it can, as EXECUTEs of statements prepared on this connection; a statement the server
+    no longer knows (``DEALLOCATE``/``DISCARD ALL`` ran) is prepared again, once.
+    """
+    for attempt in (1, 2):
+        executes = _executes(connection, cursor, statements)
+        if executes is None:
+            cursor.execute(_with_plan(connection, ";\n".join(statements)), params)
+            return
+        try:
+            cursor.execute(PREPARED_PLAN + ";\n".join(executes), params)
+            return
+        except DatabaseError as exc:
+            if attempt == 2 or getattr(exc.__cause__, "sqlstate", None) != "26000" or connection.in_atomic_block:
+                raise
+            _prepared.pop(connection.connection, None)  # invalid_sql_statement_name: prepare again
+
+
+def _executes(connection: Any, cursor: Any, statements: list[str]) -> list[str] | None:
+    """``EXECUTE name(%s, ...)`` for each statement, preparing what this connection lacks."""
+    raw = connection.connection
+    if raw not in _prepared:
+        _prepared[raw] = None if _one_statement_per_query(connection) or _behind_pooler(raw, cursor) else {}
+    names = _prepared[raw]
+    if names is None:
+        return None
+    executes = []
+    for sql in statements:
+        count = sql.count("%s")
+        if sql not in names:
+            name = "dj_queue_" + hashlib.sha1(sql.encode()).hexdigest()[:16]
+            pieces = sql.split("%s")
+            numbered = pieces[0] + "".join(f"${n}{piece}" for n, piece in enumerate(pieces[1:], 1))
+            if _prepared_on_server(cursor, name):  # kept by the session when our record was dropped
+                cursor.execute(f"DEALLOCATE {name}")
+            cursor.execute(f"PREPARE {name} AS {numbered}")
+            names[sql] = name
+        executes.append(f"EXECUTE {names[sql]}({', '.join(['%s'] * count)})")
+    return executes
+
+
+def _prepared_on_server(cursor: Any, name: str) -> bool:
+    cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [name])
+    return cursor.fetchone() is not None
+
+
+def _behind_pooler(raw: Any, cursor: Any) -> bool:
+    """True when this connection reaches PostgreSQL through a pooler such as PgBouncer, which
+    answers the startup with a made-up backend pid of its own."""
+    cursor.execute("SELECT pg_backend_pid()")
+    return cursor.fetchone()[0] != raw.info.backend_pid
 
 
 def _skip_to_rows(cursor: Any) -> None:

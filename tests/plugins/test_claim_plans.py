@@ -109,3 +109,66 @@ def test_claimed_jobs_carry_their_own_columns_whatever_the_table_column_order():
                               limit=1, process_id=1, worker_id="w", now=timezone.now())
     assert (claimed.errors, claimed.crashes, claimed.cancel_requested_at) == ([{"message": "one"}], 2, None)
     assert claimed.worker_ids == ["w"] and claimed.started_at is not None
+
+
+# --- prepared statements: each connection plans the turn's statements once ----------------------
+
+def server_side_binding() -> bool:
+    return connection.settings_dict.get("OPTIONS", {}).get("server_side_binding") is True
+
+
+def prepared_names() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'dj_queue_%%'")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def claim(limit: int = LIMIT) -> list:
+    return plugins.get_dialect("default").claim(
+        using="default", backend_alias="default", selectors=parse_selectors(["*"]), limit=limit, process_id=1,
+        worker_id="w", now=timezone.now())
+
+
+@pytest.mark.applies(not server_side_binding(), reason="with server-side binding psycopg prepares by itself")
+@pytest.mark.parametrize("selector", ["*", "bench", "ben*"])
+def test_the_prepared_claim_has_a_generic_plan_that_walks_the_index_and_stops_at_the_limit(selector):
+    # A generic plan knows no parameter values: with LIMIT as a parameter it planned for 10% of
+    # the table (hash joins over whole tables, ~12 ms a claim). The limit is part of the statement.
+    draining_queue()
+    dialect = plugins.get_dialect("default")
+    sql, params = dialect._claim_sql("default", parse_selectors([selector])[0], LIMIT, 1, "w", timezone.now())
+    with transaction.atomic(), connection.cursor() as cursor:
+        [execute] = postgres._executes(connection, cursor, [sql])
+        cursor.execute(postgres.PREPARED_PLAN)
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {execute}", params)
+        plan = cursor.fetchone()[0]
+        transaction.set_rollback(True)
+    plan = nodes((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
+    assert not [node for node in plan if node["Node Type"] in ("Sort", "Incremental Sort", "Hash Join", "Seq Scan")
+                and node.get("Relation Name") != "dj_queue_pause"], plan
+    ready = [node for node in plan if node.get("Relation Name") == "dj_queue_ready_execution" and "Scan" in node["Node Type"]]
+    assert ready and all(node["Actual Rows"] + node.get("Rows Removed by Filter", 0) <= LIMIT for node in ready), ready
+
+
+@pytest.mark.applies(not server_side_binding(), reason="with server-side binding psycopg prepares by itself")
+def test_claims_prepare_their_statement_once_per_connection_and_again_after_deallocate():
+    draining_queue()
+    before = list(ReadyExecution.objects.order_by("-priority", "job_id").values_list("job_id", flat=True)[:3 * LIMIT])
+    first = claim()
+    names = prepared_names()
+    assert len(names) == 1
+    second = claim()
+    assert prepared_names() == names  # executed again, not prepared again
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # what a pooler's server_reset_query or DISCARD ALL does
+    third = claim()
+    assert prepared_names() == names
+    assert [job.pk for job in first + second + third] == before
+
+
+def test_statements_are_not_prepared_behind_a_pooler_or_with_server_side_binding(monkeypatch):
+    monkeypatch.setattr(postgres, "_behind_pooler", lambda raw, cursor: True)
+    draining_queue()
+    connection.close()  # a new session, asked afresh whether it goes through a pooler
+    assert len(claim()) == LIMIT
+    assert prepared_names() == set()
