@@ -403,18 +403,24 @@ def _jobs_from_rows(connection: Any, using: str, names: list[str], rows: list) -
     ``Model.from_db`` takes a full row in the model's field order, so each row is reordered.
     """
     Job = model("Job")
-    fields = [Job._meta.get_field(name) for name in names]
-    json_at = [i for i, field in enumerate(fields) if isinstance(field, JSONField)]
-    position = {field.attname: i for i, field in enumerate(fields)}
-    attnames = [field.attname for field in Job._meta.concrete_fields if field.attname in position]
-    order = [position[attname] for attname in attnames]
+    json_fields, attnames, order = _row_layout(tuple(names))
     jobs = []
     for row in rows:
         values = list(row)
-        for i in json_at:
-            values[i] = fields[i].from_db_value(values[i], None, connection)
+        for i, field in json_fields:
+            values[i] = field.from_db_value(values[i], None, connection)
         jobs.append(Job.from_db(using, attnames, [values[i] for i in order]))
     return jobs
+
+
+@functools.lru_cache(maxsize=16)
+def _row_layout(names: tuple[str, ...]) -> tuple[list[tuple[int, Any]], list[str], list[int]]:
+    """For rows with these columns: the JSON ones, the model's attnames, and where each one is."""
+    fields = [model("Job")._meta.get_field(name) for name in names]
+    json_fields = [(i, field) for i, field in enumerate(fields) if isinstance(field, JSONField)]
+    position = {field.attname: i for i, field in enumerate(fields)}
+    attnames = [field.attname for field in model("Job")._meta.concrete_fields if field.attname in position]
+    return json_fields, attnames, [position[attname] for attname in attnames]
 
 
 @hookimpl

@@ -8,6 +8,7 @@ inside the exception handler); an attempt that will be retried sends no ``task_f
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import threading
@@ -58,13 +59,18 @@ def execute(job: Job, *, backend: Any, process_id: int | None, using: str,
     except EnqueueError as exc:  # its rate-limit key cannot be built from the job's arguments
         _record_failure(job, exc, process_id=process_id, using=using, policy=None)
         return False
-    attempt = running.start(job, timeout=policy.timeout, policy=policy,
-                            coroutine=inspect.iscoroutinefunction(task.func))
+    attempt = running.start(job, timeout=policy.timeout, policy=policy, coroutine=is_coroutine(task.func))
     try:
         return _run(job, task, policy, attempt, backend=backend, process_id=process_id, using=using,
                     completions=completions)
     finally:
         running.end(attempt)
+
+
+@functools.lru_cache(maxsize=1024)
+def is_coroutine(func: Callable[..., Any]) -> bool:
+    """``inspect.iscoroutinefunction``, asked once per task function (several times per job)."""
+    return inspect.iscoroutinefunction(func)
 
 
 def policy_of(job: Job, task: Any) -> Policy:
@@ -198,7 +204,7 @@ def _call_task(task: Any, result: Any, job: Job, attempt: running.Attempt) -> An
     if task.takes_context:
         args = [TaskContext(task_result=result), *args]
     kwargs = job.kwargs or {}
-    if inspect.iscoroutinefunction(task.func):
+    if is_coroutine(task.func):
         return _call_coroutine(task.func, args, kwargs, attempt)
     return task.call(*args, **kwargs)
 
