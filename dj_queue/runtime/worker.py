@@ -78,6 +78,8 @@ class Worker(Actor):
         self._memory_checked_at = 0.0
         self.pool: ThreadPool | None = None
         self.completions: Completions | None = None
+        # Outcomes the last turn recorded, announced once its claimed jobs are handed out.
+        self._recorded: tuple[list, list] | None = None
         self.waker: Any = None
         self.watchdog: Watchdog | None = None
         # Set when a job's thread had to be abandoned: in fork mode this process is then replaced.
@@ -109,6 +111,7 @@ class Worker(Actor):
             self.jobs_served += len(jobs)
             for job in jobs:
                 self.pool.submit(job.pk, lambda job=job: self._execute(job))
+            self._announce()  # after the hand-off: the new jobs need not wait for these signals
             if len(jobs) < idle or idle == 0:
                 if self._recycle_due():
                     self.request_recycle(self.recycle_reason)
@@ -180,8 +183,15 @@ class Worker(Actor):
             self.completions.put_back(batch)
             return []
         finished, jobs = turned
-        self.completions.announce(batch, finished)
+        self._recorded = (batch, finished)
         return jobs
+
+    def _announce(self) -> None:
+        """Send ``task_finished`` for the outcomes the last turn recorded."""
+        if self._recorded is not None:
+            batch, finished = self._recorded
+            self._recorded = None
+            self.completions.announce(batch, finished)
 
     def _execute(self, job: Job) -> None:
         try:
@@ -196,6 +206,7 @@ class Worker(Actor):
             remaining = self.pool.shutdown(float(self.options["shutdown_timeout"]))
             if self.watchdog is not None:
                 self.watchdog.stop()
+            self._announce()
             self._flush()
             if remaining:
                 self._release(remaining)
