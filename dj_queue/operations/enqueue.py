@@ -18,6 +18,8 @@ from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
 from django.db import connections, transaction
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
 from dj_queue import plugins
@@ -119,7 +121,7 @@ def enqueue_jobs(specs: Iterable[JobSpec], *, backend_alias: str, using: str) ->
     if not specs:
         return []
     now = timezone.now()
-    jobs = [_new_job(spec, backend_alias, now) for spec in specs]
+    jobs = _new_jobs(specs, backend_alias, now)
     headers = headers_for(backend_alias, jobs)
     with transaction.atomic(using=using, savepoint=False):
         became_ready = _insert_through_dialect(jobs, specs, backend_alias, using, now, headers)
@@ -198,28 +200,42 @@ def _gated(job: Job, spec: JobSpec, now: datetime) -> bool:
 
 
 def _new_job(spec: JobSpec, backend_alias: str, now: datetime) -> Job:
-    # Positional values for every field: Model.__init__ takes that path several times faster
-    # than keywords, which counts at thousands of jobs per bulk.
-    positions, template, fresh = _job_layout()
-    values = template.copy()
-    for index, make in fresh:
-        values[index] = make()  # mutable defaults ([] and {}): one per job
-    for name, value in (("concurrency_key", spec.concurrency_key), ("backend_alias", backend_alias),
-                        ("queue_name", spec.queue_name), ("task_path", spec.task_path),
-                        ("priority", spec.priority), ("args", spec.args), ("kwargs", spec.kwargs),
-                        ("scheduled_at", spec.run_after), ("enqueued_at", now)):
-        values[positions[name]] = value
-    return Job(*values)
+    return _new_jobs([spec], backend_alias, now)[0]
+
+
+def _new_jobs(specs: Sequence[JobSpec], backend_alias: str, now: datetime) -> list[Job]:
+    """Unsaved ``Job`` instances for ``specs``, every field set as ``Job(...)`` would set it."""
+    template, fresh = _job_layout()
+    # Model.__init__ sends pre_init and post_init and sets each field's attribute; Job has no
+    # field with a descriptor of its own, so without listeners filling __dict__ makes the same
+    # instance several times faster, which counts at thousands of jobs per bulk.
+    direct = not (pre_init.has_listeners(Job) or post_init.has_listeners(Job))
+    jobs = []
+    for spec in specs:
+        values = template.copy()
+        for name, make in fresh:
+            values[name] = make()  # mutable defaults ([] and {}): one per job
+        values.update(concurrency_key=spec.concurrency_key, backend_alias=backend_alias,
+                      queue_name=spec.queue_name, task_path=spec.task_path, priority=spec.priority,
+                      args=spec.args, kwargs=spec.kwargs, scheduled_at=spec.run_after, enqueued_at=now)
+        if direct:
+            job = Job.__new__(Job)
+            job._state = ModelState()
+            job.__dict__.update(values)
+        else:
+            job = Job(**values)
+        jobs.append(job)
+    return jobs
 
 
 @functools.lru_cache(maxsize=1)
-def _job_layout() -> tuple[dict[str, int], list[Any], list[tuple[int, Callable[[], Any]]]]:
-    """Each Job field's position, the default values in field order, and the mutable defaults to renew."""
+def _job_layout() -> tuple[dict[str, Any], list[tuple[str, Callable[[], Any]]]]:
+    """Each Job field's default value by attribute name, and the mutable defaults to renew."""
     fields = Job._meta.concrete_fields
-    template = [None if field.primary_key else field.get_default() for field in fields]
-    fresh = [(i, field.default) for i, field in enumerate(fields)
-             if field.has_default() and callable(field.default) and isinstance(template[i], (list, dict))]
-    return {field.name: i for i, field in enumerate(fields)}, template, fresh
+    template = {field.attname: None if field.primary_key else field.get_default() for field in fields}
+    fresh = [(field.attname, field.default) for field in fields
+             if field.has_default() and callable(field.default) and isinstance(template[field.attname], (list, dict))]
+    return template, fresh
 
 
 def _execution_for(job: Job, now: datetime) -> ReadyExecution | ScheduledExecution:
