@@ -114,7 +114,7 @@ SELECT id{ready_sql} FROM job
 # columns every row shares.
 INSERT_JOBS_SQL = """
 WITH given AS MATERIALIZED (
-    SELECT nextval(pg_get_serial_sequence('{job}', 'id')) AS id, given.*
+    SELECT nextval((SELECT pg_get_serial_sequence('{job}', 'id')::regclass)) AS id, given.*
     FROM (SELECT r->>0 AS queue_name, r->>1 AS task_path, (r->>2)::smallint AS priority, r->>3 AS args,
                  r->>4 AS kwargs, (r->>5)::timestamptz AS scheduled_at, r->>6 AS concurrency_key,
                  r->>7 AS execution, n
