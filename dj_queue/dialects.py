@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from django.apps import apps
 from django.conf import settings
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, connections, models, transaction
 from django.db.models import QuerySet
 
 from dj_queue.config import DEFAULTS, cached_options
@@ -267,20 +267,41 @@ def insert_parts(job: Any, execution: Any, connection: Any) -> dict[str, Any]:
     and the parameters (``job_params``, ``execution_params``). The execution's columns start with
     its job column, whose value is left out: only the INSERT itself knows the new job id.
     """
-    quote = connection.ops.quote_name
+    layouts = _insert_layouts.get(connection)
+    if layouts is None:
+        layouts = _insert_layouts[connection] = {}
     parts: dict[str, Any] = {}
-    for name, obj, skip in (("job", job, ()), ("execution", execution, ("job",))):
-        fields = [f for f in obj._meta.concrete_fields if not f.primary_key and f.name not in skip]
-        columns = [quote(f.column) for f in fields]
-        if skip:
-            columns.insert(0, quote(obj._meta.get_field("job").column))
-        parts.update({
-            f"{name}_table": quote(obj._meta.db_table),
-            f"{name}_columns": ", ".join(columns),
-            f"{name}_values": ", ".join(["%s"] * len(fields)),
-            f"{name}_params": [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields],
-        })
+    for name, obj in (("job", job), ("execution", execution)):
+        layout = layouts.get(type(obj))
+        if layout is None:
+            layout = layouts[type(obj)] = _insert_layout(name, type(obj), connection)
+        sql, fields = layout
+        parts.update(sql)
+        # None is NULL for every field (JSONField included: JSON null needs Value(None)), so
+        # only set values go through the field's conversion.
+        parts[f"{name}_params"] = [
+            None if (value := pre_save(obj, True) if pre_save else getattr(obj, attname)) is None
+            else field.get_db_prep_save(value, connection)
+            for field, attname, pre_save in fields]
     return parts
+
+
+# Per connection object, then per model: the SQL pieces and fields of ``insert_parts``.
+_insert_layouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _insert_layout(name: str, model_class: Any, connection: Any) -> tuple[dict[str, str], list[tuple]]:
+    quote = connection.ops.quote_name
+    skip = ("job",) if name == "execution" else ()
+    fields = [f for f in model_class._meta.concrete_fields if not f.primary_key and f.name not in skip]
+    columns = [quote(f.column) for f in fields]
+    if skip:
+        columns.insert(0, quote(model_class._meta.get_field("job").column))
+    sql = {f"{name}_table": quote(model_class._meta.db_table), f"{name}_columns": ", ".join(columns),
+           f"{name}_values": ", ".join(["%s"] * len(fields))}
+    # pre_save only where a field overrides it (auto_now and the like); else the attribute is it.
+    plain = models.Field.pre_save
+    return sql, [(f, f.attname, None if type(f).pre_save is plain else f.pre_save) for f in fields]
 
 
 def table_names(quote: str = "") -> dict[str, str]:

@@ -205,33 +205,45 @@ def _new_job(spec: JobSpec, backend_alias: str, now: datetime) -> Job:
 
 def _new_jobs(specs: Sequence[JobSpec], backend_alias: str, now: datetime) -> list[Job]:
     """Unsaved ``Job`` instances for ``specs``, every field set as ``Job(...)`` would set it."""
-    template, fresh = _job_layout()
-    # Model.__init__ sends pre_init and post_init and sets each field's attribute; Job has no
-    # field with a descriptor of its own, so without listeners filling __dict__ makes the same
-    # instance several times faster, which counts at thousands of jobs per bulk.
-    direct = not (pre_init.has_listeners(Job) or post_init.has_listeners(Job))
-    jobs = []
-    for spec in specs:
-        values = template.copy()
-        for name, make in fresh:
-            values[name] = make()  # mutable defaults ([] and {}): one per job
-        values.update(concurrency_key=spec.concurrency_key, backend_alias=backend_alias,
-                      queue_name=spec.queue_name, task_path=spec.task_path, priority=spec.priority,
-                      args=spec.args, kwargs=spec.kwargs, scheduled_at=spec.run_after, enqueued_at=now)
-        if direct:
-            job = Job.__new__(Job)
-            job._state = ModelState()
-            job.__dict__.update(values)
-        else:
-            job = Job(**values)
-        jobs.append(job)
-    return jobs
+    direct = _direct(Job)
+    return [_unsaved(Job, direct, concurrency_key=spec.concurrency_key, backend_alias=backend_alias,
+                     queue_name=spec.queue_name, task_path=spec.task_path, priority=spec.priority,
+                     args=spec.args, kwargs=spec.kwargs, scheduled_at=spec.run_after, enqueued_at=now)
+            for spec in specs]
 
 
-@functools.lru_cache(maxsize=1)
-def _job_layout() -> tuple[dict[str, Any], list[tuple[str, Callable[[], Any]]]]:
-    """Each Job field's default value by attribute name, and the mutable defaults to renew."""
-    fields = Job._meta.concrete_fields
+def _direct(model: Any) -> bool:
+    """Whether ``_unsaved`` may fill instances of ``model`` without ``Model.__init__``.
+
+    ``__init__`` sends pre_init and post_init and sets each field's attribute; the queue's models
+    have no field whose attribute does more than store the value (their one relation is set by
+    its id, with the related object cached as its descriptor would), so without listeners filling
+    ``__dict__`` makes the same instance several times faster: that counts on the enqueue path.
+    """
+    return not (pre_init.has_listeners(model) or post_init.has_listeners(model))
+
+
+def _unsaved(model: Any, direct: bool, job: Job | None = None, **values: Any) -> Any:
+    """A new ``model`` instance with ``values`` (by attribute name) and defaults elsewhere."""
+    if not direct:
+        return model(job=job, **values) if job is not None else model(**values)
+    template, fresh = _layout(model)
+    state = ModelState()
+    instance = model.__new__(model)
+    instance.__dict__.update(template, _state=state, **values)
+    for name, make in fresh:
+        if name not in values:
+            instance.__dict__[name] = make()  # mutable defaults ([] and {}): one per instance
+    if job is not None:
+        instance.__dict__["job_id"] = job.pk
+        state.fields_cache["job"] = job
+    return instance
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(model: Any) -> tuple[dict[str, Any], list[tuple[str, Callable[[], Any]]]]:
+    """Each field's default value by attribute name, and the mutable defaults to renew."""
+    fields = model._meta.concrete_fields
     template = {field.attname: None if field.primary_key else field.get_default() for field in fields}
     fresh = [(field.attname, field.default) for field in fields
              if field.has_default() and callable(field.default) and isinstance(template[field.attname], (list, dict))]
@@ -240,11 +252,12 @@ def _job_layout() -> tuple[dict[str, Any], list[tuple[str, Callable[[], Any]]]]:
 
 def _execution_for(job: Job, now: datetime) -> ReadyExecution | ScheduledExecution:
     """The first state of a new job without a concurrency key to acquire."""
-    common = {"job": job, "backend_alias": job.backend_alias, "queue_name": job.queue_name,
+    common = {"backend_alias": job.backend_alias, "queue_name": job.queue_name,
               "priority": job.priority, "created_at": now}
     if _is_future(job.scheduled_at, now):
-        return ScheduledExecution(scheduled_at=job.scheduled_at, concurrency_key=job.concurrency_key, **common)
-    return ReadyExecution(**common)
+        return _unsaved(ScheduledExecution, _direct(ScheduledExecution), job=job, scheduled_at=job.scheduled_at,
+                        concurrency_key=job.concurrency_key, **common)
+    return _unsaved(ReadyExecution, _direct(ReadyExecution), job=job, **common)
 
 
 def _is_future(moment: datetime | None, now: datetime) -> bool:
