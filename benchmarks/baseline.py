@@ -159,7 +159,10 @@ def single_inserts(vendor: str, count: int = 1000, sqlite_path: str | None = Non
         mark = "?"
     else:
         conn = connect(vendor)
-        conn.autocommit(True) if vendor == "mysql" else setattr(conn, "autocommit", True)
+        if vendor == "mysql":
+            conn.autocommit(True)
+        else:
+            conn.autocommit = True
         mark = "%s"
     cur = conn.cursor()
     cur.execute("DROP TABLE IF EXISTS baseline_enqueue")
