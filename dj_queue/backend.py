@@ -30,7 +30,7 @@ from dj_queue.operations.enqueue import JobSpec, enqueue_job, enqueue_jobs
 from dj_queue.operations.unique import enqueue_unique, enqueue_unique_jobs
 from dj_queue.policies import check_exactly_once, policy_for
 from dj_queue.resolution import enqueue_refusal, remember_task
-from dj_queue.results import to_task_result
+from dj_queue.results import enqueued_result, to_task_result
 from dj_queue.serialization import SerializationError, describe_type, encode
 from dj_queue.task_hooks import check_enqueue, has_checks
 from dj_queue.unique import resolve_key as unique_key
@@ -250,7 +250,7 @@ class DjQueueBackend(BaseTaskBackend):
                               traceback=str(discarded))
             result = to_task_result(job, self, status=TaskResultStatus.FAILED, task=task, errors=[error])
         else:
-            result = to_task_result(job, self, status=TaskResultStatus.READY, task=task, errors=[])
+            result = enqueued_result(job, self.alias, task)
         task_enqueued.send(sender=type(self), task_result=result)
         return result
 

@@ -53,6 +53,19 @@ def to_task_result(
     return result
 
 
+def enqueued_result(job: Job, backend_alias: str, task: Task) -> TaskResult:
+    """The ``TaskResult`` of a job just written as ready or scheduled: what ``to_task_result``
+    gives with ``status=READY, task=task, errors=[]``, without its lookups (enqueue's hot path)."""
+    result = TaskResult(
+        task=task, id=str(job.pk), status=TaskResultStatus.READY, enqueued_at=job.enqueued_at,
+        started_at=job.started_at, finished_at=job.finished_at, last_attempted_at=job.last_attempted_at,
+        args=job.args, kwargs=job.kwargs, backend=backend_alias, errors=[], worker_ids=list(job.worker_ids or []),
+    )
+    if job.return_value is not None:  # never for a new job; kept exact all the same
+        object.__setattr__(result, "_return_value", job.return_value)
+    return result
+
+
 def errors_of(job: Job, failed: FailedExecution | None) -> list[TaskError]:
     """One ``TaskError`` per failed attempt (rows from before attempt history: the last failure)."""
     if job.errors:

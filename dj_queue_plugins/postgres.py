@@ -271,7 +271,7 @@ class PostgresDialect(Dialect):
         """
         connection = connections[using]
         parts = insert_parts(job, execution, connection)
-        sql = INSERT_JOB_SQL.format(**parts, ready_sql="".join(f", ({expr})" for expr, _ in ready_sql))
+        sql = _insert_job_sql(tuple(parts[key] for key in _INSERT_JOB_PIECES), tuple(expr for expr, _ in ready_sql))
         params = [*parts["job_params"], *parts["execution_params"], *(p for _, values in ready_sql for p in values)]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -306,6 +306,16 @@ class PostgresDialect(Dialect):
             while cursor.nextset():  # the INSERT's count is the last result's
                 pass
             return cursor.rowcount
+
+
+_INSERT_JOB_PIECES = ("job_table", "job_columns", "job_values", "execution_table", "execution_columns",
+                      "execution_values")
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_job_sql(pieces: tuple[str, ...], ready: tuple[str, ...]) -> str:
+    # A few shapes only (ready or scheduled execution, the plugins' ready expressions): built once.
+    return INSERT_JOB_SQL.format(**dict(zip(_INSERT_JOB_PIECES, pieces)), ready_sql="".join(f", ({expr})" for expr in ready))
 
 
 def _isoformat(value: Any) -> str:

@@ -220,6 +220,8 @@ def _direct(model: Any) -> bool:
     its id, with the related object cached as its descriptor would), so without listeners filling
     ``__dict__`` makes the same instance several times faster: that counts on the enqueue path.
     """
+    if not (pre_init.receivers or post_init.receivers):  # the usual case, without a lookup
+        return True
     return not (pre_init.has_listeners(model) or post_init.has_listeners(model))
 
 
