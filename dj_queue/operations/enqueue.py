@@ -205,11 +205,29 @@ def _new_job(spec: JobSpec, backend_alias: str, now: datetime) -> Job:
 
 def _new_jobs(specs: Sequence[JobSpec], backend_alias: str, now: datetime) -> list[Job]:
     """Unsaved ``Job`` instances for ``specs``, every field set as ``Job(...)`` would set it."""
-    direct = _direct(Job)
-    return [_unsaved(Job, direct, concurrency_key=spec.concurrency_key, backend_alias=backend_alias,
-                     queue_name=spec.queue_name, task_path=spec.task_path, priority=spec.priority,
-                     args=spec.args, kwargs=spec.kwargs, scheduled_at=spec.run_after, enqueued_at=now)
-            for spec in specs]
+    if not _direct(Job):
+        return [_unsaved(Job, False, **_job_values(spec, backend_alias, now)) for spec in specs]
+    template, fresh = _layout(Job)
+    shared = {**template, "backend_alias": backend_alias, "enqueued_at": now}
+    fresh = [(name, make) for name, make in fresh if name not in ("args", "kwargs")]
+    jobs = []
+    for spec in specs:  # _unsaved, unrolled: this loop runs once per job of a bulk
+        job = Job.__new__(Job)
+        values = job.__dict__
+        values.update(shared)
+        values.update(_state=ModelState(), queue_name=spec.queue_name, task_path=spec.task_path,
+                      priority=spec.priority, args=spec.args, kwargs=spec.kwargs, scheduled_at=spec.run_after,
+                      concurrency_key=spec.concurrency_key)
+        for name, make in fresh:
+            values[name] = make()
+        jobs.append(job)
+    return jobs
+
+
+def _job_values(spec: JobSpec, backend_alias: str, now: datetime) -> dict[str, Any]:
+    return {"concurrency_key": spec.concurrency_key, "backend_alias": backend_alias, "queue_name": spec.queue_name,
+            "task_path": spec.task_path, "priority": spec.priority, "args": spec.args, "kwargs": spec.kwargs,
+            "scheduled_at": spec.run_after, "enqueued_at": now}
 
 
 def _direct(model: Any) -> bool:
