@@ -208,18 +208,20 @@ def _new_jobs(specs: Sequence[JobSpec], backend_alias: str, now: datetime) -> li
     if not _direct(Job):
         return [_unsaved(Job, False, **_job_values(spec, backend_alias, now)) for spec in specs]
     template, fresh = _layout(Job)
-    shared = {**template, "backend_alias": backend_alias, "enqueued_at": now}
-    fresh = [(name, make) for name, make in fresh if name not in ("args", "kwargs")]
+    shared = {"backend_alias": backend_alias, "enqueued_at": now}
+    given = ("queue_name", "task_path", "priority", "args", "kwargs", "scheduled_at", "concurrency_key")
+    fresh = [(name, make) for name, make in fresh if name not in given and name not in shared]
     jobs = []
     for spec in specs:  # _unsaved, unrolled: this loop runs once per job of a bulk
         job = Job.__new__(Job)
         values = job.__dict__
+        values.update(template)
         values.update(shared)
         values.update(_state=ModelState(), queue_name=spec.queue_name, task_path=spec.task_path,
                       priority=spec.priority, args=spec.args, kwargs=spec.kwargs, scheduled_at=spec.run_after,
                       concurrency_key=spec.concurrency_key)
         for name, make in fresh:
-            values[name] = make()
+            values[name] = make()  # callable defaults ([] and {}): one value per job
         jobs.append(job)
     return jobs
 
@@ -253,7 +255,7 @@ def _unsaved(model: Any, direct: bool, job: Job | None = None, **values: Any) ->
     instance.__dict__.update(template, _state=state, **values)
     for name, make in fresh:
         if name not in values:
-            instance.__dict__[name] = make()  # mutable defaults ([] and {}): one per instance
+            instance.__dict__[name] = make()  # callable defaults ([], {}, now()): one value per instance
     if job is not None:
         instance.__dict__["job_id"] = job.pk
         state.fields_cache["job"] = job
@@ -262,11 +264,11 @@ def _unsaved(model: Any, direct: bool, job: Job | None = None, **values: Any) ->
 
 @functools.lru_cache(maxsize=8)
 def _layout(model: Any) -> tuple[dict[str, Any], list[tuple[str, Callable[[], Any]]]]:
-    """Each field's default value by attribute name, and the mutable defaults to renew."""
+    """Each field's default value by attribute name, and the callable defaults to call per instance."""
     fields = model._meta.concrete_fields
     template = {field.attname: None if field.primary_key else field.get_default() for field in fields}
     fresh = [(field.attname, field.default) for field in fields
-             if field.has_default() and callable(field.default) and isinstance(template[field.attname], (list, dict))]
+             if not field.primary_key and field.has_default() and callable(field.default)]
     return template, fresh
 
 
