@@ -275,22 +275,36 @@ def insert_parts(job: Any, execution: Any, connection: Any) -> dict[str, Any]:
         layout = layouts.get(type(obj))
         if layout is None:
             layout = layouts[type(obj)] = _insert_layout(name, type(obj), connection)
-        sql, fields = layout
+        sql, fields, known = layout
         parts.update(sql)
-        # None is NULL for every field (JSONField included: JSON null needs Value(None)), so
-        # only set values go through the field's conversion.
-        parts[f"{name}_params"] = [
-            None if (value := pre_save(obj, True) if pre_save else getattr(obj, attname)) is None
-            else field.get_db_prep_save(value, connection)
-            for field, attname, pre_save in fields]
+        params = []
+        for field, attname, pre_save in fields:
+            value = pre_save(obj, True) if pre_save else getattr(obj, attname)
+            if value is None:  # NULL for every field (JSONField too: JSON null needs Value(None))
+                params.append(None)
+            elif type(value) in _SCALARS:  # the same alias, queue, path, priority every time: converted once
+                key = (attname, type(value), value)
+                if key not in known:
+                    if len(known) >= 1024:
+                        known.clear()
+                    known[key] = field.get_db_prep_save(value, connection)
+                params.append(known[key])
+            else:
+                params.append(field.get_db_prep_save(value, connection))
+        parts[f"{name}_params"] = params
     return parts
 
 
-# Per connection object, then per model: the SQL pieces and fields of ``insert_parts``.
+# Immutable values whose database form a field's conversion gives the same every time.
+_SCALARS = frozenset((str, int, bool))
+
+
+# Per connection object, then per model: the SQL pieces and fields of ``insert_parts``, and the
+# converted scalars it has seen.
 _insert_layouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _insert_layout(name: str, model_class: Any, connection: Any) -> tuple[dict[str, str], list[tuple]]:
+def _insert_layout(name: str, model_class: Any, connection: Any) -> tuple[dict[str, str], list[tuple], dict]:
     quote = connection.ops.quote_name
     skip = ("job",) if name == "execution" else ()
     fields = [f for f in model_class._meta.concrete_fields if not f.primary_key and f.name not in skip]
@@ -301,7 +315,7 @@ def _insert_layout(name: str, model_class: Any, connection: Any) -> tuple[dict[s
            f"{name}_values": ", ".join(["%s"] * len(fields))}
     # pre_save only where a field overrides it (auto_now and the like); else the attribute is it.
     plain = models.Field.pre_save
-    return sql, [(f, f.attname, None if type(f).pre_save is plain else f.pre_save) for f in fields]
+    return sql, [(f, f.attname, None if type(f).pre_save is plain else f.pre_save) for f in fields], {}
 
 
 def table_names(quote: str = "") -> dict[str, str]:
