@@ -1,5 +1,6 @@
-"""Raw-driver baseline: what two processes get from "claim one row with SKIP LOCKED, commit;
-mark it finished, commit" with no framework at all. dj_queue's drain is compared against it.
+"""Raw-driver baselines, with no framework at all: what two processes get from "claim one row
+with SKIP LOCKED, commit; mark it finished, commit" (dj_queue's drain is compared against it),
+and single-row INSERTs, each its own transaction (``single_inserts``: single enqueue's yardstick).
 
 Run through ``benchmarks/run.py``; usable alone: ``python benchmarks/baseline.py postgres``.
 """
@@ -129,6 +130,66 @@ def run(vendor: str, jobs: int = 5000) -> float:
     return jobs / elapsed
 
 
+# A job-like row: what a single enqueue writes, minus dj_queue's second table and indexes.
+SINGLE_DDL = {
+    "postgres": "CREATE TABLE baseline_enqueue (id bigserial PRIMARY KEY, queue_name varchar(100) NOT NULL,"
+                " task_path varchar(255) NOT NULL, priority smallint NOT NULL, args text NOT NULL,"
+                " kwargs text NOT NULL, enqueued_at timestamptz NOT NULL)",
+    "mysql": "CREATE TABLE baseline_enqueue (id bigint AUTO_INCREMENT PRIMARY KEY, queue_name varchar(100) NOT NULL,"
+             " task_path varchar(255) NOT NULL, priority smallint NOT NULL, args longtext NOT NULL,"
+             " kwargs longtext NOT NULL, enqueued_at datetime(6) NOT NULL) ENGINE=InnoDB",
+    "sqlite": "CREATE TABLE baseline_enqueue (id integer PRIMARY KEY AUTOINCREMENT, queue_name varchar(100) NOT NULL,"
+              " task_path varchar(255) NOT NULL, priority smallint NOT NULL, args text NOT NULL,"
+              " kwargs text NOT NULL, enqueued_at datetime NOT NULL)",
+}
+
+
+def single_inserts(vendor: str, count: int = 1000, sqlite_path: str | None = None) -> float:
+    """Rows/s of ``count`` single-row INSERTs through the raw driver in autocommit: one statement
+    and one commit each, the new id read back (``RETURNING`` or the driver's last id)."""
+    import datetime
+
+    if vendor == "sqlite":
+        import sqlite3
+
+        # As the SQLite dialect sets up its connections: WAL (persistent in the file), NORMAL sync.
+        conn = sqlite3.connect(sqlite_path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        mark = "?"
+    else:
+        conn = connect(vendor)
+        if vendor == "mysql":
+            conn.autocommit(True)
+        else:
+            conn.autocommit = True
+        mark = "%s"
+    cur = conn.cursor()
+    cur.execute("DROP TABLE IF EXISTS baseline_enqueue")
+    cur.execute(SINGLE_DDL[vendor])
+    returning = "" if vendor == "mysql" else " RETURNING id"
+    sql = (f"INSERT INTO baseline_enqueue (queue_name, task_path, priority, args, kwargs, enqueued_at) "
+           f"VALUES ({', '.join([mark] * 6)}){returning}")
+    started = time.perf_counter()
+    for _ in range(count):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        if vendor == "sqlite":
+            now = now.isoformat()
+        cur.execute(sql, ("bench", "benchmarks.bench_app.tasks.noop", 0, "[]", "{}", now))
+        if returning:
+            cur.fetchone()
+        else:
+            cur.lastrowid
+    elapsed = time.perf_counter() - started
+    cur.execute("DROP TABLE baseline_enqueue")
+    conn.close()
+    return count / elapsed
+
+
 if __name__ == "__main__":
     vendor = sys.argv[1] if len(sys.argv) > 1 else "postgres"
-    print(f"{vendor} baseline: {run(vendor):,.0f} jobs/s")
+    if vendor == "sqlite":
+        print(f"sqlite single INSERTs: {single_inserts(vendor, sqlite_path='baseline.sqlite3'):,.0f} rows/s")
+    else:
+        print(f"{vendor} baseline: {run(vendor):,.0f} jobs/s")
+        print(f"{vendor} single INSERTs: {single_inserts(vendor):,.0f} rows/s")

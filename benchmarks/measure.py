@@ -1,6 +1,8 @@
 """One database's measurements, run in its own process by ``benchmarks/run.py``.
 
-Prints one JSON object: bulk and single enqueue jobs/s; for each of ``--rounds`` rounds, the drain
+Prints one JSON object: bulk and single enqueue jobs/s, the single enqueues in ``--rounds``
+rounds each followed by as many raw single-row INSERTs through the same driver
+(``baseline.single_inserts``); for each of ``--rounds`` rounds, the drain
 jobs/s of ``--jobs`` no-op jobs through ``manage.py dj_queue`` started with
 ``benchmarks/runtime.yml`` and, on a server database, the raw-driver baseline
 (``benchmarks/baseline.py``) right after it, so slow and fast moments of the machine hit both
@@ -132,8 +134,13 @@ def measure(jobs: int, singles: int, samples: int, rounds: int) -> dict:
     (ROOT / "benchmarks/runtime.log").write_text("")  # each runtime started below appends to it
     clear()
     out["bulk_enqueue"] = jobs / timed(lambda: backend.enqueue_all([(noop, (), {})] * jobs))
-    clear()
-    out["single_enqueue"] = singles / timed(lambda: [noop.enqueue() for _ in range(singles)])
+    # Single enqueues beside raw single-row INSERTs through the same driver, in alternating rounds.
+    out["single_enqueues"], out["raw_inserts"] = [], []
+    for _ in range(rounds):
+        clear()
+        out["single_enqueues"].append(singles / timed(lambda: [noop.enqueue() for _ in range(singles)]))
+        out["raw_inserts"].append(raw_inserts(vendor, singles))
+    out["single_enqueue"] = statistics.median(out["single_enqueues"])
     for _ in range(rounds):
         out["drains"].append(drain(noop, jobs))
         if vendor != "sqlite":
@@ -149,6 +156,22 @@ def measure(jobs: int, singles: int, samples: int, rounds: int) -> dict:
         out["latency_ms"] = latencies(noop, samples)
     out["latency_polling_ms"] = polling_latencies(noop, samples)
     return out
+
+
+def raw_inserts(vendor: str, count: int) -> float:
+    """Rows/s of ``baseline.single_inserts`` on this database (SQLite: a file beside the bench one)."""
+    from django.db import connection
+
+    from benchmarks import baseline
+
+    if vendor != "sqlite":
+        return baseline.single_inserts(vendor, count)
+    path = Path(connection.settings_dict["NAME"] + "-raw")
+    try:
+        return baseline.single_inserts(vendor, count, sqlite_path=str(path))
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def drain(noop, jobs: int) -> float:

@@ -38,6 +38,8 @@ SCALE_SIZES = {"postgres": ("5000,500000", 1_000_000), "mysql": ("5000,100000", 
                "sqlite": ("5000,100000", 200_000)}
 # The drain with the large backlog or the history must stay within this of the small one.
 SCALE_TOLERANCE = 0.15
+# Single enqueue (its own transaction) against a raw single-row INSERT + commit through the same driver.
+SINGLE_TARGET = 0.8
 # Resident memory of one worker process after 100,000 jobs, at most (issue 11).
 RSS_TARGET_MB = 60
 
@@ -137,7 +139,8 @@ def report(vendor: str, m: dict) -> int:
     drain = statistics.median(m["drains"])
     print(f"\n[{vendor}]")
     print(f"  bulk enqueue     {m['bulk_enqueue']:>10,.0f} jobs/s")
-    print(f"  single enqueue   {m['single_enqueue']:>10,.0f} jobs/s")
+    print(f"  single enqueue   {m['single_enqueue']:>10,.0f} jobs/s  (rounds: {rates(m['single_enqueues'])})")
+    report_single(m)
     print(f"  drain            {drain:>10,.0f} jobs/s  (rounds: {rates(m['drains'])})")
     print(f"  user-view drain  {statistics.median(m['user_drains']):>10,.0f} jobs/s  (rounds: "
           f"{rates(m['user_drains'])}; jobs waiting before launch, Django's default logging, "
@@ -160,6 +163,17 @@ def report(vendor: str, m: dict) -> int:
           f"{', '.join(f'{r:.2f}x' for r in ratios)}; target {TARGET_RATIO}x: "
           f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}; ratio of the medians {drain / base:.2f}x)")
     return 0
+
+
+def report_single(m: dict) -> None:
+    """The raw single-row INSERT beside single enqueue, and their ratio (median of the rounds')."""
+    ratios = [e / r for e, r in zip(m["single_enqueues"], m["raw_inserts"])]
+    ratio = statistics.median(ratios)
+    print(f"  raw single INSERT {statistics.median(m['raw_inserts']):>9,.0f} rows/s  (rounds: {rates(m['raw_inserts'])};"
+          " the driver alone, autocommit: one row, one commit each)")
+    print(f"  single / raw     {ratio:>10.2f}x  (median of the rounds' ratios "
+          f"{', '.join(f'{r:.2f}x' for r in ratios)}; target {SINGLE_TARGET:.1f}x: "
+          f"{'met' if ratio >= SINGLE_TARGET else 'NOT met'})")
 
 
 def rates(values: list[float]) -> str:

@@ -30,7 +30,7 @@ from dj_queue.operations.enqueue import JobSpec, enqueue_job, enqueue_jobs
 from dj_queue.operations.unique import enqueue_unique, enqueue_unique_jobs
 from dj_queue.policies import check_exactly_once, policy_for
 from dj_queue.resolution import enqueue_refusal, remember_task
-from dj_queue.results import to_task_result
+from dj_queue.results import NewResults, enqueued_result, to_task_result
 from dj_queue.serialization import SerializationError, describe_type, encode
 from dj_queue.task_hooks import check_enqueue, has_checks
 from dj_queue.unique import resolve_key as unique_key
@@ -157,11 +157,12 @@ class DjQueueBackend(BaseTaskBackend):
                 check_enqueue(task, self.alias, spec.args, spec.kwargs)
             specs.append(spec)
             keys.append(None if unique is None else (unique_key(task, unique, spec.args, spec.kwargs), unique))
+        make = NewResults(self.alias)
         if not any(keys):
             jobs = enqueue_jobs(specs, backend_alias=self.alias, using=self.using)
-            return [self._enqueued(job, task) for job, (task, _, _) in zip(jobs, calls)]
+            return [self._enqueued(job, task, make) for job, (task, _, _) in zip(jobs, calls)]
         outcomes = enqueue_unique_jobs(specs, keys, backend_alias=self.alias, using=self.using)
-        return [self._enqueued(job, task) if created else to_task_result(job, self)
+        return [self._enqueued(job, task, make) if created else to_task_result(job, self)
                 for (job, created), (task, _, _) in zip(outcomes, calls)]
 
     async def aenqueue_all(
@@ -243,14 +244,14 @@ class DjQueueBackend(BaseTaskBackend):
             )
         return call[0], call[1], call[2]
 
-    def _enqueued(self, job: Job, task: Task) -> TaskResult:
+    def _enqueued(self, job: Job, task: Task, make: NewResults | None = None) -> TaskResult:
         discarded = getattr(job, "discard_error", None)  # a concurrency limit dropped it at once
         if discarded is not None:
             error = TaskError(exception_class_path=f"{type(discarded).__module__}.{type(discarded).__qualname__}",
                               traceback=str(discarded))
             result = to_task_result(job, self, status=TaskResultStatus.FAILED, task=task, errors=[error])
         else:
-            result = to_task_result(job, self, status=TaskResultStatus.READY, task=task, errors=[])
+            result = make(job, task) if make is not None else enqueued_result(job, self.alias, task)
         task_enqueued.send(sender=type(self), task_result=result)
         return result
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from django.apps import apps
 from django.conf import settings
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, connections, models, transaction
 from django.db.models import QuerySet
 
 from dj_queue.config import DEFAULTS, cached_options
@@ -267,20 +267,55 @@ def insert_parts(job: Any, execution: Any, connection: Any) -> dict[str, Any]:
     and the parameters (``job_params``, ``execution_params``). The execution's columns start with
     its job column, whose value is left out: only the INSERT itself knows the new job id.
     """
-    quote = connection.ops.quote_name
+    layouts = _insert_layouts.get(connection)
+    if layouts is None:
+        layouts = _insert_layouts[connection] = {}
     parts: dict[str, Any] = {}
-    for name, obj, skip in (("job", job, ()), ("execution", execution, ("job",))):
-        fields = [f for f in obj._meta.concrete_fields if not f.primary_key and f.name not in skip]
-        columns = [quote(f.column) for f in fields]
-        if skip:
-            columns.insert(0, quote(obj._meta.get_field("job").column))
-        parts.update({
-            f"{name}_table": quote(obj._meta.db_table),
-            f"{name}_columns": ", ".join(columns),
-            f"{name}_values": ", ".join(["%s"] * len(fields)),
-            f"{name}_params": [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields],
-        })
+    for name, obj in (("job", job), ("execution", execution)):
+        layout = layouts.get(type(obj))
+        if layout is None:
+            layout = layouts[type(obj)] = _insert_layout(name, type(obj), connection)
+        sql, fields, known = layout
+        parts.update(sql)
+        params = []
+        for field, attname, pre_save in fields:
+            value = pre_save(obj, True) if pre_save else getattr(obj, attname)
+            if value is None:  # NULL for every field (JSONField too: JSON null needs Value(None))
+                params.append(None)
+            elif type(value) in _SCALARS:  # the same alias, queue, path, priority every time: converted once
+                key = (attname, type(value), value)
+                if key not in known:
+                    if len(known) >= 1024:
+                        known.clear()
+                    known[key] = field.get_db_prep_save(value, connection)
+                params.append(known[key])
+            else:
+                params.append(field.get_db_prep_save(value, connection))
+        parts[f"{name}_params"] = params
     return parts
+
+
+# Immutable values whose database form a field's conversion gives the same every time.
+_SCALARS = frozenset((str, int, bool))
+
+
+# Per connection object, then per model: the SQL pieces and fields of ``insert_parts``, and the
+# converted scalars it has seen.
+_insert_layouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _insert_layout(name: str, model_class: Any, connection: Any) -> tuple[dict[str, str], list[tuple], dict]:
+    quote = connection.ops.quote_name
+    skip = ("job",) if name == "execution" else ()
+    fields = [f for f in model_class._meta.concrete_fields if not f.primary_key and f.name not in skip]
+    columns = [quote(f.column) for f in fields]
+    if skip:
+        columns.insert(0, quote(model_class._meta.get_field("job").column))
+    sql = {f"{name}_table": quote(model_class._meta.db_table), f"{name}_columns": ", ".join(columns),
+           f"{name}_values": ", ".join(["%s"] * len(fields))}
+    # pre_save only where a field overrides it (auto_now and the like); else the attribute is it.
+    plain = models.Field.pre_save
+    return sql, [(f, f.attname, None if type(f).pre_save is plain else f.pre_save) for f in fields], {}
 
 
 def table_names(quote: str = "") -> dict[str, str]:

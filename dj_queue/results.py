@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from typing import Any
 
@@ -51,6 +52,67 @@ def to_task_result(
     # TaskResult is frozen; Django's own backends set the return value the same way.
     object.__setattr__(result, "_return_value", job.return_value)
     return result
+
+
+def enqueued_result(job: Job, backend_alias: str, task: Task) -> TaskResult:
+    """The ``TaskResult`` of a job just written as ready or scheduled: what ``to_task_result``
+    gives with ``status=READY, task=task, errors=[]``, without its lookups (enqueue's hot path)."""
+    result = TaskResult(
+        task=task, id=str(job.pk), status=TaskResultStatus.READY, enqueued_at=job.enqueued_at,
+        started_at=job.started_at, finished_at=job.finished_at, last_attempted_at=job.last_attempted_at,
+        args=job.args, kwargs=job.kwargs, backend=backend_alias, errors=[], worker_ids=list(job.worker_ids or []),
+    )
+    if job.return_value is not None:  # never for a new job; kept exact all the same
+        object.__setattr__(result, "_return_value", job.return_value)
+    return result
+
+
+# The TaskResult fields a new job's result has of its own; it shares the others with every new
+# job of the same task and enqueue call.
+_OWN = ("id", "args", "kwargs", "errors", "worker_ids")
+_SHARED = tuple(f.name for f in dataclasses.fields(TaskResult) if f.name not in _OWN)
+_set = object.__setattr__
+
+
+class NewResults:
+    """The results of one enqueue call's new jobs: what ``enqueued_result`` gives for each.
+
+    ``TaskResult(...)`` builds the first of each task; the next ones copy its shared fields and
+    set their own as its ``__post_init__`` does (args and kwargs normalized into new lists and
+    dicts), so a bulk of thousands of jobs runs the constructor once per task.
+    """
+
+    def __init__(self, backend_alias: str) -> None:
+        self.backend_alias = backend_alias
+        self._first: dict[int, TaskResult] = {}
+
+    def __call__(self, job: Job, task: Task) -> TaskResult:
+        first = self._first.get(id(task))
+        if first is None or first.task is not task or first.enqueued_at != job.enqueued_at or not _new(job):
+            result = enqueued_result(job, self.backend_alias, task)
+            if first is None and _new(job):
+                self._first[id(task)] = result
+            return result
+        result = object.__new__(TaskResult)
+        for name in _SHARED:
+            _set(result, name, getattr(first, name))
+        _set(result, "id", str(job.pk))
+        _set(result, "errors", [])
+        _set(result, "worker_ids", [])
+        if job.args or job.kwargs:
+            _set(result, "args", job.args)
+            _set(result, "kwargs", job.kwargs)
+            result.__post_init__()  # normalizes them into its own lists and dicts
+        else:  # what that gives for no arguments
+            _set(result, "args", [])
+            _set(result, "kwargs", {})
+        return result
+
+
+def _new(job: Job) -> bool:
+    """Nothing about ``job`` has happened yet: its result differs from another's only by _OWN."""
+    return (job.started_at is None and job.finished_at is None and job.last_attempted_at is None
+            and not job.worker_ids and job.return_value is None)
 
 
 def errors_of(job: Job, failed: FailedExecution | None) -> list[TaskError]:

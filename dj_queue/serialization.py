@@ -115,10 +115,13 @@ def encode(value: Any, what: str) -> tuple[Any, str, int]:
     counts). Values of plain types whose text needs no ``\\u`` escape skip the slow walk; anything
     else (tuples, other types, NaN, non-ASCII, NUL) takes it, so errors and sizes are the same.
     """
-    if type(value) is tuple:  # Django's Task.enqueue(*args) passes a tuple: a list once stored
+    kind = type(value)
+    if not value and (kind is tuple or kind is list or kind is dict):  # no arguments: the usual call
+        return ([] if kind is tuple else value), ("{}" if kind is dict else "[]"), 2
+    if kind is tuple:  # Django's Task.enqueue(*args) passes a tuple: a list once stored
         value = list(value)
     try:
-        text = json.dumps(value, separators=(",", ":"), allow_nan=False) if _plain(value) else None
+        text = _compact(value) if _plain(value) else None
     except (ValueError, RecursionError):
         text = None  # NaN or too deep: the walk below names the problem
     if text is not None and "\\u" not in text:
@@ -126,6 +129,10 @@ def encode(value: Any, what: str) -> tuple[Any, str, int]:
     value = ensure_json_roundtrip(value, what)
     text = json.dumps(value, separators=(",", ":"))
     return value, text, len(dumps(value).encode("utf-8"))
+
+
+# One encoder for every call: json.dumps with options builds a new one each time.
+_compact = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 def _plain(value: Any) -> bool:

@@ -106,13 +106,31 @@ def rollback_quietly(cursor: Any) -> None:
             pass
 
 
-def execution_row(kind: str, job_id_sql: str, row: tuple, backend_alias: str, created: Any,
-                  adapt: Any) -> tuple[str, list]:
-    """One VALUES tuple of a new job's ``kind`` execution; ``job_id_sql`` is SQL for its job id."""
+def execution_row(kind: str, job_id_sql: str, row: tuple, shared: tuple[str, str], adapt: Any) -> tuple[str, list]:
+    """One VALUES tuple of a new job's ``kind`` execution; ``job_id_sql`` is SQL for its job id and
+    ``shared`` the SQL literals of the backend alias and creation time (``literals``)."""
     queue, _, priority, _, _, scheduled_at, key = row
+    alias, created = shared
     if kind == "ready":
-        return f"({job_id_sql}, %s, %s, %s, %s)", [backend_alias, queue, priority, created]
-    return f"({job_id_sql}, %s, %s, %s, %s, %s, %s)", [backend_alias, queue, priority, adapt(scheduled_at), key, created]
+        return f"({job_id_sql}, {alias}, %s, %s, {created})", [queue, priority]
+    return f"({job_id_sql}, {alias}, %s, %s, %s, %s, {created})", [queue, priority, adapt(scheduled_at), key]
+
+
+def literals(cursor: Any, values: Sequence[Any]) -> list[str]:
+    """``values`` as the SQL literals the driver would bind, ``%`` doubled for the query's own
+    binding: values every row of a bulk enqueue shares are escaped once, not once per row."""
+    return [cursor.mogrify("%s", [value]).replace("%", "%%") for value in values]
+
+
+def job_row(cursor: Any, width: int, constants: list) -> str:
+    """The VALUES tuple of a bulk enqueue's job: a placeholder per ``NEW_JOB_COLUMNS`` value, then
+    the ``constants`` (``bulk_job_columns``) as literals; ``bulk_row_params`` with no constants
+    gives its parameters."""
+    return "(" + ", ".join(["%s"] * (width - len(constants)) + literals(cursor, constants)) + ")"
+
+
+def shared_literals(cursor: Any, connection: Any, jobs: NewJobs) -> tuple[str, str]:
+    return tuple(literals(cursor, [jobs.backend_alias, connection.ops.adapt_datetimefield_value(jobs.enqueued_at)]))
 
 
 def execution_inserts(rows: list[tuple[str, list]], kind: str) -> tuple[str, list]:
@@ -147,15 +165,13 @@ def insert_numbered(cursor: Any, connection: Any, head: str, width: int, jobs: N
                     constants: list) -> list[int]:
     """Rows ``start:stop`` of a bulk enqueue as one multi-row INSERT and the executions' multi-row
     INSERTs, numbered from its first id (``consecutive_ids`` must hold); return the ids."""
-    row = "(" + ", ".join(["%s"] * width) + ")"
-    statements = [(head + ", ".join([row] * (stop - start)),
-                   bulk_row_params(connection, jobs, start, stop, constants)),
+    row = job_row(cursor, width, constants)
+    statements = [(head + ", ".join([row] * (stop - start)), bulk_row_params(connection, jobs, start, stop, [])),
                   ("SET @dj_queue_first_job = LAST_INSERT_ID()", [])]
     adapt = connection.ops.adapt_datetimefield_value
-    created = adapt(jobs.enqueued_at)
+    shared = shared_literals(cursor, connection, jobs)
     for kind in ("ready", "scheduled"):
-        rows = [execution_row(kind, f"@dj_queue_first_job + {offset}", jobs.rows[index], jobs.backend_alias,
-                              created, adapt)
+        rows = [execution_row(kind, f"@dj_queue_first_job + {offset}", jobs.rows[index], shared, adapt)
                 for offset, index in enumerate(range(start, stop)) if jobs.executions[index] == kind]
         if rows:
             statements.append(execution_inserts(rows, kind))
@@ -169,16 +185,16 @@ def insert_one_by_one(cursor: Any, connection: Any, head: str, width: int, jobs:
                       stop: int, constants: list) -> list[int]:
     """Rows ``start:stop`` of a bulk enqueue as an INSERT per job, each followed by its execution's
     (``LAST_INSERT_ID()``), in one multi-statement query; return the ids."""
-    row = "(" + ", ".join(["%s"] * width) + ")"
+    row = job_row(cursor, width, constants)
     adapt = connection.ops.adapt_datetimefield_value
-    created = adapt(jobs.enqueued_at)
+    shared = shared_literals(cursor, connection, jobs)
     statements, is_job = [], []
     for index in range(start, stop):
-        statements.append((head + row, bulk_row_params(connection, jobs, index, index + 1, constants)))
+        statements.append((head + row, bulk_row_params(connection, jobs, index, index + 1, [])))
         is_job.append(True)
         kind = jobs.executions[index]
         if kind is not None:
-            values = execution_row(kind, "LAST_INSERT_ID()", jobs.rows[index], jobs.backend_alias, created, adapt)
+            values = execution_row(kind, "LAST_INSERT_ID()", jobs.rows[index], shared, adapt)
             statements.append(execution_inserts([values], kind))
             is_job.append(False)
     cursor.execute(";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params])

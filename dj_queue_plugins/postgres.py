@@ -109,17 +109,18 @@ SELECT id{ready_sql} FROM job
 """
 
 
-# A bulk enqueue's batch in one statement: the rows arrive as one array per column; each takes
-# its id from the job sequence in enqueue order, so ids map to rows without relying on the
-# order of RETURNING (MATERIALIZED: every part sees the same ids). {defaults} are the columns
-# every row shares.
+# A bulk enqueue's batch in one statement: the rows arrive as one JSON array of row arrays
+# (json.dumps builds it in C; a parameter per column would be quoted value by value in Python);
+# each takes its id from the job sequence in enqueue order, so ids map to rows without relying
+# on the order of RETURNING (MATERIALIZED: every part sees the same ids). {defaults} are the
+# columns every row shares.
 INSERT_JOBS_SQL = """
 WITH given AS MATERIALIZED (
-    SELECT nextval(pg_get_serial_sequence('{job}', 'id')) AS id, given.*
-    FROM (SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::smallint[], %s::text[], %s::text[],
-                               %s::timestamptz[], %s::varchar[], %s::text[])
-          WITH ORDINALITY AS given(queue_name, task_path, priority, args, kwargs, scheduled_at,
-                                   concurrency_key, execution, n)
+    SELECT nextval((SELECT pg_get_serial_sequence('{job}', 'id')::regclass)) AS id, given.*
+    FROM (SELECT r->>0 AS queue_name, r->>1 AS task_path, (r->>2)::smallint AS priority, r->>3 AS args,
+                 r->>4 AS kwargs, (r->>5)::timestamptz AS scheduled_at, r->>6 AS concurrency_key,
+                 r->>7 AS execution, n
+          FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS given(r, n)
           ORDER BY n) AS given
 ), job AS (
     INSERT INTO {job} (id, {columns})
@@ -274,7 +275,7 @@ class PostgresDialect(Dialect):
         """
         connection = connections[using]
         parts = insert_parts(job, execution, connection)
-        sql = INSERT_JOB_SQL.format(**parts, ready_sql="".join(f", ({expr})" for expr, _ in ready_sql))
+        sql = _insert_job_sql(tuple(parts[key] for key in _INSERT_JOB_PIECES), tuple(expr for expr, _ in ready_sql))
         params = [*parts["job_params"], *parts["execution_params"], *(p for _, values in ready_sql for p in values)]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -291,8 +292,10 @@ class PostgresDialect(Dialect):
         ids: list[int] = []
         with connection.cursor() as cursor:
             for start, stop in jobs.batches:
-                arrays = [list(column) for column in zip(*jobs.rows[start:stop])]
-                params = [*arrays, jobs.executions[start:stop], *constants,
+                rows = zip(jobs.rows[start:stop], jobs.executions[start:stop])
+                given = json.dumps([(*row, execution) for row, execution in rows],
+                                   default=_isoformat, separators=(",", ":"))
+                params = [given, *constants,
                           jobs.backend_alias, jobs.enqueued_at, jobs.backend_alias, jobs.enqueued_at]
                 cursor.execute(sql, params)
                 ids += [row[0] for row in cursor.fetchall()]
@@ -307,6 +310,23 @@ class PostgresDialect(Dialect):
             while cursor.nextset():  # the INSERT's count is the last result's
                 pass
             return cursor.rowcount
+
+
+_INSERT_JOB_PIECES = ("job_table", "job_columns", "job_values", "execution_table", "execution_columns",
+                      "execution_values")
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_job_sql(pieces: tuple[str, ...], ready: tuple[str, ...]) -> str:
+    # A few shapes only (ready or scheduled execution, the plugins' ready expressions): built once.
+    return INSERT_JOB_SQL.format(**dict(zip(_INSERT_JOB_PIECES, pieces)), ready_sql="".join(f", ({expr})" for expr in ready))
+
+
+def _isoformat(value: Any) -> str:
+    """A row's ``scheduled_at`` in the JSON of a bulk enqueue; ``::timestamptz`` reads it back."""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} in a bulk enqueue row")
 
 
 def _one_statement_per_query(connection: Any) -> bool:

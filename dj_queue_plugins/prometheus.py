@@ -15,6 +15,7 @@ import importlib.util
 import logging
 import os
 import time
+from collections import Counter
 from functools import lru_cache
 from typing import Any, Iterator
 
@@ -64,8 +65,12 @@ def count(job: Any, state: str) -> None:
 # --- hooks -----------------------------------------------------------------------------------
 
 def count_created(jobs: list) -> None:
-    for job in jobs:
-        count(job, "enqueued")
+    # One increment per (queue, task), not per job: a bulk enqueue brings thousands of one task.
+    if not available():
+        return
+    counts = Counter((job.queue_name, job.task_path) for job in jobs)
+    for (queue_name, task_path), n in counts.items():
+        metrics().jobs.labels(queue_name, task_path, "enqueued").inc(n)
 
 
 # (queue, task path) -> its wait, started, duration and succeeded series: ``labels()`` looks them

@@ -244,6 +244,26 @@ def test_enqueue_all_returns_persisted_results_and_signals(backend, enqueued_sig
 
 
 @pytest.mark.django_db
+def test_enqueue_all_results_of_one_task_are_each_its_own_and_equal_what_get_result_reads(backend, enqueued_signals):
+    shared_args, shared_kwargs = [1, [2]], {"b": {"c": 3}}
+    results = backend.enqueue_all([(tasks.add, (), {}), (tasks.add, shared_args, shared_kwargs),
+                                   (tasks.add, shared_args, shared_kwargs), (tasks.add, (), {})])
+    fields = ("id", "status", "task", "enqueued_at", "started_at", "finished_at", "last_attempted_at",
+              "args", "kwargs", "backend", "errors", "worker_ids")
+    for result in results:
+        fetched = backend.get_result(result.id)
+        assert {f: getattr(result, f) for f in fields} == {f: getattr(fetched, f) for f in fields}
+        assert result.status == TaskResultStatus.READY and result.task is tasks.add
+    assert len({r.id for r in results}) == 4
+    # every result holds its own lists and dicts, none the caller's or another result's
+    held = [obj for r in results for obj in (r.args, r.kwargs, r.errors, r.worker_ids)]
+    assert len({id(obj) for obj in held}) == len(held)
+    assert all(r.args is not shared_args and r.kwargs is not shared_kwargs for r in results)
+    assert results[1].args[1] is not results[2].args[1] and results[1].kwargs["b"] is not results[2].kwargs["b"]
+    assert [r for _, r in enqueued_signals] == results
+
+
+@pytest.mark.django_db
 def test_enqueue_all_validates_everything_before_writing(backend):
     with pytest.raises(EnqueueError, match="args\\[0\\]"):
         backend.enqueue_all([(tasks.add, (1, 2), {}), (tasks.add, ({1},), {})])

@@ -340,3 +340,35 @@ def test_on_mysql_consecutive_ids_follow_the_lock_mode(monkeypatch):
 
     rows = {(0, 1): True, (1, 1): True, (2, 1): False, (1, 2): False}
     assert {row: mysql_sql.consecutive_ids(Fake(row)) for row in rows} == rows
+
+
+@pytest.mark.parametrize("signal_name", ["pre_init", "post_init"])
+def test_new_rows_are_the_same_with_init_listeners_which_are_then_called(signal_name):
+    # Without listeners the rows skip Model.__init__ (fast path); with one they go through it.
+    from django.db.models import signals
+
+    def fields(job: Job) -> dict:
+        values = {f.attname: getattr(job, f.attname) for f in Job._meta.concrete_fields}
+        return {k: v for k, v in values.items() if k not in ("id", "enqueued_at")}
+
+    later = timezone.now() + timedelta(hours=1)
+    plain = [one(), one(run_after=later), *enqueue_jobs([JobSpec(ADD, "q", 1, [i], {"k": i}) for i in range(2)],
+                                                           backend_alias="default", using="default")]
+    seen = []
+
+    def listener(sender, **kwargs):
+        seen.append(sender)
+
+    getattr(signals, signal_name).connect(listener, sender=Job)
+    try:
+        heard = [one(), one(run_after=later), *enqueue_jobs([JobSpec(ADD, "q", 1, [i], {"k": i}) for i in range(2)],
+                                                               backend_alias="default", using="default")]
+    finally:
+        getattr(signals, signal_name).disconnect(listener, sender=Job)
+    assert seen.count(Job) >= 4
+    assert [fields(job) for job in heard] == [fields(job) for job in plain]
+    assert all(job.pk and not job._state.adding and job._state.db == "default" for job in plain + heard)
+    stored = {job.pk: fields(job) for job in Job.objects.filter(pk__in=[j.pk for j in plain + heard])}
+    assert stored == {job.pk: fields(job) for job in plain + heard}
+    assert ScheduledExecution.objects.filter(job_id__in=[plain[1].pk, heard[1].pk]).count() == 2
+    assert ReadyExecution.objects.filter(job_id__in=[j.pk for j in plain + heard]).count() == 6

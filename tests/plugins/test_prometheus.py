@@ -91,6 +91,13 @@ def test_a_known_workload_is_counted(django_capture_on_commit_callbacks):
     assert histogram_count("dj_queue_job_duration_seconds", "add") - durations == 2
 
 
+def test_a_bulk_enqueue_counts_every_job_by_task(django_capture_on_commit_callbacks):
+    before = {name: sample(name, "enqueued") for name in ("add", "noop")}
+    with django_capture_on_commit_callbacks(execute=True):
+        task_backends["default"].enqueue_all([(tasks.add, (i, i), {}) for i in range(3)] + [(tasks.noop, (), {})])
+    assert {name: sample(name, "enqueued") - value for name, value in before.items()} == {"add": 3, "noop": 1}
+
+
 def test_a_rescued_job_is_counted():
     job = Job(task_path=TASKS + "add", queue_name="default")
     before = sample("add", "rescued")
