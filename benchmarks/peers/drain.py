@@ -21,8 +21,10 @@ DRAIN_TIMEOUT = 600
 
 
 def peer_env(peer: Peer, db: Database, name: str) -> dict[str, str]:
+    # A baseline checkout's dj_queue comes first on the path, ahead of the installed one.
+    path = os.pathsep.join([*filter(None, [peer.env.get("PEER_SOURCE")]), str(HERE)])
     return {**os.environ, **peer.env, "PEER_DB_NAME": name, "PEER_DB_VENDOR": db.vendor,
-            "PYTHONPATH": str(HERE), "DJANGO_SETTINGS_MODULE": "peer_settings"}
+            "PYTHONPATH": path, "DJANGO_SETTINGS_MODULE": "peer_settings"}
 
 
 def driver(peer: Peer, db: Database, name: str, venvs: Path, *args: str, timeout: float = 300) -> dict:

@@ -35,7 +35,7 @@ class Peer:
     def runtime_commands(self, venvs: Path) -> list[list[str]]:
         """argv lists of the processes a user starts: 2 processes x 4 concurrency where possible."""
         python = self.python(venvs)
-        if self.name == "ours":
+        if self.name in ("ours", "baseline"):
             return [[python, "-m", "django", "dj_queue", "--config", str(RUNTIME_CONFIG)]]
         if self.name == "upstream":  # its supervisor forks the 2 x 4 workers set in peer_settings
             return [[python, "-m", "django", "dj_queue"]]
@@ -61,6 +61,15 @@ PEERS = {
                           ("procrastinate==3.10.0", "psycopg[binary]"),
                           remaining_sql="SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"),
 }
+
+
+def baseline(source: Path) -> Peer:
+    """dj_queue from another checkout (``--baseline DIR``, e.g. a ``git worktree`` of an earlier
+    commit), run in our venv: a before/after measured in the same alternating rounds."""
+    ours = PEERS["ours"]
+    return Peer("baseline", f"dj_queue at {source.name}", ours.driver, vendors=ours.vendors,
+                env={**ours.env, "PEER_SOURCE": str(source.resolve())}, remaining_sql=ours.remaining_sql,
+                finished_span_sql=ours.finished_span_sql)
 
 
 def install(peers: list[Peer], venvs: Path, vendor: str) -> None:

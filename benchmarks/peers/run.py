@@ -2,6 +2,7 @@
 
     python benchmarks/peers/run.py [--db postgres|mysql|sqlite] [--jobs 5000] [--rounds 3]
                                    [--peers ours,upstream,pgqueuer,procrastinate] [--venvs DIR]
+                                   [--baseline DIR]
 
 Installs pgqueuer, procrastinate and upstream dj-queue from PyPI into virtualenvs of their own
 (under a temporary folder, or ``--venvs`` to keep and reuse them), gives every peer a database
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dbstats import Database  # noqa: E402
 from drain import drain, latency  # noqa: E402
-from peers import PEERS, Peer, install  # noqa: E402
+from peers import PEERS, Peer, baseline, install  # noqa: E402
 
 COLUMNS = [("drain", "drain/s", ",.0f"), ("after_first", "after 1st/s", ",.0f"),
            ("bulk_enqueue", "bulk enq/s", ",.0f"), ("cpu_ms", "CPU ms/job", ".2f"),
@@ -46,6 +47,8 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=40, help="latency samples per peer")
     parser.add_argument("--peers", default=",".join(PEERS))
     parser.add_argument("--venvs", type=Path, help="keep the peers' virtualenvs here and reuse them")
+    parser.add_argument("--baseline", type=Path, help="also run dj_queue from this checkout (an earlier commit's "
+                        "worktree) as a peer: before/after in the same rounds")
     args = parser.parse_args()
     if min(args.jobs, args.rounds, args.samples) < 1:
         parser.error("--jobs, --rounds and --samples must be at least 1")
@@ -53,6 +56,10 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown peer {unknown[0]!r}; choose from {', '.join(PEERS)}")
     peers = [PEERS[name] for name in args.peers.split(",") if args.db in PEERS[name].vendors]
+    if args.baseline is not None:
+        if not (args.baseline / "dj_queue" / "__init__.py").exists():
+            parser.error(f"--baseline {args.baseline}: no dj_queue package there")
+        peers.append(baseline(args.baseline))
     tmp = Path(tempfile.mkdtemp(prefix="dj-queue-peers-"))
     try:
         return run(args, peers, tmp, args.venvs or tmp / "venvs")
