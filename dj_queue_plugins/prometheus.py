@@ -73,32 +73,31 @@ def count_created(jobs: list) -> None:
         metrics().jobs.labels(queue_name, task_path, "enqueued").inc(n)
 
 
-# (queue, task path) -> its wait, started, duration and succeeded series: ``labels()`` looks them
-# up under a lock and validates its arguments, too slow to repeat several times per job.
-_series: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
+# (queue, task path, state) -> its series: ``labels()`` looks them up under a lock and validates its
+# arguments, too slow to repeat several times per job. Each is made when first used, as labels()
+# would: a series once made is exported (at 0 until counted).
+_series: dict[tuple[str, ...], Any] = {}
 
 
-def series(labels: tuple[str, str]) -> tuple[Any, Any, Any, Any]:
-    found = _series.get(labels)
+def series(metric: str, *labels: str) -> Any:
+    found = _series.get((metric, *labels))
     if found is None:
-        m = metrics()
-        found = _series[labels] = (m.wait.labels(*labels), m.jobs.labels(*labels, "started"),
-                                   m.duration.labels(*labels), m.jobs.labels(*labels, "succeeded"))
+        found = _series[(metric, *labels)] = getattr(metrics(), metric).labels(*labels)
     return found
 
 
 def time_execution(job: Any) -> Iterator[None]:
-    wait, started, duration, succeeded = series((job.queue_name, job.task_path))
+    labels = (job.queue_name, job.task_path)
     due = job.scheduled_at or job.enqueued_at
     if due is not None:
-        wait.observe(max(0.0, (timezone.now() - due).total_seconds()))
-    started.inc()
+        series("wait", *labels).observe(max(0.0, (timezone.now() - due).total_seconds()))
+    series("jobs", *labels, "started").inc()
     began = time.monotonic()
     try:
         value = yield
     finally:
-        duration.observe(time.monotonic() - began)
-    succeeded.inc()
+        series("duration", *labels).observe(time.monotonic() - began)
+    series("jobs", *labels, "succeeded").inc()
     return value
 
 
