@@ -129,7 +129,8 @@ def claim(limit: int = LIMIT) -> list:
         worker_id="w", now=timezone.now())
 
 
-@pytest.mark.applies(not server_side_binding(), reason="with server-side binding psycopg prepares by itself")
+@pytest.mark.applies(settings.DB == "postgres" and not server_side_binding(),
+                     reason="PostgreSQL without server-side binding (with it psycopg prepares by itself)")
 @pytest.mark.parametrize("selector", ["*", "bench", "ben*"])
 def test_the_prepared_claim_has_a_generic_plan_that_walks_the_index_and_stops_at_the_limit(selector):
     # A generic plan knows no parameter values: with LIMIT as a parameter it planned for 10% of
@@ -150,7 +151,8 @@ def test_the_prepared_claim_has_a_generic_plan_that_walks_the_index_and_stops_at
     assert ready and all(node["Actual Rows"] + node.get("Rows Removed by Filter", 0) <= LIMIT for node in ready), ready
 
 
-@pytest.mark.applies(not server_side_binding(), reason="with server-side binding psycopg prepares by itself")
+@pytest.mark.applies(settings.DB == "postgres" and not server_side_binding(),
+                     reason="PostgreSQL without server-side binding (with it psycopg prepares by itself)")
 def test_claims_prepare_their_statement_once_per_connection_and_again_after_deallocate():
     draining_queue()
     before = list(ReadyExecution.objects.order_by("-priority", "job_id").values_list("job_id", flat=True)[:3 * LIMIT])
