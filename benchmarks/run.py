@@ -156,24 +156,25 @@ def report(vendor: str, m: dict) -> int:
     # Each round pairs a drain with the baseline run right after it, so the compared figure is
     # the median of the rounds' ratios; the ratio of the two medians is printed beside it.
     ratios = [d / b for d, b in zip(m["drains"], m["baselines"])]
-    ratio = statistics.median(ratios)
     print(f"  raw baseline     {base:>10,.0f} jobs/s  (rounds: {rates(m['baselines'])}; 2 processes, "
           "claim 1 + finish 1, two commits per job)")
-    print(f"  drain / baseline {ratio:>10.2f}x  (median of the rounds' ratios "
-          f"{', '.join(f'{r:.2f}x' for r in ratios)}; target {TARGET_RATIO}x: "
-          f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}; ratio of the medians {drain / base:.2f}x)")
+    print_ratio("drain / baseline", ratios, TARGET_RATIO, f"; ratio of the medians {drain / base:.2f}x")
     return 0
 
 
 def report_single(m: dict) -> None:
     """The raw single-row INSERT beside single enqueue, and their ratio (median of the rounds')."""
     ratios = [e / r for e, r in zip(m["single_enqueues"], m["raw_inserts"])]
-    ratio = statistics.median(ratios)
     print(f"  raw single INSERT {statistics.median(m['raw_inserts']):>9,.0f} rows/s  (rounds: {rates(m['raw_inserts'])};"
           " the driver alone, autocommit: one row, one commit each)")
-    print(f"  single / raw     {ratio:>10.2f}x  (median of the rounds' ratios "
-          f"{', '.join(f'{r:.2f}x' for r in ratios)}; target {SINGLE_TARGET:.1f}x: "
-          f"{'met' if ratio >= SINGLE_TARGET else 'NOT met'})")
+    print_ratio("single / raw", ratios, SINGLE_TARGET)
+
+
+def print_ratio(label: str, ratios: list[float], target: float, extra: str = "") -> None:
+    """One paired comparison: the median of the rounds' ratios against its target."""
+    ratio = statistics.median(ratios)
+    print(f"  {label:<16} {ratio:>10.2f}x  (median of the rounds' ratios {', '.join(f'{r:.2f}x' for r in ratios)}; "
+          f"target {target}x: {'met' if ratio >= target else 'NOT met'}{extra})")
 
 
 def rates(values: list[float]) -> str:
