@@ -174,3 +174,34 @@ def test_statements_are_not_prepared_behind_a_pooler_or_with_server_side_binding
     connection.close()  # a new session, asked afresh whether it goes through a pooler
     assert len(claim()) == LIMIT
     assert prepared_names() == set()
+
+
+def prepared_statements() -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, statement FROM pg_prepared_statements WHERE name LIKE 'dj_queue_%%'")
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.applies(settings.DB == "postgres" and not server_side_binding(),
+                     reason="PostgreSQL without server-side binding (with it psycopg prepares by itself)")
+def test_a_connection_prepares_its_enqueue_insert_once_reused_and_never_inside_a_transaction():
+    from tests.tasks_app.tasks import add
+
+    connection.close()  # a new session: nothing sent, nothing prepared yet
+    ids = [add.enqueue(i, 1).id for i in range(postgres.PREPARE_INSERT_AFTER)]
+    assert prepared_statements() == {}  # a connection that enqueues once or twice pays no PREPARE
+    ids.append(add.enqueue(9, 1).id)
+    [statement] = prepared_statements().values()
+    assert "INSERT INTO" in statement and "dj_queue_job" in statement
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # what a pooler's server_reset_query or DISCARD ALL does
+    ids.append(add.enqueue(10, 1).id)  # prepared again, once
+    assert len(prepared_statements()) == 1
+    with transaction.atomic():  # inside a caller's transaction the INSERT goes as it is
+        with connection.cursor() as cursor:
+            cursor.execute("DEALLOCATE ALL")
+        ids.append(add.enqueue(11, 1).id)
+        assert prepared_statements() == {}
+    jobs = Job.objects.filter(id__in=[int(i) for i in ids]).order_by("id")
+    assert [job.args for job in jobs] == [[0, 1], [1, 1], [9, 1], [10, 1], [11, 1]]
+    assert ReadyExecution.objects.filter(job__in=jobs).count() == 5
