@@ -18,8 +18,8 @@ from django.db import DatabaseError, connections
 from django.db.models import JSONField
 
 from dj_queue import hookimpl
-from dj_queue.dialects import (Dialect, NewJobs, backend_option, bulk_job_columns, insert_parts, model,
-                               table_names)
+from dj_queue.dialects import (Dialect, NewJobs, backend_option, bulk_job_columns, insert_parts, loaded,
+                               model, table_names)
 
 # The parts of a claim: lock ready rows, move them to claimed, then stamp the attempt on the jobs.
 CLAIM_CTES = """
@@ -446,13 +446,13 @@ def _jobs_from_rows(connection: Any, using: str, names: list[str], rows: list) -
     """
     Job = model("Job")
     json_fields, attnames, order = _row_layout(tuple(names))
-    jobs = []
+    ordered = []
     for row in rows:
         values = list(row)
         for i, field in json_fields:
             values[i] = field.from_db_value(values[i], None, connection)
-        jobs.append(Job.from_db(using, attnames, [values[i] for i in order]))
-    return jobs
+        ordered.append([values[i] for i in order])
+    return loaded(Job, using, attnames, ordered)
 
 
 @functools.lru_cache(maxsize=16)

@@ -19,12 +19,11 @@ from typing import Any, Callable, Iterable, Sequence
 
 from django.db import connections, transaction
 from django.db.models.base import ModelState
-from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
 from dj_queue import plugins
 from dj_queue.concurrency import Concurrency
-from dj_queue.dialects import NewJobs
+from dj_queue.dialects import NewJobs, fills_directly
 from dj_queue.exceptions import EnqueueError
 from dj_queue.models import Job, ReadyExecution, ScheduledExecution
 from dj_queue.operations import concurrency as semaphores
@@ -205,7 +204,7 @@ def _new_job(spec: JobSpec, backend_alias: str, now: datetime) -> Job:
 
 def _new_jobs(specs: Sequence[JobSpec], backend_alias: str, now: datetime) -> list[Job]:
     """Unsaved ``Job`` instances for ``specs``, every field set as ``Job(...)`` would set it."""
-    if not _direct(Job):
+    if not fills_directly(Job):
         return [_unsaved(Job, False, **_job_values(spec, backend_alias, now)) for spec in specs]
     template, fresh = _layout(Job)
     shared = {"backend_alias": backend_alias, "enqueued_at": now}
@@ -230,19 +229,6 @@ def _job_values(spec: JobSpec, backend_alias: str, now: datetime) -> dict[str, A
     return {"concurrency_key": spec.concurrency_key, "backend_alias": backend_alias, "queue_name": spec.queue_name,
             "task_path": spec.task_path, "priority": spec.priority, "args": spec.args, "kwargs": spec.kwargs,
             "scheduled_at": spec.run_after, "enqueued_at": now}
-
-
-def _direct(model: Any) -> bool:
-    """Whether ``_unsaved`` may fill instances of ``model`` without ``Model.__init__``.
-
-    ``__init__`` sends pre_init and post_init and sets each field's attribute; the queue's models
-    have no field whose attribute does more than store the value (their one relation is set by
-    its id, with the related object cached as its descriptor would), so without listeners filling
-    ``__dict__`` makes the same instance several times faster: that counts on the enqueue path.
-    """
-    if not (pre_init.receivers or post_init.receivers):  # the usual case, without a lookup
-        return True
-    return not (pre_init.has_listeners(model) or post_init.has_listeners(model))
 
 
 def _unsaved(model: Any, direct: bool, job: Job | None = None, **values: Any) -> Any:
@@ -277,9 +263,9 @@ def _execution_for(job: Job, now: datetime) -> ReadyExecution | ScheduledExecuti
     common = {"backend_alias": job.backend_alias, "queue_name": job.queue_name,
               "priority": job.priority, "created_at": now}
     if _is_future(job.scheduled_at, now):
-        return _unsaved(ScheduledExecution, _direct(ScheduledExecution), job=job, scheduled_at=job.scheduled_at,
+        return _unsaved(ScheduledExecution, fills_directly(ScheduledExecution), job=job, scheduled_at=job.scheduled_at,
                         concurrency_key=job.concurrency_key, **common)
-    return _unsaved(ReadyExecution, _direct(ReadyExecution), job=job, **common)
+    return _unsaved(ReadyExecution, fills_directly(ReadyExecution), job=job, **common)
 
 
 def _is_future(moment: datetime | None, now: datetime) -> bool:

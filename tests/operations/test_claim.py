@@ -227,3 +227,36 @@ def test_two_threads_claim_every_job_exactly_once(skip_locked, settings):
     assert first & second == set()
     assert first | second == set(Job.objects.values_list("id", flat=True))
     assert len(first | second) == 1000 and ClaimedExecution.objects.count() == 1000
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("signal_name", ["pre_init", "post_init"])
+def test_claimed_jobs_are_the_same_with_init_listeners_which_are_then_called(signal_name):
+    # Without listeners a claim's rows skip Model.__init__ (dialects.loaded); with one they go
+    # through Model.from_db, so the listener hears every claimed job.
+    from django.db.models import signals
+
+    def fields(job: Job) -> dict:
+        values = {f.attname: getattr(job, f.attname) for f in Job._meta.concrete_fields}
+        return {k: v for k, v in values.items() if k not in ("id", "enqueued_at", "started_at", "last_attempted_at")}
+
+    Job.objects.filter(pk__in=ids(ready_jobs(2))).update(args=[1, 2], kwargs={"b": 3}, headers={"h": "v"})
+    plain = take(limit=1)
+    seen = []
+
+    def listener(sender, **kwargs):
+        seen.append(sender)
+
+    getattr(signals, signal_name).connect(listener, sender=Job)
+    try:
+        heard = take(limit=1)
+    finally:
+        getattr(signals, signal_name).disconnect(listener, sender=Job)
+    assert seen == [Job]
+    assert len(plain) == len(heard) == 1 and plain[0].pk != heard[0].pk
+    assert fields(plain[0]) == fields(heard[0])
+    assert plain[0].args == [1, 2] and plain[0].kwargs == {"b": 3} and plain[0].headers == {"h": "v"}
+    for job in plain + heard:
+        assert not job._state.adding and job._state.db == "default"
+        assert fields(Job.objects.get(pk=job.pk)) == fields(job)
+        job.save(update_fields=["progress"])  # an UPDATE of the loaded row, as after from_db
