@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -94,6 +95,19 @@ class Server:
             self._log.close()
 
 
+def gunicorn_control_args() -> list[str]:
+    """Gunicorn 27+ opens a control socket, by default at one path per user
+    (``~/.gunicorn/gunicorn.ctl``): servers of concurrent test runs (CI runs two databases at
+    once) would share it. Each server gets its own (a short path: a socket's is limited to about
+    100 bytes, too few for pytest's ``tmp_path``); older releases have none."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    if any(setting.name == "control_socket" for setting in KNOWN_SETTINGS):
+        name = f"dj-queue-gunicorn-{os.getpid()}-{free_port()}.ctl"
+        return ["--control-socket", os.path.join(tempfile.gettempdir(), name)]
+    return []
+
+
 def server_env(**extra: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -121,7 +135,7 @@ def start_server(tmp_path):
         elif kind == "gunicorn":
             pytest.importorskip("gunicorn")
             cmd = [sys.executable, "-m", "gunicorn", "-c", str(HERE / "gunicorn.conf.py"), "-b",
-                   f"127.0.0.1:{port}", "tests.embedding.project:wsgi_application"]
+                   f"127.0.0.1:{port}", *gunicorn_control_args(), "tests.embedding.project:wsgi_application"]
         else:
             raise ValueError(kind)
         opts = FAST_OPTIONS if options is None else options

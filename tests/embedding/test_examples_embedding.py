@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import wait_until
-from tests.embedding.conftest import Server, free_port
+from tests.embedding.conftest import Server, free_port, gunicorn_control_args
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
 
@@ -47,7 +47,7 @@ def test_gunicorn_conf_runs_jobs_in_the_workers(tmp_path):
                    cwd=tmp_path, env=env, check=True, timeout=120)
     port = free_port()
     conf = os.path.join(EXAMPLES, "gunicorn.conf.py")
-    cmd = [sys.executable, "-m", "gunicorn", "-c", conf, "-b", f"127.0.0.1:{port}"]
+    cmd = [sys.executable, "-m", "gunicorn", "-c", conf, "-b", f"127.0.0.1:{port}", *gunicorn_control_args()]
     server = Server(tmp_path, "example-gunicorn", cmd, env, port)
     try:
         wait_until(lambda: server.proc.poll() is not None or "embedded supervisor started" in server.log(),
