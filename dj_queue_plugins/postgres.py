@@ -185,8 +185,7 @@ class PostgresDialect(Dialect):
         connection = connections[using]
         with connection.cursor() as cursor:
             _execute_planned(connection, cursor, [sql], params)
-            _skip_to_rows(cursor)
-            names = [col.name for col in cursor.description]
+            names = _skip_to_rows(cursor)
             jobs = _jobs_from_rows(connection, using, names, cursor.fetchall())
         jobs.sort(key=lambda job: (-job.priority, job.id))
         return jobs
@@ -251,16 +250,16 @@ class PostgresDialect(Dialect):
                       else [FINISH_MANY_SQL.format(**parts), CLAIM_SQL.format(**parts)])
         with connection.cursor() as cursor:
             _execute_planned(connection, cursor, statements, params)
-            _skip_to_rows(cursor)
+            names = _skip_to_rows(cursor)
             if one_statement:  # one row: the finished ids, then the claimed jobs' columns (or NULLs)
-                names = [col.name for col in cursor.description][1:]
+                names = names[1:]
                 rows = cursor.fetchall()
                 done = set(rows[0][0])
                 rows = [row[1:] for row in rows if row[1] is not None]
             else:
                 done = {row[0] for row in cursor.fetchall()}
                 cursor.nextset()
-                names = [col.name for col in cursor.description]
+                names = _column_names(cursor)
                 rows = cursor.fetchall()
         jobs = _jobs_from_rows(connection, using, names, rows)
         jobs.sort(key=lambda job: (-job.priority, job.id))
@@ -432,10 +431,24 @@ def _behind_pooler(raw: Any, cursor: Any) -> bool:
     return cursor.fetchone()[0] != raw.info.backend_pid
 
 
-def _skip_to_rows(cursor: Any) -> None:
-    """Move past the results of statements that return no rows (``SET``)."""
-    while cursor.description is None and cursor.nextset():
+def _skip_to_rows(cursor: Any) -> list[str]:
+    """Move past the results of statements that return no rows (``SET``); the names of the
+    columns of the first one that does."""
+    while (names := _column_names(cursor)) is None and cursor.nextset():
         pass
+    return names or []
+
+
+def _column_names(cursor: Any) -> list[str] | None:
+    """The current result's column names, or None for a statement that returns no rows.
+
+    Read from libpq's result: ``cursor.description`` builds a ``Column`` object per column on
+    every access, which on a worker's turn (some 20 columns) cost more than the names.
+    """
+    result = cursor.cursor.pgresult  # Django's CursorWrapper -> psycopg's cursor
+    if result is None or not result.nfields:
+        return None
+    return [result.fname(i).decode() for i in range(result.nfields)]
 
 
 def _jobs_from_rows(connection: Any, using: str, names: list[str], rows: list) -> list:
