@@ -199,7 +199,7 @@ class PostgresDialect(Dialect):
 
     @staticmethod
     def _claim_params(backend_alias: str, selector_params: list, process_id: int | None,
-                      worker_id: str, now: datetime.datetime) -> list:
+                      worker_id: str, now: datetime.datetime | str) -> list:
         """Parameters of ``CLAIM_CTES`` + ``CLAIM_UPDATE``, in order."""
         return [backend_alias, *selector_params, backend_alias, backend_alias, process_id, now, now, now, worker_id]
 
@@ -237,11 +237,15 @@ class PostgresDialect(Dialect):
         """
         if len(selectors) != 1 or not items or not limit:
             return None  # the generic turn: finish_rows and claim_rows (both vendor SQL) in one transaction
-        ids = [job_id for job_id, _ in items]
+        # The ids and the time go as text the statement casts (an array literal, ISO 8601): with
+        # client-side binding psycopg quotes a list element by element and a datetime field by
+        # field, for each of their 2 and 4 places, which was half of the turn's parameter cost.
+        ids = "{" + ",".join(str(int(job_id)) for job_id, _ in items) + "}"
+        at = now.isoformat()
         values = [None if value is None else json.dumps(value) for _, value in items]
         condition, selector_params = selectors[0].sql("queue_name")
-        params = [ids, process_id, ids, values, now,
-                  *self._claim_params(backend_alias, selector_params, process_id, worker_id, now)]
+        params = [ids, process_id, ids, values, at,
+                  *self._claim_params(backend_alias, selector_params, process_id, worker_id, at)]
         connection = connections[using]
         one_statement = _one_statement_per_query(connection)
         parts = {"selector": condition, "limit": int(limit), "skip_locked": self._skip_locked(backend_alias),
@@ -263,7 +267,7 @@ class PostgresDialect(Dialect):
                 rows = cursor.fetchall()
         jobs = _jobs_from_rows(connection, using, names, rows)
         jobs.sort(key=lambda job: (-job.priority, job.id))
-        return [job_id for job_id in ids if job_id in done], jobs
+        return [job_id for job_id, _ in items if job_id in done], jobs
 
     def insert_job(self, *, using: str, job: Any, execution: Any,
                    ready_sql: Sequence[tuple[str, list]]) -> int | None:
