@@ -378,7 +378,8 @@ def _execute_planned(connection: Any, cursor: Any, statements: list[str], params
     for attempt in (1, 2):
         executes = _executes(connection, cursor, statements, after)
         if executes is None:
-            cursor.execute(_with_plan(connection, ";\n".join(statements)) if plan else ";\n".join(statements), params)
+            sql = ";\n".join(statements)
+            cursor.execute(_with_plan(connection, sql) if plan else sql, params)
             return
         try:
             cursor.execute(plan + ";\n".join(executes), params)
@@ -399,9 +400,9 @@ def _executes(connection: Any, cursor: Any, statements: list[str], after: int = 
     raw = connection.connection
     if after:
         sent = _sent.setdefault(raw, {})
-        key = statements[0]
-        if sent.get(key, 0) < after:
-            sent[key] = sent.get(key, 0) + 1
+        times = sent.get(statements[0], 0)
+        if times < after:
+            sent[statements[0]] = times + 1
             return None
     if raw not in _prepared:
         _prepared[raw] = None if _one_statement_per_query(connection) or _behind_pooler(raw, cursor) else {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -95,6 +96,9 @@ class Server:
             self._log.close()
 
 
+_control_sockets = itertools.count()
+
+
 def gunicorn_control_args() -> list[str]:
     """Gunicorn 27+ opens a control socket, by default at one path per user
     (``~/.gunicorn/gunicorn.ctl``): servers of concurrent test runs (CI runs two databases at
@@ -103,7 +107,7 @@ def gunicorn_control_args() -> list[str]:
     from gunicorn.config import KNOWN_SETTINGS
 
     if any(setting.name == "control_socket" for setting in KNOWN_SETTINGS):
-        name = f"dj-queue-gunicorn-{os.getpid()}-{free_port()}.ctl"
+        name = f"dj-queue-gunicorn-{os.getpid()}-{next(_control_sockets)}.ctl"
         return ["--control-socket", os.path.join(tempfile.gettempdir(), name)]
     return []
 
