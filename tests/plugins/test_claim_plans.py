@@ -176,10 +176,18 @@ def test_statements_are_not_prepared_behind_a_pooler_or_with_server_side_binding
     assert prepared_names() == set()
 
 
-def prepared_statements() -> dict[str, str]:
+def prepared_inserts() -> list[str]:
+    """The enqueue INSERTs prepared in this session (psycopg names them ``_pg3_<n>``)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT name, statement FROM pg_prepared_statements WHERE name LIKE 'dj_queue_%%'")
-        return dict(cursor.fetchall())
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s",
+                       ["%%INSERT INTO \"dj_queue_job\"%%"])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def deallocate_all() -> None:
+    """What a pooler's server_reset_query or a ``DISCARD ALL`` does, unseen by psycopg."""
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
 
 
 @pytest.mark.applies(settings.DB == "postgres" and not server_side_binding(),
@@ -189,19 +197,22 @@ def test_a_connection_prepares_its_enqueue_insert_once_reused_and_never_inside_a
 
     connection.close()  # a new session: nothing sent, nothing prepared yet
     ids = [add.enqueue(i, 1).id for i in range(postgres.PREPARE_INSERT_AFTER)]
-    assert prepared_statements() == {}  # a connection that enqueues once or twice pays no PREPARE
-    ids.append(add.enqueue(9, 1).id)
-    [statement] = prepared_statements().values()
-    assert "INSERT INTO" in statement and "dj_queue_job" in statement
-    with connection.cursor() as cursor:
-        cursor.execute("DEALLOCATE ALL")  # what a pooler's server_reset_query or DISCARD ALL does
-    ids.append(add.enqueue(10, 1).id)  # prepared again, once
-    assert len(prepared_statements()) == 1
-    with transaction.atomic():  # inside a caller's transaction the INSERT goes as it is
-        with connection.cursor() as cursor:
-            cursor.execute("DEALLOCATE ALL")
-        ids.append(add.enqueue(11, 1).id)
-        assert prepared_statements() == {}
+    assert prepared_inserts() == []  # a connection that enqueues once or twice pays no Parse
+    ids += [add.enqueue(2, 1).id, add.enqueue(3, 1).id]
+    assert len(prepared_inserts()) == 1  # prepared by the first of them, reused by the second
+    assert connection.connection.prepare_threshold is None  # Django's setting, left as it was
+    deallocate_all()
+    ids.append(add.enqueue(4, 1).id)  # the lost statement: sent unprepared, nothing left behind
+    assert prepared_inserts() == []
+    ids.append(add.enqueue(5, 1).id)  # prepared again
+    assert len(prepared_inserts()) == 1
+    with transaction.atomic():  # inside a caller's transaction the INSERT is not prepared
+        deallocate_all()
+        ids.append(add.enqueue(6, 1).id)
+        assert prepared_inserts() == []
+    ids += [add.enqueue(7, 1).id, add.enqueue(8, 1).id]  # outside again: lost, then prepared again
+    assert len(prepared_inserts()) == 1
     jobs = Job.objects.filter(id__in=[int(i) for i in ids]).order_by("id")
-    assert [job.args for job in jobs] == [[0, 1], [1, 1], [9, 1], [10, 1], [11, 1]]
-    assert ReadyExecution.objects.filter(job__in=jobs).count() == 5
+    assert [job.args for job in jobs] == [[n, 1] for n in range(9)]
+    assert ReadyExecution.objects.filter(job__in=jobs).count() == 9
+
