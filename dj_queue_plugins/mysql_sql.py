@@ -50,6 +50,18 @@ def statements() -> dict[str, str]:
                 " WHERE ready.backend_alias = %s{{selector}}"
                 " AND ready.queue_name NOT IN (SELECT queue_name FROM {pause} WHERE backend_alias = %s)"
                 " ORDER BY ready.priority DESC, ready.job_id LIMIT %s {{lock}}".format(columns=columns, **names),
+        # The first pick of a turn: the first {candidates} ready rows by a plain read (a derived
+        # table is not locked), then up to {limit} of them locked by primary key. Sorted on the
+        # derived table's own columns, so the join reads them in claim order and stops at the
+        # limit; each row comes with how many candidates there were. See _two_step_pick in mysql.py.
+        "pick_candidates": "SELECT ready.id, cand.found, {columns} FROM (SELECT c.*, COUNT(*) OVER () AS found"
+                           " FROM (SELECT ready.id, ready.priority, ready.job_id FROM {ready} AS ready"
+                           " WHERE ready.backend_alias = %s{{selector}}"
+                           " AND ready.queue_name NOT IN (SELECT queue_name FROM {pause} WHERE backend_alias = %s)"
+                           " ORDER BY ready.priority DESC, ready.job_id LIMIT %s) AS c) AS cand"
+                           " STRAIGHT_JOIN {ready} AS ready ON ready.id = cand.id"
+                           " STRAIGHT_JOIN {job} AS job ON job.id = ready.job_id"
+                           " ORDER BY cand.priority DESC, cand.job_id LIMIT %s {{lock}}".format(columns=columns, **names),
         "unready": DELETE_IDS_SQL.format(table=names["ready"], pk="id"),
         # VALUES, not INSERT ... SELECT: that would hold the table's AUTO-INC lock to its end
         "claim": f"INSERT INTO {names['claimed']} (job_id, backend_alias, process_id, created_at) VALUES {{rows}}",
@@ -62,6 +74,12 @@ def statements() -> dict[str, str]:
                 "worker_ids = IF(id IN ({{done}}), worker_ids, JSON_ARRAY_APPEND(worker_ids, '$', %s)) "
                 "WHERE id IN ({{done}}, {{claimed}})".format(**names),
     }
+
+
+def candidates_for(limit: int) -> int:
+    """How many candidates the first pick of ``limit`` jobs reads: room for the rows other
+    workers hold locked at that moment."""
+    return 2 * limit + 16
 
 
 def ids_json(ids: Sequence[int]) -> str:
