@@ -20,8 +20,8 @@ from django.db import DatabaseError, connections
 from django.db.models import JSONField
 
 from dj_queue import hookimpl
-from dj_queue.dialects import (Dialect, NewJobs, backend_option, bulk_job_columns, insert_parts, loaded,
-                               model, table_names)
+from dj_queue.dialects import (Dialect, NewJobs, backend_option, bulk_job_columns, insert_parts, json_converter,
+                               loaded, model, table_names)
 
 # The parts of a claim: lock ready rows, move them to claimed, then stamp the attempt on the jobs.
 CLAIM_CTES = """
@@ -543,8 +543,8 @@ def _jobs_from_rows(connection: Any, using: str, names: list[str], rows: list) -
     ordered = []
     for row in rows:
         values = list(row)
-        for i, field in json_fields:
-            values[i] = field.from_db_value(values[i], None, connection)
+        for i, convert in json_fields:
+            values[i] = convert(values[i], None, connection)
         ordered.append([values[i] for i in order])
     return loaded(Job, using, attnames, ordered)
 
@@ -553,7 +553,7 @@ def _jobs_from_rows(connection: Any, using: str, names: list[str], rows: list) -
 def _row_layout(names: tuple[str, ...]) -> tuple[list[tuple[int, Any]], list[str], list[int]]:
     """For rows with these columns: the JSON ones, the model's attnames, and where each one is."""
     fields = [model("Job")._meta.get_field(name) for name in names]
-    json_fields = [(i, field) for i, field in enumerate(fields) if isinstance(field, JSONField)]
+    json_fields = [(i, json_converter(field)) for i, field in enumerate(fields) if isinstance(field, JSONField)]
     position = {field.attname: i for i, field in enumerate(fields)}
     attnames = [field.attname for field in model("Job")._meta.concrete_fields if field.attname in position]
     return json_fields, attnames, [position[attname] for attname in attnames]

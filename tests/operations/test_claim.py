@@ -260,3 +260,37 @@ def test_claimed_jobs_are_the_same_with_init_listeners_which_are_then_called(sig
         assert not job._state.adding and job._state.db == "default"
         assert fields(Job.objects.get(pk=job.pk)) == fields(job)
         job.save(update_fields=["progress"])  # an UPDATE of the loaded row, as after from_db
+
+
+@pytest.mark.django_db
+def test_claimed_jobs_get_json_values_of_their_own_plain_ones_included():
+    # [], {} and null are made without the JSON parser (dialects.json_converter): still one object per job.
+    jobs = ready_jobs(3)
+    Job.objects.filter(pk=jobs[2].pk).update(args=[1, {"b": 2, "a": 1}], kwargs={"z": None, "y": [3]})
+    first, second, third = take(limit=3)
+    assert first.args == second.args == [] and first.kwargs == second.kwargs == {}
+    assert first.args is not second.args and first.kwargs is not second.kwargs
+    assert first.worker_ids is not second.worker_ids and first.errors is not second.errors
+    first.args.append(1)
+    first.kwargs["k"] = 1
+    assert second.args == [] and second.kwargs == {}
+    assert third.args == [1, {"b": 2, "a": 1}] and list(third.args[1]) == ["b", "a"]  # key order kept
+    assert third.kwargs == {"z": None, "y": [3]}
+    assert first.return_value is None and first.progress_metadata is None
+
+
+def test_a_json_field_with_a_decoder_of_its_own_keeps_its_converter():
+    import json
+
+    from django.db import models
+
+    from dj_queue.dialects import json_converter
+
+    class Decoder(json.JSONDecoder):
+        pass
+
+    field = models.JSONField(decoder=Decoder)
+    assert json_converter(field) == field.from_db_value
+    plain = json_converter(Job._meta.get_field("args"))
+    assert plain("[]", None, connection) == [] and plain("null", None, connection) is None
+    assert plain(None, None, connection) is None and plain('{"a": [1]}', None, connection) == {"a": [1]}
