@@ -322,6 +322,11 @@ def insert_parts(job: Any, execution: Any, connection: Any) -> dict[str, Any]:
                         known.clear()
                     known[key] = field.get_db_prep_save(value, connection)
                 params.append(known[key])
+            elif not value and type(value) in _EMPTY:  # a new job's worker_ids, errors, often its args
+                key = (attname, type(value))
+                if key not in known:  # from an empty value of its own: a wrapper (Jsonb) holds no job's list
+                    known[key] = field.get_db_prep_save(type(value)(), connection)
+                params.append(known[key])
             else:
                 params.append(field.get_db_prep_save(value, connection))
         parts[f"{name}_params"] = params
@@ -330,6 +335,8 @@ def insert_parts(job: Any, execution: Any, connection: Any) -> dict[str, Any]:
 
 # Immutable values whose database form a field's conversion gives the same every time.
 _SCALARS = frozenset((str, int, bool))
+# Containers whose empty value's database form is likewise the same every time.
+_EMPTY = frozenset((list, dict))
 
 
 # Per connection object, then per model: the SQL pieces and fields of ``insert_parts``, and the

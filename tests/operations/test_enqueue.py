@@ -47,6 +47,19 @@ def test_enqueue_job_writes_the_job_and_its_ready_execution():
     assert ready.created_at == stored.enqueued_at
 
 
+def test_enqueues_with_and_without_arguments_store_each_their_own(notified):
+    # Empty lists and dicts are converted once per connection (dialects.insert_parts): the rows
+    # still get exactly what each job holds, before and after a job with arguments.
+    jobs = [one(args=[], kwargs={}), one(args=[], kwargs={}), one(args=[3, {"b": 1, "a": 2}], kwargs={"z": []}),
+            one(args=[], kwargs={}), one(args=[[]], kwargs={"e": {}})]
+    stored = {row.pk: row for row in Job.objects.filter(pk__in=[job.pk for job in jobs])}
+    assert [(stored[job.pk].args, stored[job.pk].kwargs) for job in jobs] == [
+        ([], {}), ([], {}), ([3, {"b": 1, "a": 2}], {"z": []}), ([], {}), ([[]], {"e": {}})]
+    assert all(stored[job.pk].worker_ids == [] and stored[job.pk].errors == [] for job in jobs)
+    jobs[0].args.append("mutated after the enqueue")
+    assert one(args=[], kwargs={}).args == [] and Job.objects.latest("pk").args == []
+
+
 @pytest.mark.applies(settings.DB != "postgres", reason="PostgreSQL enqueues in one statement (below)")
 def test_enqueue_job_is_two_inserts_and_nothing_else():
     with CaptureQueriesContext(connection) as queries:
