@@ -270,8 +270,9 @@ class MySQLDialect(Dialect):
         some claim was not there to drop (the caller rolls back).
         """
         # Without SKIP LOCKED the two-step pick's plain read would lock and wait: claimers could deadlock.
-        two_step = self._lock_clause(backend_alias).endswith("SKIP LOCKED")
-        pick, params = (self._two_step_pick(backend_alias, selector, limit) if two_step
+        lock = self._lock_clause(backend_alias)
+        two_step = lock.endswith("SKIP LOCKED")
+        pick, params = (self._two_step_pick(backend_alias, selector, limit, lock) if two_step
                         else self._pick_sql(backend_alias, selector, limit, []))
         statements = ["BEGIN", mysql_sql.statements()["drop"], pick] if ids else ["BEGIN", pick]
         cursor.execute(";\n".join(statements), ([mysql_sql.ids_json(ids), process_id] if ids else []) + params)
@@ -288,7 +289,7 @@ class MySQLDialect(Dialect):
         complete = len(rows) == limit or (bool(rows) and rows[0][1] < mysql_sql.candidates_for(limit))
         return [row[0] for row in rows], [[row[2:] for row in rows]], complete
 
-    def _two_step_pick(self, backend_alias: str, selector: Any, limit: int) -> tuple[str, list]:
+    def _two_step_pick(self, backend_alias: str, selector: Any, limit: int, lock: str) -> tuple[str, list]:
         """The first ready rows in claim order as a derived table, then up to ``limit`` of them
         locked by primary key, in that order, each with the number of candidates read.
 
@@ -300,7 +301,7 @@ class MySQLDialect(Dialect):
         rows taken stay locked (checked by ``tests/plugins/test_mysql_pick.py``).
         """
         condition, params = selector.sql("ready.queue_name")
-        sql = mysql_sql.statements()["pick_candidates"].format(selector=condition, lock=self._lock_clause(backend_alias))
+        sql = mysql_sql.statements()["pick_candidates"].format(selector=condition, lock=lock)
         return sql, [backend_alias, *params, backend_alias, mysql_sql.candidates_for(limit), limit]
 
 

@@ -68,9 +68,6 @@ def count_created(jobs: list) -> None:
     # One increment per (queue, task), not per job: a bulk enqueue brings thousands of one task.
     if not available():
         return
-    if len(jobs) == 1:  # a single enqueue: no Counter
-        series("jobs", jobs[0].queue_name, jobs[0].task_path, "enqueued").inc()
-        return
     counts = Counter((job.queue_name, job.task_path) for job in jobs)
     for (queue_name, task_path), n in counts.items():
         series("jobs", queue_name, task_path, "enqueued").inc(n)

@@ -89,7 +89,7 @@ def test_only_the_rows_taken_stay_locked_until_the_commit():
     order = claim_order()
     dialect = plugins.get_dialect("default")
     [everything] = parse_selectors(["*"])
-    sql, params = dialect._two_step_pick("default", everything, 4)
+    sql, params = dialect._two_step_pick("default", everything, 4, "FOR UPDATE SKIP LOCKED")
     seen: list[int] = []
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -111,7 +111,7 @@ def test_the_pick_passes_the_deleted_entries_of_a_draining_queue_without_visitin
     first = claim_order()[:2000]
     dialect = plugins.get_dialect("default")
     [everything] = parse_selectors(["*"])
-    two_step, params = dialect._two_step_pick("default", everything, 4)
+    two_step, params = dialect._two_step_pick("default", everything, 4, "FOR UPDATE SKIP LOCKED")
     one_step, one_params = dialect._pick_sql("default", everything, 4, [])
 
     def pages(sql: str, values: list) -> int:
