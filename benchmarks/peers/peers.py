@@ -1,5 +1,9 @@
 """The queues ``make bench-peers`` compares: how to install each, start its runtime and see how
-many of its jobs are still to run. Each peer but ours lives in its own virtualenv."""
+many of its jobs are still to run. Each lives in its own virtualenv holding what a user installs:
+ours is this checkout installed editable with its database extras only (not the dev venv, whose
+``prometheus_client`` and OpenTelemetry SDK switch on the metrics and tracing plugins), and its
+source is compiled to bytecode as pip compiles the peers' (``PYTHONDONTWRITEBYTECODE``, set on
+some machines, would otherwise make every runtime start compile dj_queue again)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
 RUNTIME_CONFIG = HERE.parent / "runtime.yml"
 PROCESSES = 2
 CONCURRENCY = 4
@@ -20,7 +25,7 @@ class Peer:
     name: str
     label: str
     driver: str
-    requirements: tuple[str, ...] = ()  # empty: ours, run in the project's own venv
+    requirements: tuple[str, ...] = ()
     vendors: tuple[str, ...] = ("postgres",)
     env: dict[str, str] = field(default_factory=dict)
     # SQL giving the number of jobs not yet finished, per vendor (the same on every vendor here).
@@ -30,7 +35,7 @@ class Peer:
     finished_span_sql: str = ""
 
     def python(self, venvs: Path) -> str:
-        return sys.executable if not self.requirements else str(venvs / self.name / "bin/python")
+        return str(venvs / self.name / "bin/python")
 
     def runtime_commands(self, venvs: Path) -> list[list[str]]:
         """argv lists of the processes a user starts: 2 processes x 4 concurrency where possible."""
@@ -46,7 +51,8 @@ class Peer:
 
 
 PEERS = {
-    "ours": Peer("ours", "dj_queue (this tree)", "drive_django.py", vendors=("postgres", "mysql", "sqlite"),
+    "ours": Peer("ours", "dj_queue (this tree)", "drive_django.py", ("-e", f"{ROOT}[postgres]"),
+                 vendors=("postgres", "mysql", "sqlite"),
                  env={"PEER_FLAVOUR": "ours"},
                  remaining_sql="SELECT count(*) FROM dj_queue_job WHERE finished_at IS NULL",
                  finished_span_sql="SELECT min(finished_at), max(finished_at) FROM dj_queue_job"),
@@ -65,9 +71,9 @@ PEERS = {
 
 def baseline(source: Path) -> Peer:
     """dj_queue from another checkout (``--baseline DIR``, e.g. a ``git worktree`` of an earlier
-    commit), run in our venv: a before/after measured in the same alternating rounds."""
+    commit), first on the path of a venv like ours: a before/after in the same alternating rounds."""
     ours = PEERS["ours"]
-    return Peer("baseline", f"dj_queue at {source.name}", ours.driver, vendors=ours.vendors,
+    return Peer("baseline", f"dj_queue at {source.name}", ours.driver, ours.requirements, vendors=ours.vendors,
                 env={**ours.env, "PEER_SOURCE": str(source.resolve())}, remaining_sql=ours.remaining_sql,
                 finished_span_sql=ours.finished_span_sql)
 
@@ -93,4 +99,14 @@ def install(peers: list[Peer], venvs: Path, vendor: str) -> None:
 
     venvs.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        list(pool.map(one, [peer for peer in peers if peer.requirements]))
+        list(pool.map(one, peers))
+    compile_sources(peers, venvs)
+
+
+def compile_sources(peers: list[Peer], venvs: Path) -> None:
+    """Bytecode for the code run from source (our checkouts, the drivers), as pip made the peers'."""
+    for peer in peers:
+        source = Path(peer.env.get("PEER_SOURCE", ROOT)) if peer.driver == "drive_django.py" else None
+        folders = [HERE, *([source / "dj_queue", source / "dj_queue_plugins"] if source else [])]
+        subprocess.run([peer.python(venvs), "-m", "compileall", "-q", *map(str, folders)], check=True,
+                       stdout=subprocess.DEVNULL)
