@@ -45,6 +45,10 @@ class Completions:
         with self._lock:
             self._pending[:0] = batch
 
+    def job_ids(self) -> set[int]:
+        with self._lock:
+            return {job.pk for job, _, _ in self._pending}
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._pending)

@@ -23,7 +23,7 @@ from dj_queue import plugins, running
 from dj_queue.compat import task_backends
 from dj_queue.exceptions import ProcessExitError
 from dj_queue.models import Job
-from dj_queue.operations.claim import finish_and_claim, release
+from dj_queue.operations.claim import finish_and_claim, release, release_strays
 from dj_queue.operations.completion import fail, finish_many
 from dj_queue.operations.execute import execute
 from dj_queue.ratelimits import LocalRateLimit
@@ -82,6 +82,8 @@ class Worker(Actor):
         self._recorded: tuple[list, list] | None = None
         self.waker: Any = None
         self.watchdog: Watchdog | None = None
+        # A turn failed: it may have committed a claim whose jobs never reached this worker.
+        self._claims_unsure = False
         # Set when a job's thread had to be abandoned: in fork mode this process is then replaced.
         self.recycle_requested = False
         self._backend: Any = None
@@ -172,6 +174,8 @@ class Worker(Actor):
 
     def _turn(self, limit: int) -> list[Job]:
         """Record pending outcomes and claim up to ``limit`` jobs, in one transaction."""
+        if self._claims_unsure and not self._release_strays():
+            return []
         batch = self.completions.take()
         turned = self.poller.attempt(
             "recording finished jobs and claiming ready ones", finish_and_claim,
@@ -181,10 +185,27 @@ class Worker(Actor):
         )
         if turned is None:  # reported and backed off: the outcomes are recorded by a later turn
             self.completions.put_back(batch)
+            self._claims_unsure = True
             return []
         finished, jobs = turned
         self._recorded = (batch, finished)
         return jobs
+
+    def _release_strays(self) -> bool:
+        """After a failed turn, put back to ready the jobs this process holds claims on but never
+        received: the turn may have committed and lost only its reply (the connection dropped
+        during the commit), and nothing else frees the claims of a live process. True once done."""
+        held = set(self.pool.in_flight()) | self.completions.job_ids()
+        released = self.poller.attempt(
+            "releasing the claims of a failed turn", release_strays, process_id=self.process_id,
+            using=self.using, held=lambda job_id: job_id in held or running.get(job_id) is not None)
+        if released is None:
+            return False
+        self._claims_unsure = False
+        if released:
+            logger.warning("dj_queue: %s put %d claimed job(s) it never received back to ready (a turn "
+                           "failed after its commit)", self.name, released)
+        return True
 
     def _announce(self) -> None:
         """Send ``task_finished`` for the outcomes the last turn recorded."""

@@ -9,6 +9,7 @@ from django.db import OperationalError
 
 from dj_queue.models import ClaimedExecution, Job, Process, ReadyExecution
 from dj_queue.operations import claim as claim_module
+from dj_queue.runtime import worker as worker_module
 from dj_queue.runtime.worker import Worker
 from tests.conftest import wait_until
 from tests.runtime.helpers import ERRORS, Running, options
@@ -101,3 +102,57 @@ def test_claim_errors_are_reported_and_the_worker_carries_on(monkeypatch):
     finally:
         running.stop()
     assert any(isinstance(e, OperationalError) for e in ERRORS)
+
+
+def test_jobs_claimed_by_a_turn_whose_reply_was_lost_go_back_to_ready_and_run(monkeypatch):
+    # The connection drops during the commit: the claim is written, the worker never sees its jobs.
+    real_turn = worker_module.finish_and_claim
+    lost = []
+
+    def reply_lost(**kwargs):
+        finished, jobs = real_turn(**kwargs)
+        if jobs and not lost:
+            lost.extend(job.pk for job in jobs)
+            raise OperationalError("server closed the connection unexpectedly")
+        return finished, jobs
+
+    monkeypatch.setattr(worker_module, "finish_and_claim", reply_lost)
+    ERRORS.clear()
+    for i in range(5):
+        tasks.record.enqueue(f"lost-{i}")
+    running = Running(_worker(threads=2))
+    try:
+        wait_until(_all_finished, timeout=15, message="every job finished, the lost turn's too")
+    finally:
+        running.stop()
+    assert len(lost) == 2 and any(isinstance(e, OperationalError) for e in ERRORS)
+    assert sorted(SideEffect.objects.values_list("key", flat=True)) == [f"lost-{i}" for i in range(5)]
+    for job in Job.objects.filter(pk__in=lost):
+        assert len(job.worker_ids) == 2  # the lost attempt, then the one that ran
+    assert not ClaimedExecution.objects.exists()
+
+
+def test_after_a_failed_turn_the_jobs_still_running_and_their_outcomes_keep_their_claims(monkeypatch):
+    real_turn = worker_module.finish_and_claim
+    failed = []
+
+    def fails_once_while_slow_runs(**kwargs):
+        slow_started = SideEffect.objects.filter(key="slow:started").exists()
+        if slow_started and kwargs["outcomes"] and not failed:  # "quick" done, "slow" still running
+            failed.append([job.pk for job, _ in kwargs["outcomes"]])
+            raise OperationalError("database went away")
+        return real_turn(**kwargs)
+
+    monkeypatch.setattr(worker_module, "finish_and_claim", fails_once_while_slow_runs)
+    ERRORS.clear()
+    slow = tasks.sleep_then_record.enqueue("slow", 1.5)
+    quick = tasks.record.enqueue("quick")
+    running = Running(_worker(threads=2))
+    try:
+        wait_until(_all_finished, timeout=15, message="both jobs finished")
+    finally:
+        running.stop()
+    assert failed == [[int(quick.id)]]
+    for result in (slow, quick):  # each claimed once: neither went back to ready
+        assert len(Job.objects.get(pk=int(result.id)).worker_ids) == 1
+    assert SideEffect.objects.filter(key__in=["slow", "quick"]).count() == 2
