@@ -39,6 +39,11 @@ class ProcessMissingError(Exception):
     """The job was claimed by a process whose row no longer exists."""
 
 
+class OutcomeLostError(Exception):
+    """The worker holding the job lost the record of its attempt: a turn failed and the database
+    kept the claim but not what became of it (see ``synchronous_turns``)."""
+
+
 class JobTimeoutError(Exception):
     """The job's attempt ran past its deadline (``@timeout`` or ``OPTIONS["timeout"]``)."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from typing import Any, Callable
+from typing import Any
 
 from django.db.models import DateTimeField, F, Value
 from django.db.models.functions import Coalesce
@@ -147,17 +147,6 @@ def finish_and_claim(*, outcomes: list[tuple[Job, object]], backend_alias: str, 
     if jobs:
         after_commit(using, backend_alias, "dj_queue_jobs_claimed", process=process, jobs=jobs)
     return settle(by_id, done, now, using=using), jobs
-
-
-def release_strays(*, process_id: int | None, using: str, held: Callable[[int], bool]) -> int:
-    """Put back to ready this process's claims on jobs it does not ``held``; return how many.
-
-    For a worker whose turn failed: the claim may have committed while its reply was lost, and
-    those jobs then never reached a thread. Call it between turns, from the thread that claims.
-    """
-    claimed = ClaimedExecution.objects.using(using).filter(process_id=process_id)
-    strays = [job_id for job_id in claimed.values_list("job_id", flat=True) if not held(job_id)]
-    return release(job_ids=strays, process_id=process_id, using=using)
 
 
 def release(*, job_ids: list[int], process_id: int | None, using: str) -> int:

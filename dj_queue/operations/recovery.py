@@ -9,11 +9,13 @@ or ``ProcessMissingError``); what happens next follows the job's delivery guaran
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
-from dj_queue.exceptions import ProcessExitError, ProcessMissingError, ProcessPrunedError
+from dj_queue.exceptions import OutcomeLostError, ProcessExitError, ProcessMissingError, ProcessPrunedError
 from dj_queue.logs import job_fields
 from dj_queue.models import ClaimedExecution, Job, Process
 from dj_queue.operations import processes
+from dj_queue.operations.claim import release
 from dj_queue.operations.completion import READY, rescue
 from dj_queue.plugins import get_dialect
 from dj_queue.policies import policy_for_job
@@ -97,6 +99,28 @@ def fail_orphaned_claims(*, backend_alias: str, using: str) -> int:
     if handled:
         logger.warning("dj_queue: %d claimed job(s) without a process rescued", handled)
     return handled
+
+
+def release_strays(*, process_id: int | None, using: str, held: Callable[[int], bool]) -> int:
+    """This live process's claims on jobs it does not ``held``: back to ready; return how many.
+
+    For a worker whose turn failed: the turn may have committed a claim and lost only its reply,
+    so those jobs never reached a thread (or, with ``synchronous_turns`` off, a server crash kept
+    a claim and lost the outcome recorded after it). A claim without a start mark goes back to
+    ready; one with a start mark (an ``at_most_once`` job that began) is rescued as a crash
+    (``OutcomeLostError``): FAILED, never run twice. Call it between turns, from the claiming thread.
+    """
+    claimed = ClaimedExecution.objects.using(using).filter(process_id=process_id)
+    strays = [(job_id, started) for job_id, started in claimed.values_list("job_id", "started_at")
+              if not held(job_id)]
+    count = release(job_ids=[job_id for job_id, started in strays if started is None], process_id=process_id,
+                    using=using)
+    began = [job_id for job_id, started in strays if started is not None]
+    if began:
+        error = OutcomeLostError(f"process {process_id} lost the outcome of this attempt in a failed turn")
+        jobs = Job.objects.using(using).filter(pk__in=began).order_by("pk")
+        count += _rescue(jobs, lambda job: (process_id, error), using=using)
+    return count
 
 
 def maintain(*, backend_alias: str, using: str, threshold: float, exclude_id: int | None = None) -> None:

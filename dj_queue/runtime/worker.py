@@ -23,9 +23,10 @@ from dj_queue import plugins, running
 from dj_queue.compat import task_backends
 from dj_queue.exceptions import ProcessExitError
 from dj_queue.models import Job
-from dj_queue.operations.claim import finish_and_claim, release, release_strays
+from dj_queue.operations.claim import finish_and_claim, release
 from dj_queue.operations.completion import fail, finish_many
 from dj_queue.operations.execute import execute
+from dj_queue.operations.recovery import release_strays
 from dj_queue.ratelimits import LocalRateLimit
 from dj_queue.runtime.base import Actor
 from dj_queue.runtime.completions import Completions

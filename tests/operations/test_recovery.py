@@ -149,3 +149,19 @@ def test_maintain_runs_prune_and_orphan_recovery():
         recovery.maintain(backend_alias="default", using="default", threshold=300)
     assert _failure(pruned_job).exception_class.endswith("ProcessPrunedError")
     assert _failure(orphan_job).exception_class.endswith("ProcessMissingError")
+
+
+def test_release_strays_readies_unstarted_claims_fails_started_at_most_once_ones_and_keeps_held_ones():
+    process, other = _process(), _process()
+    never_received, began, running = (_claimed(process.pk), _claimed(process.pk, started=True),
+                                      _claimed(process.pk))
+    theirs = _claimed(other.pk)
+    with options(delivery="at_most_once"):
+        assert recovery.release_strays(process_id=process.pk, using="default",
+                                       held=lambda job_id: job_id == running.pk) == 2
+    assert _ready(never_received) and not ClaimedExecution.objects.filter(job=never_received).exists()
+    failure = _failure(began)
+    assert failure.exception_class == "dj_queue.exceptions.OutcomeLostError"
+    assert not _ready(began)  # it began: at most once, so never run again
+    for job, holder in ((running, process), (theirs, other)):
+        assert ClaimedExecution.objects.filter(job=job, process_id=holder.pk).exists()
