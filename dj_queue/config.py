@@ -53,6 +53,8 @@ DEFAULTS: dict[str, Any] = {
     # A direct DATABASES alias for the LISTEN connection when database_alias goes through a pooler.
     "notify_database_alias": None,
     "local_wakeup": True,
+    # False: a worker's turn commits without waiting for its WAL flush (PostgreSQL only).
+    "synchronous_turns": True,
     "silence_polling": True,
     "process_heartbeat_interval": 60,
     "process_alive_threshold": 300,
@@ -97,6 +99,7 @@ TYPES: dict[str, tuple] = {
     "listen_notify": (bool,),
     "notify_database_alias": (str, _NULL),
     "local_wakeup": (bool,),
+    "synchronous_turns": (bool,),
     "silence_polling": (bool,),
     "process_heartbeat_interval": _NUMBER,
     "process_alive_threshold": _NUMBER,

@@ -77,6 +77,10 @@ FINISH_MANY_SQL = f"WITH {FINISH_MANY_CTES}\nSELECT id FROM finished"
 # per job claimed. A sort is then only chosen where no index gives the order (pattern selectors).
 CLAIM_PLAN = "SET LOCAL enable_sort = off;\n"
 
+# Before a turn, with the backend option ``synchronous_turns`` off: its commit returns without
+# waiting for the WAL flush (a server crash may then lose the last turns; see docs/performance.md).
+ASYNC_COMMIT = "SET LOCAL synchronous_commit = off;\n"
+
 # A worker's turn, the finish then the next claim: ``FINISH_MANY_SQL`` and ``CLAIM_SQL`` in one
 # query (one implicit transaction) or, where server-side parameter binding refuses several
 # statements per query, one statement returning one row at least: the finished ids with the
@@ -255,8 +259,10 @@ class PostgresDialect(Dialect):
                  **_tables()}
         statements = ([TURN_SQL.format(**parts)] if one_statement
                       else [FINISH_MANY_SQL.format(**parts), CLAIM_SQL.format(**parts)])
+        relaxed = (not one_statement and not connection.in_atomic_block
+                   and not backend_option(backend_alias, "synchronous_turns"))
         with connection.cursor() as cursor:
-            _execute_planned(connection, cursor, statements, params)
+            _execute_planned(connection, cursor, statements, params, ASYNC_COMMIT if relaxed else "")
             names = _skip_to_rows(cursor)
             if one_statement:  # one row: the finished ids, then the claimed jobs' columns (or NULLs)
                 names = names[1:]
@@ -375,9 +381,9 @@ PREPARE_INSERT_AFTER = 2
 PREPARED_PLAN = CLAIM_PLAN + "SET LOCAL plan_cache_mode = force_generic_plan;\n"
 
 
-def _execute_planned(connection: Any, cursor: Any, statements: list[str], params: list) -> None:
+def _execute_planned(connection: Any, cursor: Any, statements: list[str], params: list, settings: str = "") -> None:
     """Run ``statements`` (``%s`` parameters, ``params`` in order) as one query, under the claim's
-    plan settings.
+    plan settings and ``settings`` (``SET LOCAL`` statements; not where a query holds one statement).
 
     Where it can, as EXECUTEs of statements prepared on this connection; a statement the server
     no longer knows (``DEALLOCATE``/``DISCARD ALL`` ran) is prepared again, once. Only outside a
@@ -386,10 +392,10 @@ def _execute_planned(connection: Any, cursor: Any, statements: list[str], params
     for attempt in (1, 2):
         executes = _executes(connection, cursor, statements)
         if executes is None:
-            cursor.execute(_with_plan(connection, ";\n".join(statements)), params)
+            cursor.execute(_with_plan(connection, settings + ";\n".join(statements)), params)
             return
         try:
-            cursor.execute(PREPARED_PLAN + ";\n".join(executes), params)
+            cursor.execute(PREPARED_PLAN + settings + ";\n".join(executes), params)
             return
         except DatabaseError as exc:
             if attempt == 2 or not _statement_lost(exc) or connection.in_atomic_block:

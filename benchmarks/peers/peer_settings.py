@@ -40,7 +40,8 @@ DATABASES["default"]["CONN_MAX_AGE"] = None
 
 TASKS = {"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {}}}
 if FLAVOUR == "ours":
-    TASKS["default"]["OPTIONS"] = {"task_modules": ["peer_tasks"]}
+    TASKS["default"]["OPTIONS"] = {"task_modules": ["peer_tasks"],
+                                   "synchronous_turns": os.environ.get("PEER_SYNCHRONOUS_TURNS") != "0"}
 else:
     # Upstream reads its runtime from OPTIONS; the same topology as benchmarks/runtime.yml.
     DATABASE_ROUTERS = ["dj_queue.routers.DjQueueRouter"]

@@ -33,14 +33,15 @@ class Peer:
     # On SQLite a frequent poll holds up the writers, so it runs once a second and the drain's
     # times come from the jobs' own timestamps: first and last finished_at (UTC text).
     finished_span_sql: str = ""
+    venv: str = ""  # another peer's virtualenv to run in (default: its own, named after it)
 
     def python(self, venvs: Path) -> str:
-        return str(venvs / self.name / "bin/python")
+        return str(venvs / (self.venv or self.name) / "bin/python")
 
     def runtime_commands(self, venvs: Path) -> list[list[str]]:
         """argv lists of the processes a user starts: 2 processes x 4 concurrency where possible."""
         python = self.python(venvs)
-        if self.name in ("ours", "baseline"):
+        if self.driver == "drive_django.py" and self.name != "upstream":
             return [[python, "-m", "django", "dj_queue", "--config", str(RUNTIME_CONFIG)]]
         if self.name == "upstream":  # its supervisor forks the 2 x 4 workers set in peer_settings
             return [[python, "-m", "django", "dj_queue"]]
@@ -56,6 +57,12 @@ PEERS = {
                  env={"PEER_FLAVOUR": "ours"},
                  remaining_sql="SELECT count(*) FROM dj_queue_job WHERE finished_at IS NULL",
                  finished_span_sql="SELECT min(finished_at), max(finished_at) FROM dj_queue_job"),
+    # The same checkout and venv with the backend option synchronous_turns off: a worker's turn
+    # commits without waiting for its WAL flush (docs/performance.md says what that trades).
+    "ours-async-turns": Peer("ours-async-turns", "dj_queue, synchronous_turns off", "drive_django.py",
+                             env={"PEER_FLAVOUR": "ours", "PEER_SYNCHRONOUS_TURNS": "0"}, venv="ours",
+                             remaining_sql="SELECT count(*) FROM dj_queue_job WHERE finished_at IS NULL",
+                             finished_span_sql="SELECT min(finished_at), max(finished_at) FROM dj_queue_job"),
     "upstream": Peer("upstream", "upstream dj-queue 0.14.2", "drive_django.py",
                      ("dj-queue==0.14.2", "psycopg[binary]>=3.3.3"), ("postgres", "mysql", "sqlite"),
                      {"PEER_FLAVOUR": "upstream"},
@@ -99,7 +106,8 @@ def install(peers: list[Peer], venvs: Path, vendor: str) -> None:
 
     venvs.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        list(pool.map(one, peers))
+        owners = {owner.name: owner for owner in (PEERS[peer.venv] if peer.venv else peer for peer in peers)}
+        list(pool.map(one, owners.values()))
     compile_sources(peers, venvs)
 
 
