@@ -90,11 +90,13 @@ class Faults:
     """Inject the planned faults; ``tick()`` is called often from the run's loop."""
 
     def __init__(self, workers: Workers, *, kill_every: float, stop_at: float | None, stop_for: float,
-                 restart_at: float | None, server: servers.Server, seed: int | None = None) -> None:
+                 restart_at: float | None, server: servers.Server, seed: int | None = None,
+                 crash_db: bool = False) -> None:
         self.workers = workers
         self.kill_every = kill_every
         self.stop_at, self.stop_for = stop_at, stop_for
         self.restart_at = restart_at
+        self.crash_db = crash_db
         self.server = server
         self.random = random.Random(seed)
         self.events: list[Event] = []
@@ -173,8 +175,10 @@ class Faults:
     def _restart(self) -> None:
         at = round(self.elapsed(), 2)
         try:
-            down = servers.restart(self.server)
-            self.events.append(Event(at, "db-restart", None, f"{self.server.vendor} answered again after {down:.1f}s"))
+            down = servers.restart(self.server, crash=self.crash_db)
+            how = "crashed; " if self.crash_db else ""
+            self.events.append(Event(at, "db-restart", None,
+                                     f"{self.server.vendor} {how}answered again after {down:.1f}s"))
         except Exception as exc:
             self.restart_error = str(exc)
             self.events.append(Event(at, "db-restart", None, f"failed: {exc}"))

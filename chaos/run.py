@@ -44,6 +44,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--restart-db", action=argparse.BooleanOptionalAction, default=default.restart_db,
                         help="restart the PostgreSQL / MariaDB server once, at --restart-at")
     parser.add_argument("--restart-at", type=float, default=default.restart_at)
+    parser.add_argument("--crash-db", action="store_true",
+                        help="make that restart a crash (PostgreSQL immediate stop, SIGKILL for MariaDB)")
+    parser.add_argument("--synchronous-turns", action=argparse.BooleanOptionalAction,
+                        help="passed to the runtime's config when given (--no-synchronous-turns: PostgreSQL "
+                             "turns commit without waiting for their WAL flush)")
     parser.add_argument("--stop-one", action=argparse.BooleanOptionalAction, default=default.stop_one,
                         help="SIGSTOP one worker past the heartbeat threshold at --stop-at, then SIGCONT it")
     parser.add_argument("--stop-at", type=float, default=default.stop_at)
@@ -69,7 +74,8 @@ def plans(args: argparse.Namespace) -> list[Plan]:
     deliveries = DELIVERIES if args.delivery == "both" else (args.delivery,)
     return [Plan(jobs=args.jobs, job_seconds=args.job_seconds, kill_every=args.kill_every, duration=args.duration,
                  stop_one=args.stop_one, stop_at=args.stop_at, restart_db=args.restart_db,
-                 restart_at=args.restart_at, recovery_window=args.recovery_window, heartbeat=args.heartbeat,
+                 restart_at=args.restart_at, crash_db=args.crash_db, synchronous_turns=args.synchronous_turns,
+                 recovery_window=args.recovery_window, heartbeat=args.heartbeat,
                  alive_threshold=args.alive_threshold, delivery=delivery, crash_limit=args.crash_limit,
                  seed=args.seed) for delivery in deliveries]
 

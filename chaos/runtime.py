@@ -17,7 +17,7 @@ WORKERS, THREADS = 2, 4
 
 
 def config(*, heartbeat: float, alive_threshold: float, delivery: str | None = None,
-           crash_limit: int | None = None) -> dict[str, Any]:
+           crash_limit: int | None = None, synchronous_turns: bool | None = None) -> dict[str, Any]:
     """2 worker processes x 4 threads polling every 0.1 s; ``delivery`` / ``crash_limit`` only when given."""
     options: dict[str, Any] = {
         "mode": "fork",
@@ -32,6 +32,8 @@ def config(*, heartbeat: float, alive_threshold: float, delivery: str | None = N
         options["delivery"] = delivery
     if crash_limit is not None:
         options["crash_limit"] = crash_limit
+    if synchronous_turns is not None:
+        options["synchronous_turns"] = synchronous_turns
     return options
 
 

@@ -70,16 +70,20 @@ def answers(server: Server) -> bool:
         return False
 
 
-def restart(server: Server) -> float:
-    """Restart the server and wait until it answers; return the seconds it was unavailable."""
+def restart(server: Server, *, crash: bool = False) -> float:
+    """Restart the server and wait until it answers; return the seconds it was unavailable.
+
+    ``crash``: stop it as a crash would (PostgreSQL's immediate mode, SIGKILL for MariaDB), so
+    what it had acknowledged but not yet written to disk is lost and recovery runs at start."""
     reason = can_restart(server)
     if reason:
         raise RestartError(f"cannot restart the database server: {reason}")
     started = time.monotonic()
     if server.vendor == "postgres":
-        _run(["pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), "main", "restart"])
+        mode = ["-m", "immediate"] if crash else []
+        _run(["pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), "main", "restart", *mode])
     else:
-        _stop_mariadb()
+        _stop_mariadb(signal.SIGKILL if crash else signal.SIGTERM)
         _start_mariadb()
     _wait_answering(server)
     return time.monotonic() - started
@@ -113,9 +117,9 @@ def _mariadb_pid() -> int:
     return int(found[0])
 
 
-def _stop_mariadb(timeout: float = ANSWER_TIMEOUT) -> None:
+def _stop_mariadb(signum: int = signal.SIGTERM, timeout: float = ANSWER_TIMEOUT) -> None:
     pid = _mariadb_pid()
-    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, signum)
     deadline = time.monotonic() + timeout
     while Path(f"/proc/{pid}").exists():
         if time.monotonic() > deadline:

@@ -35,12 +35,14 @@ class Plan:
     stop_one: bool = True
     stop_at: float = 2.5
     restart_db: bool = True
+    crash_db: bool = False  # the restart is a crash: acknowledged commits not yet on disk are lost
     restart_at: float = 6.0
     recovery_window: float = 60.0
     heartbeat: float = 1.0
     alive_threshold: float = 5.0
     delivery: str | None = None  # None: the runtime's default (at_least_once), not passed
     crash_limit: int | None = None
+    synchronous_turns: bool | None = None  # None: the runtime's default, not passed
     seed: int | None = None
 
     @property
@@ -67,7 +69,8 @@ def run_trial(plan: Plan, workdir: Path, *, server: servers.Server,
     results = backend.enqueue_all([(record, [str(ledger), plan.job_seconds], {})] * plan.jobs)
     job_ids = sorted(int(r.id) for r in results)
     options = runtimes.config(heartbeat=plan.heartbeat, alive_threshold=plan.alive_threshold,
-                              delivery=plan.delivery, crash_limit=plan.crash_limit)
+                              delivery=plan.delivery, crash_limit=plan.crash_limit,
+                              synchronous_turns=plan.synchronous_turns)
     runtime = runtimes.Runtime(workdir, options, env or {})
     try:
         workers = faults.Workers(runtime.pid)
@@ -75,7 +78,7 @@ def run_trial(plan: Plan, workdir: Path, *, server: servers.Server,
         injector = faults.Faults(
             workers, kill_every=plan.kill_every, stop_at=plan.stop_at if plan.stop_one else None,
             stop_for=plan.stop_for, restart_at=plan.restart_at if plan.restart_db else None,
-            server=server, seed=plan.seed)
+            server=server, seed=plan.seed, crash_db=plan.crash_db)
         try:
             chaos_seconds = _inject(plan, injector, runtime, job_ids)
         finally:
