@@ -130,3 +130,12 @@ def test_at_most_once_tolerates_only_never_started_jobs_failed_by_a_kill():
                        failed_total=2, failed_never_started=[5, 6], failed_never_started_by_crash=[5])
     assert violations(figures, "at_most_once") == ["1 job(s) FAILED without ever starting: 6"]
     assert violations(figures, "at_least_once")[0] == "2 job(s) FAILED without ever starting: 5, 6"
+
+
+def test_the_runtime_config_carries_synchronous_turns_only_when_asked():
+    from chaos import runtime as runtimes
+    from dj_queue.config import validate
+
+    assert "synchronous_turns" not in runtimes.config(heartbeat=1, alive_threshold=5)
+    relaxed = runtimes.config(heartbeat=1, alive_threshold=5, synchronous_turns=False)
+    assert validate(relaxed)["synchronous_turns"] is False
