@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -35,13 +35,18 @@ class Peer:
     finished_span_sql: str = ""
     venv: str = ""  # another peer's virtualenv to run in (default: its own, named after it)
 
+    @property
+    def is_ours(self) -> bool:
+        """dj_queue run from a checkout (this one or a ``--baseline``), not installed from PyPI."""
+        return self.env.get("PEER_FLAVOUR") == "ours"
+
     def python(self, venvs: Path) -> str:
         return str(venvs / (self.venv or self.name) / "bin/python")
 
     def runtime_commands(self, venvs: Path) -> list[list[str]]:
         """argv lists of the processes a user starts: 2 processes x 4 concurrency where possible."""
         python = self.python(venvs)
-        if self.driver == "drive_django.py" and self.name != "upstream":
+        if self.is_ours:
             return [[python, "-m", "django", "dj_queue", "--config", str(RUNTIME_CONFIG)]]
         if self.name == "upstream":  # its supervisor forks the 2 x 4 workers set in peer_settings
             return [[python, "-m", "django", "dj_queue"]]
@@ -51,18 +56,18 @@ class Peer:
         return [[cli, "--app=procrastinate_app.app", "worker", f"--concurrency={CONCURRENCY}"]] * PROCESSES
 
 
+OURS = Peer("ours", "dj_queue (this tree)", "drive_django.py", ("-e", f"{ROOT}[postgres]"),
+            vendors=("postgres", "mysql", "sqlite"), env={"PEER_FLAVOUR": "ours"},
+            remaining_sql="SELECT count(*) FROM dj_queue_job WHERE finished_at IS NULL",
+            finished_span_sql="SELECT min(finished_at), max(finished_at) FROM dj_queue_job")
+
 PEERS = {
-    "ours": Peer("ours", "dj_queue (this tree)", "drive_django.py", ("-e", f"{ROOT}[postgres]"),
-                 vendors=("postgres", "mysql", "sqlite"),
-                 env={"PEER_FLAVOUR": "ours"},
-                 remaining_sql="SELECT count(*) FROM dj_queue_job WHERE finished_at IS NULL",
-                 finished_span_sql="SELECT min(finished_at), max(finished_at) FROM dj_queue_job"),
+    "ours": OURS,
     # The same checkout and venv with the backend option synchronous_turns off: a worker's turn
     # commits without waiting for its WAL flush (docs/performance.md says what that trades).
-    "ours-async-turns": Peer("ours-async-turns", "dj_queue, synchronous_turns off", "drive_django.py",
-                             env={"PEER_FLAVOUR": "ours", "PEER_SYNCHRONOUS_TURNS": "0"}, venv="ours",
-                             remaining_sql="SELECT count(*) FROM dj_queue_job WHERE finished_at IS NULL",
-                             finished_span_sql="SELECT min(finished_at), max(finished_at) FROM dj_queue_job"),
+    "ours-async-turns": replace(OURS, name="ours-async-turns", label="dj_queue, synchronous_turns off",
+                                requirements=(), vendors=("postgres",), venv="ours",
+                                env={**OURS.env, "PEER_SYNCHRONOUS_TURNS": "0"}),
     "upstream": Peer("upstream", "upstream dj-queue 0.14.2", "drive_django.py",
                      ("dj-queue==0.14.2", "psycopg[binary]>=3.3.3"), ("postgres", "mysql", "sqlite"),
                      {"PEER_FLAVOUR": "upstream"},
@@ -79,10 +84,8 @@ PEERS = {
 def baseline(source: Path) -> Peer:
     """dj_queue from another checkout (``--baseline DIR``, e.g. a ``git worktree`` of an earlier
     commit), first on the path of a venv like ours: a before/after in the same alternating rounds."""
-    ours = PEERS["ours"]
-    return Peer("baseline", f"dj_queue at {source.name}", ours.driver, ours.requirements, vendors=ours.vendors,
-                env={**ours.env, "PEER_SOURCE": str(source.resolve())}, remaining_sql=ours.remaining_sql,
-                finished_span_sql=ours.finished_span_sql)
+    return replace(OURS, name="baseline", label=f"dj_queue at {source.name}",
+                   env={**OURS.env, "PEER_SOURCE": str(source.resolve())})
 
 
 def install(peers: list[Peer], venvs: Path, vendor: str) -> None:
@@ -113,8 +116,9 @@ def install(peers: list[Peer], venvs: Path, vendor: str) -> None:
 
 def compile_sources(peers: list[Peer], venvs: Path) -> None:
     """Bytecode for the code run from source (our checkouts, the drivers), as pip made the peers'."""
-    for peer in peers:
-        source = Path(peer.env.get("PEER_SOURCE", ROOT)) if peer.driver == "drive_django.py" else None
-        folders = [HERE, *([source / "dj_queue", source / "dj_queue_plugins"] if source else [])]
-        subprocess.run([peer.python(venvs), "-m", "compileall", "-q", *map(str, folders)], check=True,
-                       stdout=subprocess.DEVNULL)
+    jobs = {(peer.python(venvs), str(HERE)) for peer in peers}
+    for peer in filter(lambda peer: peer.is_ours, peers):
+        source = Path(peer.env.get("PEER_SOURCE", ROOT))
+        jobs |= {(peer.python(venvs), str(source / package)) for package in ("dj_queue", "dj_queue_plugins")}
+    for python, folder in sorted(jobs):
+        subprocess.run([python, "-m", "compileall", "-q", folder], check=True, stdout=subprocess.DEVNULL)
