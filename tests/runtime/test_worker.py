@@ -145,10 +145,13 @@ def test_after_a_failed_turn_the_jobs_still_running_and_their_outcomes_keep_thei
 
     monkeypatch.setattr(worker_module, "finish_and_claim", fails_once_while_slow_runs)
     ERRORS.clear()
-    slow = tasks.sleep_then_record.enqueue("slow", 1.5)
-    quick = tasks.record.enqueue("quick")
+    slow = tasks.sleep_then_record.enqueue("slow", 2.0)
     running = Running(_worker(threads=2))
     try:
+        # Only now: enqueued with "slow", "quick" could finish (and be recorded) before "slow" starts.
+        wait_until(lambda: SideEffect.objects.filter(key="slow:started").exists(), timeout=15,
+                   message="the slow job started")
+        quick = tasks.record.enqueue("quick")
         wait_until(_all_finished, timeout=15, message="both jobs finished")
     finally:
         running.stop()
