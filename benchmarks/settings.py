@@ -38,7 +38,12 @@ else:
         "OPTIONS": {"timeout": 20},
     }}
 
-TASKS = {"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {}}}
+TASKS = {"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {
+    # The development venv holds prometheus_client and the OpenTelemetry SDK for the tests, which
+    # switch these two plugins on; a user's `pip install dj-queue[postgres]` has neither. Measure
+    # what that install runs (make bench-peers installs it for real).
+    "plugins": {"disable": ["dj_queue_plugins.prometheus", "dj_queue_plugins.otel"]},
+}}}
 # Silenced, except for the user-view drain, which keeps Django's default logging as a project has it.
 if os.environ.get("DJ_QUEUE_BENCH_LOGGING") != "default":
     LOGGING = {"version": 1, "disable_existing_loggers": False,
