@@ -4,12 +4,15 @@
 ``python drive_pgqueuer.py run`` is the runtime: what ``pgq run drive_pgqueuer:factory`` does
 (uvloop, INFO logging, batches of 10), through the programmatic ``pgqueuer.run`` because
 ``pgq run`` 1.6.0 fails to parse its own ``--log-level`` default with typer 0.29.
+``PEER_PGQ_BATCH`` / ``PEER_PGQ_MAX_CONCURRENT`` change the batch and cap its jobs in flight
+(the peer ``pgqueuer-4``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -77,7 +80,11 @@ class StampEnqueuer:
 
 def run() -> None:
     logging.basicConfig(level=logging.INFO)
-    uvloop.run(pgqueuer.run(factory, batch_size=10))
+    # The peer "pgqueuer-4" caps it at our topology: at most 4 jobs in flight per process (its
+    # max_concurrent_tasks must be at least twice the batch, hence batches of 2).
+    batch = int(os.environ.get("PEER_PGQ_BATCH", "10"))
+    cap = int(os.environ.get("PEER_PGQ_MAX_CONCURRENT", "0")) or None
+    uvloop.run(pgqueuer.run(factory, batch_size=batch, max_concurrent_tasks=cap))
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ class Peer:
             return [[python, "-m", "django", "dj_queue", "--config", str(RUNTIME_CONFIG)]]
         if self.name == "upstream":  # its supervisor forks the 2 x 4 workers set in peer_settings
             return [[python, "-m", "django", "dj_queue"]]
-        if self.name == "pgqueuer":  # one asyncio process per "worker process", batches of 10
+        if self.driver == "drive_pgqueuer.py":  # one asyncio process per "worker process"
             return [[python, str(HERE / self.driver), "run"]] * PROCESSES
         cli = str(Path(python).with_name("procrastinate"))
         return [[cli, "--app=procrastinate_app.app", "worker", f"--concurrency={CONCURRENCY}"]] * PROCESSES
@@ -75,6 +75,11 @@ PEERS = {
                      "SELECT min(finished_at), max(finished_at) FROM dj_queue_jobs"),
     "pgqueuer": Peer("pgqueuer", "pgqueuer 1.6.0", "drive_pgqueuer.py", ("pgqueuer[asyncpg]==1.6.0",),
                      remaining_sql="SELECT count(*) FROM pgqueuer"),
+    # pgqueuer held to our topology (at most CONCURRENCY jobs in flight per process), for
+    # information: the headline comparison is pgqueuer as it runs by default.
+    "pgqueuer-4": Peer("pgqueuer-4", f"pgqueuer, batch 2, max {CONCURRENCY}", "drive_pgqueuer.py",
+                       venv="pgqueuer", remaining_sql="SELECT count(*) FROM pgqueuer",
+                       env={"PEER_PGQ_BATCH": "2", "PEER_PGQ_MAX_CONCURRENT": str(CONCURRENCY)}),
     "procrastinate": Peer("procrastinate", "procrastinate 3.10.0", "drive_procrastinate.py",
                           ("procrastinate==3.10.0", "psycopg[binary]"),
                           remaining_sql="SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"),
