@@ -61,6 +61,9 @@ OURS = Peer("ours", "dj_queue (this tree)", "drive_django.py", ("-e", f"{ROOT}[p
             remaining_sql="SELECT count(*) FROM dj_queue_job WHERE finished_at IS NULL",
             finished_span_sql="SELECT min(finished_at), max(finished_at) FROM dj_queue_job")
 
+PGQUEUER = Peer("pgqueuer", "pgqueuer 1.6.0", "drive_pgqueuer.py", ("pgqueuer[asyncpg]==1.6.0",),
+                remaining_sql="SELECT count(*) FROM pgqueuer")
+
 PEERS = {
     "ours": OURS,
     # The same checkout and venv with the backend option synchronous_turns off: a worker's turn
@@ -73,13 +76,12 @@ PEERS = {
                      {"PEER_FLAVOUR": "upstream"},
                      "SELECT count(*) FROM dj_queue_jobs WHERE finished_at IS NULL",
                      "SELECT min(finished_at), max(finished_at) FROM dj_queue_jobs"),
-    "pgqueuer": Peer("pgqueuer", "pgqueuer 1.6.0", "drive_pgqueuer.py", ("pgqueuer[asyncpg]==1.6.0",),
-                     remaining_sql="SELECT count(*) FROM pgqueuer"),
+    "pgqueuer": PGQUEUER,
     # pgqueuer held to our topology (at most CONCURRENCY jobs in flight per process), for
     # information: the headline comparison is pgqueuer as it runs by default.
-    "pgqueuer-4": Peer("pgqueuer-4", f"pgqueuer, batch 2, max {CONCURRENCY}", "drive_pgqueuer.py",
-                       venv="pgqueuer", remaining_sql="SELECT count(*) FROM pgqueuer",
-                       env={"PEER_PGQ_BATCH": "2", "PEER_PGQ_MAX_CONCURRENT": str(CONCURRENCY)}),
+    "pgqueuer-4": replace(PGQUEUER, name="pgqueuer-4", label=f"pgqueuer, batch 2, max {CONCURRENCY}",
+                          requirements=(), venv="pgqueuer",
+                          env={"PEER_PGQ_BATCH": "2", "PEER_PGQ_MAX_CONCURRENT": str(CONCURRENCY)}),
     "procrastinate": Peer("procrastinate", "procrastinate 3.10.0", "drive_procrastinate.py",
                           ("procrastinate==3.10.0", "psycopg[binary]"),
                           remaining_sql="SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"),
