@@ -135,11 +135,13 @@ def measure(jobs: int, singles: int, samples: int, rounds: int) -> dict:
     clear()
     out["bulk_enqueue"] = jobs / timed(lambda: backend.enqueue_all([(noop, (), {})] * jobs))
     # Single enqueues beside raw single-row INSERTs through the same driver, in alternating rounds.
-    out["single_enqueues"], out["raw_inserts"] = [], []
+    out["single_enqueues"], out["raw_inserts"], out["statements_alone"] = [], [], []
     for _ in range(rounds):
         clear()
         out["single_enqueues"].append(singles / timed(lambda: [noop.enqueue() for _ in range(singles)]))
         out["raw_inserts"].append(raw_inserts(vendor, singles))
+        if vendor == "postgres":
+            out["statements_alone"].append(statement_alone(noop, singles))
     out["single_enqueue"] = statistics.median(out["single_enqueues"])
     for _ in range(rounds):
         out["drains"].append(drain(noop, jobs))
@@ -172,6 +174,35 @@ def raw_inserts(vendor: str, count: int) -> float:
     finally:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def statement_alone(noop, count: int) -> float:
+    """Rows/s of a single enqueue's own statement (PostgreSQL: the job, its ready row and the
+    NOTIFY) sent ``count`` times more as the enqueue sends it (bound on the server, prepared,
+    autocommit), with no Python around it: the ceiling of single enqueue against the raw INSERT."""
+    import psycopg
+    from django.db import connection
+
+    sent: list = []
+
+    def capture(execute, sql, params, many, context):
+        sent.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        noop.enqueue()
+    [(sql, params)] = [(sql, params) for sql, params in sent if sql.lstrip().upper().startswith(("INSERT", "WITH"))]
+    raw = connection.connection
+    threshold, raw.prepare_threshold = raw.prepare_threshold, 0  # psycopg prepares only under a threshold
+    try:
+        cursor = psycopg.Cursor(raw)
+        started = time.perf_counter()
+        for _ in range(count):
+            cursor.execute(sql, params, prepare=True)
+            cursor.fetchone()
+        return count / (time.perf_counter() - started)
+    finally:
+        raw.prepare_threshold = threshold
 
 
 def drain(noop, jobs: int) -> float:

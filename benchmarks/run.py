@@ -168,6 +168,12 @@ def report_single(m: dict) -> None:
     print(f"  raw single INSERT {statistics.median(m['raw_inserts']):>9,.0f} rows/s  (rounds: {rates(m['raw_inserts'])};"
           " the driver alone, autocommit: one row, one commit each)")
     print_ratio("single / raw", ratios, SINGLE_TARGET)
+    if m.get("statements_alone"):  # PostgreSQL: what no Python work around the statement can beat
+        ceiling = [s / r for s, r in zip(m["statements_alone"], m["raw_inserts"])]
+        print(f"  statement alone  {statistics.median(m['statements_alone']):>10,.0f} rows/s  (rounds: "
+              f"{rates(m['statements_alone'])}; the enqueue's own INSERT sent again, nothing around it)")
+        print(f"  ceiling / raw    {statistics.median(ceiling):>10.2f}x  (median of the rounds' ratios "
+              f"{', '.join(f'{r:.2f}x' for r in ceiling)}: single / raw with no Python of ours or Django's)")
 
 
 def print_ratio(label: str, ratios: list[float], target: float, extra: str = "") -> None:
