@@ -117,18 +117,21 @@ class GunicornEmbedding:
 
     def post_fork(self, server: Any, worker: Any) -> None:
         """Start this worker's embedded supervisor (or wait for the host lock)."""
-        # Until the worker installs its own handlers, a stop signal would hit the arbiter's copied
-        # ones and be lost, leaving the worker to run until killed: catch it and pass it on.
+        # Until the worker installs its own handlers (after this hook returns), a stop signal would
+        # hit the arbiter's copied ones and be lost, leaving the worker to run until killed: catch
+        # it and do what the worker's own handler does, which exits once booted. These handlers
+        # stay until the worker replaces them: a SIGTERM in between was seen lost under load.
         caught: list[int] = []
-        previous = {num: signal.signal(num, lambda n, _f: caught.append(n)) for num in _STOP_SIGNALS}
-        try:
-            self._post_fork(server)
-        finally:
-            for num, handler in previous.items():
-                signal.signal(num, handler)
+
+        def stop(num: int, _frame: Any) -> None:
+            caught.append(num)
+            worker.alive = False
+
+        for num in _STOP_SIGNALS:
+            signal.signal(num, stop)
+        self._post_fork(server)
         if caught:
             _log(server).info("dj_queue: worker %s was told to stop while starting", self._pid)
-            worker.alive = False  # what the worker's own handler does: it exits once booted
 
     def _post_fork(self, server: Any) -> None:
         self._reset()

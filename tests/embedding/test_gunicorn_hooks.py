@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 
 import pytest
 
 from dj_queue.models import Process
-from dj_queue_plugins.gunicorn import GunicornEmbedding, HostLock, hooks
+from dj_queue_plugins.gunicorn import _STOP_SIGNALS, GunicornEmbedding, HostLock, hooks
 from tests.conftest import wait_until
 
 FAST = {"process_heartbeat_interval": 0.5, "shutdown_timeout": 2,
@@ -17,6 +18,22 @@ FAST = {"process_heartbeat_interval": 0.5, "shutdown_timeout": 2,
 
 class FakeServer:
     log = logging.getLogger("tests.gunicorn")
+
+
+class FakeWorker:
+    alive = True
+
+
+@pytest.fixture(autouse=True)
+def arbiter_handlers():
+    """Stand-ins for the stop handlers a forked worker inherits from Gunicorn's arbiter (a signal
+    they get is lost to the worker); this process's own handlers come back after each test, as
+    ``post_fork`` leaves its handlers for the worker to replace."""
+    seen: list[int] = []
+    previous = {num: signal.signal(num, lambda num, _frame: seen.append(num)) for num in _STOP_SIGNALS}
+    yield seen
+    for num, handler in previous.items():
+        signal.signal(num, handler)
 
 
 def test_host_lock_is_exclusive_until_released(tmp_path):
@@ -99,21 +116,29 @@ def test_contrib_path_re_exports_the_hooks():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_stop_signal_during_post_fork_is_passed_on_to_the_worker(monkeypatch):
-    import signal
-
+def test_a_stop_signal_during_post_fork_is_passed_on_to_the_worker(monkeypatch, arbiter_handlers):
     from dj_queue_plugins import gunicorn
 
-    class Worker:
-        alive = True
-
-    before = signal.getsignal(signal.SIGTERM)
     monkeypatch.setattr(gunicorn, "_setup_django", lambda: os.kill(os.getpid(), signal.SIGTERM))
-    embedding, worker = GunicornEmbedding(**FAST), Worker()
+    embedding, worker = GunicornEmbedding(**FAST), FakeWorker()
     embedding.post_fork(FakeServer(), worker)
     try:
         assert worker.alive is False  # the worker leaves its loop at once and drains via worker_exit
-        assert signal.getsignal(signal.SIGTERM) is before
+        assert arbiter_handlers == []
+    finally:
+        embedding.worker_exit(FakeServer(), worker)
+    assert not Process.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_signal_after_post_fork_before_the_workers_own_handlers_is_not_lost(arbiter_handlers):
+    embedding, worker = GunicornEmbedding(**FAST), FakeWorker()
+    embedding.post_fork(FakeServer(), worker)
+    try:
+        assert worker.alive is True
+        os.kill(os.getpid(), signal.SIGTERM)  # Gunicorn installs the worker's handlers only after the hook
+        wait_until(lambda: worker.alive is False, timeout=5, message="the signal to reach the worker")
+        assert arbiter_handlers == []
     finally:
         embedding.worker_exit(FakeServer(), worker)
     assert not Process.objects.exists()
