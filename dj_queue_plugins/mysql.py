@@ -265,8 +265,9 @@ class MySQLDialect(Dialect):
                         process_id: int | None) -> tuple[list[int] | None, list[list], bool]:
         """Begin, drop this process's claims on ``ids`` and lock the first selector's jobs: one round trip.
 
-        Returns the locked ready ids, their job rows, and whether that pick is complete: it took
-        some job. ``(None, [], True)`` when some claim was not there to drop (the caller rolls back).
+        Returns the locked ready ids, their job rows, and whether that pick is complete (it got
+        ``limit`` jobs, or saw every ready row the selector matches); ``(None, [], True)`` when
+        some claim was not there to drop (the caller rolls back).
         """
         # Without SKIP LOCKED the two-step pick's plain read would lock and wait: claimers could deadlock.
         lock = self._lock_clause(backend_alias)
@@ -282,17 +283,15 @@ class MySQLDialect(Dialect):
                 return None, [], True
             cursor.nextset()
         rows = cursor.fetchall()
-        # No row at all from the two-step pick: no candidate, or every one locked by others (then
-        # more may wait behind them). A short pick that took some is left short: more jobs behind
-        # candidates others hold (many workers on one queue) go to the turn that follows the end
-        # of any of these jobs. Knowing how many candidates there were cost more than it saved:
-        # COUNT(*) OVER () in the pick read 2.7x the rows per drained job (67 against 25) and a
-        # 5,000-job drain ran 1.10x as fast without it (benchmarks/RESULTS-peers.md, 2026-12-01).
-        return [row[0] for row in rows], [[row[1:] for row in rows]], bool(rows) or not two_step
+        if not two_step:
+            return [row[0] for row in rows], [[row[1:] for row in rows]], True
+        # No row at all: no candidate, or every one locked by others (then more may wait behind them).
+        complete = len(rows) == limit or (bool(rows) and rows[0][1] < mysql_sql.candidates_for(limit))
+        return [row[0] for row in rows], [[row[2:] for row in rows]], complete
 
     def _two_step_pick(self, backend_alias: str, selector: Any, limit: int, lock: str) -> tuple[str, list]:
         """The first ready rows in claim order as a derived table, then up to ``limit`` of them
-        locked by primary key, in that order.
+        locked by primary key, in that order, each with the number of candidates read.
 
         A locking read of the ready index (the one-step pick, ``_pick_sql``) visits the row behind
         every entry it passes whose page changed lately, deleted entries included; while a queue

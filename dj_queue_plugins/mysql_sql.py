@@ -53,12 +53,12 @@ def statements() -> dict[str, str]:
         # The first pick of a turn: the first {candidates} ready rows by a plain read (a derived
         # table is not locked), then up to {limit} of them locked by primary key. Sorted on the
         # derived table's own columns, so the join reads them in claim order and stops at the
-        # limit. See _two_step_pick in mysql.py.
-        "pick_candidates": "SELECT ready.id, {columns} FROM"
-                           " (SELECT ready.id, ready.priority, ready.job_id FROM {ready} AS ready"
+        # limit; each row comes with how many candidates there were. See _two_step_pick in mysql.py.
+        "pick_candidates": "SELECT ready.id, cand.found, {columns} FROM (SELECT c.*, COUNT(*) OVER () AS found"
+                           " FROM (SELECT ready.id, ready.priority, ready.job_id FROM {ready} AS ready"
                            " WHERE ready.backend_alias = %s{{selector}}"
                            " AND ready.queue_name NOT IN (SELECT queue_name FROM {pause} WHERE backend_alias = %s)"
-                           " ORDER BY ready.priority DESC, ready.job_id LIMIT %s) AS cand"
+                           " ORDER BY ready.priority DESC, ready.job_id LIMIT %s) AS c) AS cand"
                            " STRAIGHT_JOIN {ready} AS ready ON ready.id = cand.id"
                            " STRAIGHT_JOIN {job} AS job ON job.id = ready.job_id"
                            " ORDER BY cand.priority DESC, cand.job_id LIMIT %s {{lock}}".format(columns=columns, **names),
