@@ -17,10 +17,11 @@ from zoneinfo import ZoneInfoNotFoundError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from dj_queue.compat import task_backends
 from dj_queue.config import cached_options
 from dj_queue.cron import default_timezone, latest_run, schedule_error, timezone_error
-from dj_queue.exceptions import EnqueueError, TaskResolutionError
-from dj_queue.models import RecurringExecution, RecurringTask
+from dj_queue.exceptions import EnqueueError, EnqueueVetoed, TaskResolutionError
+from dj_queue.models import Job, RecurringExecution, RecurringTask
 from dj_queue.resolution import resolve_task
 from dj_queue.task_lookup import task_path_problem
 
@@ -152,15 +153,24 @@ def fire_due(*, backend_alias: str, using: str, now: datetime | None = None,
 
 
 def fire(task: RecurringTask, run_at: datetime, *, using: str) -> int | None:
-    """Reserve ``run_at`` for ``task`` and enqueue its job; None if another scheduler has it."""
+    """Reserve ``run_at`` for ``task`` and enqueue its job; None if another scheduler has it.
+
+    A run its task's ``should_enqueue`` (or a plugin) refuses keeps its reservation with no job:
+    it is skipped, not asked again on every tick until the next run.
+    """
+    vetoed = None
     try:
         with transaction.atomic(using=using):
             reservation = RecurringExecution.objects.using(using).create(
                 backend_alias=task.backend_alias, task_key=task.key, run_at=run_at
             )
-            job = enqueue_recurring(task, using=using)
-            reservation.job_id = job.pk
-            reservation.save(update_fields=["job"], using=using)
+            try:
+                job = enqueue_recurring(task, using=using)
+            except EnqueueVetoed as exc:  # raised before anything was written
+                vetoed = exc
+            else:
+                reservation.job_id = job.pk
+                reservation.save(update_fields=["job"], using=using)
     except IntegrityError:
         return None
     except TaskResolutionError:
@@ -168,6 +178,10 @@ def fire(task: RecurringTask, run_at: datetime, *, using: str) -> int | None:
         return None
     except Exception:
         logger.exception("dj_queue: recurring task %r could not be enqueued for %s", task.key, run_at)
+        return None
+    if vetoed is not None:
+        logger.info("dj_queue scheduler skipped %s (%s) for %s: %s", task.key, task.task_path, run_at.isoformat(),
+                    vetoed, extra={"task_key": task.key, "task_path": task.task_path, "run_at": run_at.isoformat()})
         return None
     logger.info("dj_queue scheduler fired %s (%s) for %s: job %s", task.key, task.task_path, run_at.isoformat(),
                 job.pk, extra={"task_key": task.key, "task_path": task.task_path, "job_id": job.pk,
@@ -189,14 +203,19 @@ def _report_unresolved(task: RecurringTask, run_at: datetime) -> None:
     logger.error("dj_queue: recurring task %r was not enqueued for %s: %s", task.key, run_at.isoformat(), problem)
 
 
-def enqueue_recurring(task: RecurringTask, *, using: str):
-    """Enqueue one run of ``task`` with the task's own defaults unless the row overrides them."""
-    from dj_queue.operations.enqueue import enqueue_job
+def enqueue_recurring(task: RecurringTask, *, using: str) -> Job:
+    """Enqueue one run of ``task`` as ``task.enqueue()`` would, with the row's queue and priority.
 
+    Going through the backend applies everything a direct enqueue does: the task's concurrency
+    key and limit, its unique key (a live holder is returned instead of a new job), its
+    ``should_enqueue`` check (``EnqueueVetoed``) and Django's ``task_enqueued`` signal.
+    """
     target = resolve_task(task.task_path, _task_modules(task.backend_alias))
-    return enqueue_job(
-        backend_alias=task.backend_alias, using=using, task_path=task.task_path,
-        queue_name=task.queue_name or target.queue_name,
-        priority=task.priority if task.priority is not None else target.priority,
-        args=task.args, kwargs=task.kwargs,
-    )
+    overrides = {"queue_name": task.queue_name or None, "priority": task.priority}
+    overrides = {name: value for name, value in overrides.items() if value is not None}
+    if target.backend != task.backend_alias:
+        overrides["backend"] = task.backend_alias
+    if overrides:
+        target = target.using(**overrides)
+    result = task_backends[task.backend_alias].enqueue(target, task.args, task.kwargs)
+    return Job.objects.using(using).get(pk=result.id)

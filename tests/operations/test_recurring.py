@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
 from django.test import override_settings
 
 from dj_queue import api
+from dj_queue.compat import task_enqueued
 from dj_queue.exceptions import EnqueueError
-from dj_queue.models import Job, ReadyExecution, RecurringExecution, RecurringTask
+from dj_queue.models import BlockedExecution, Job, ReadyExecution, RecurringExecution, RecurringTask
 from dj_queue.operations import recurring
 
 pytestmark = pytest.mark.django_db
@@ -148,3 +150,52 @@ def test_recurring_runs_resolve_tasks_with_the_task_modules_allowlist():
     static(outside={"task_path": path, "schedule": "* * * * *"})
     [job_id] = recurring.fire_due(now=T0 + timedelta(seconds=1), **KW)
     assert Job.objects.get(pk=job_id).task_path == path
+
+
+def _fire_every_minute(task_path, *, args=None, kwargs=None, minutes=1):
+    """Fire the every-minute task ``run`` for ``minutes`` consecutive runs; the job ids fired."""
+    static(run={"task_path": task_path, "schedule": "* * * * *", "args": args or [], "kwargs": kwargs or {}})
+    fired = []
+    for minute in range(minutes):
+        fired += recurring.fire_due(now=T0 + timedelta(minutes=minute, seconds=1), **KW)
+    return fired
+
+
+def test_recurring_runs_take_the_tasks_concurrency_slot():
+    first, second = _fire_every_minute("tests.tasks_app.tasks.sync_account", kwargs={"account_id": 7}, minutes=2)
+    jobs = {job.pk: job for job in Job.objects.filter(pk__in=[first, second])}
+    assert jobs[first].concurrency_key == jobs[second].concurrency_key == "account:7"
+    assert ReadyExecution.objects.filter(job_id=first).exists()
+    assert BlockedExecution.objects.filter(job_id=second).exists()  # limit 1: waits for the first
+
+
+def test_a_recurring_run_of_a_unique_task_whose_key_is_held_returns_the_holder():
+    first, second = _fire_every_minute("tests.tasks_app.hooked_tasks.unique_report", args=[5], minutes=2)
+    assert first == second and Job.objects.count() == 1
+    assert list(RecurringExecution.objects.order_by("run_at").values_list("job_id", flat=True)) == [first, first]
+
+
+def test_a_vetoed_recurring_run_is_skipped_once_not_retried_every_tick(caplog):
+    caplog.set_level(logging.INFO, logger="dj_queue.recurring")
+    assert _fire_every_minute("tests.tasks_app.hooked_tasks.positive_only", args=[0]) == []
+    assert recurring.fire_due(now=T0 + timedelta(seconds=20), **KW) == []  # a later tick, same run
+    assert not Job.objects.exists()
+    run = RecurringExecution.objects.get()
+    assert (run.run_at, run.job_id) == (T0, None)
+    [line] = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert "positive_only.should_enqueue refused" in line
+
+
+def test_a_recurring_run_sends_task_enqueued():
+    seen = []
+
+    def receiver(sender, task_result, **kwargs):
+        seen.append((task_result.id, task_result.task.module_path, task_result.task.queue_name))
+
+    task_enqueued.connect(receiver)
+    try:
+        static(run={"task_path": ADD, "schedule": "* * * * *", "args": [1, 2], "queue_name": "cron"})
+        [job_id] = recurring.fire_due(now=T0 + timedelta(seconds=1), **KW)
+    finally:
+        task_enqueued.disconnect(receiver)
+    assert seen == [(str(job_id), ADD, "cron")]
