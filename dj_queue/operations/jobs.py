@@ -93,8 +93,11 @@ def discard_failed_job(job_id: int, *, backend_alias: str | None = None, using: 
     return True
 
 
-def discard_jobs(job_ids: Iterable[int], *, using: str) -> int:
-    """Delete jobs that are not running; raise ``UndiscardableError`` if any is claimed."""
+def discard_jobs(job_ids: Iterable[int], *, using: str, unblocked: set[int] | None = None) -> int:
+    """Delete jobs that are not running; raise ``UndiscardableError`` if any is claimed.
+
+    Ready jobs give their concurrency slots to the next blocked jobs of their keys (whose ids are
+    added to ``unblocked``)."""
     ids = [int(i) for i in job_ids]
     with plugins.get_dialect(using).write_transaction(using):
         running = ClaimedExecution.objects.using(using).filter(job_id__in=ids)
@@ -102,18 +105,40 @@ def discard_jobs(job_ids: Iterable[int], *, using: str) -> int:
             raise UndiscardableError(
                 f"jobs {sorted(running.values_list('job_id', flat=True))} are running and cannot be discarded"
             )
-        deleted, per_model = Job.objects.using(using).filter(pk__in=ids).delete()
+        return delete_unclaimed(ids, using=using, unblocked=unblocked)
+
+
+def delete_unclaimed(ids: list[int], *, using: str, unblocked: set[int] | None = None) -> int:
+    """Delete jobs none of which is claimed, giving back the concurrency slots the ready ones hold.
+
+    Call inside the caller's write transaction. A ready job with a concurrency key took a slot
+    when it became ready; deleting it without ``release`` would keep the next blocked job of its
+    key waiting until the semaphore expires. The ids of jobs that were unblocked so are added to
+    ``unblocked``.
+    """
+    ready = ReadyExecution.objects.using(using).filter(job_id__in=ids).values("job_id")
+    holders = [job for job in Job.objects.using(using).filter(pk__in=ready).exclude(concurrency_key=None)
+               if job.concurrency_key]
+    deleted, per_model = Job.objects.using(using).filter(pk__in=ids).delete()
+    for job in holders:
+        moved = release(job, using=using)
+        if moved is not None and unblocked is not None:
+            unblocked.add(moved.pk)
     return per_model.get(Job._meta.label, 0)
 
 
 def discard_in_batches(execution_queryset, *, using: str, batch_size: int = BATCH) -> int:
-    """Delete the jobs of every row of an execution queryset, ``batch_size`` jobs per transaction."""
-    removed = 0
+    """Delete the jobs of every row of an execution queryset, ``batch_size`` jobs per transaction.
+
+    Jobs that a discarded job's concurrency slot unblocks along the way are spared.
+    """
+    removed, spared = 0, set()
+    rows = execution_queryset.using(using).order_by("job_id")
     while True:
-        ids = list(execution_queryset.using(using).order_by("job_id").values_list("job_id", flat=True)[:batch_size])
+        ids = list(rows.exclude(job_id__in=spared).values_list("job_id", flat=True)[:batch_size])
         if not ids:
             return removed
-        removed += discard_jobs(ids, using=using)
+        removed += discard_jobs(ids, using=using, unblocked=spared)
 
 
 # What ``cancel`` did: the waiting job ended FAILED, or the running job was asked to stop.

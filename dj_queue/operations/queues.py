@@ -21,6 +21,7 @@ from dj_queue.models import (
     ScheduledExecution,
 )
 from dj_queue.operations.events import announce_ready, notify_after_commit
+from dj_queue.operations.jobs import delete_unclaimed
 
 CLEAR_BATCH = 500
 
@@ -117,15 +118,20 @@ def resume(queue_name: str, *, backend_alias: str, using: str) -> bool:
 
 
 def clear(queue_name: str, *, backend_alias: str, using: str, batch_size: int = CLEAR_BATCH) -> int:
-    """Discard the ready jobs of ``queue_name`` (only ready ones), in batches; return the count."""
+    """Discard the ready jobs of ``queue_name`` (only ready ones), in batches; return the count.
+
+    A discarded job's concurrency slot goes to the next blocked job of its key, which is spared:
+    clearing removes what was ready, not the blocked work behind it.
+    """
     ready = ReadyExecution.objects.using(using).filter(backend_alias=backend_alias, queue_name=queue_name)
+    spared: set[int] = set()
     removed = 0
     while True:
-        ids = list(ready.order_by("job_id").values_list("job_id", flat=True)[:batch_size])
+        ids = list(ready.exclude(job_id__in=spared).order_by("job_id").values_list("job_id", flat=True)[:batch_size])
         if not ids:
             return removed
         with plugins.get_dialect(using).write_transaction(using):
             # Only jobs still ready: one a worker claimed meanwhile is no longer ours to discard.
             still_ready = list(ready.filter(job_id__in=ids).values_list("job_id", flat=True))
-            Job.objects.using(using).filter(pk__in=still_ready).delete()
+            delete_unclaimed(still_ready, using=using, unblocked=spared)
         removed += len(still_ready)

@@ -55,3 +55,14 @@ def test_running_jobs_cannot_be_discarded():
         discard_jobs([running.pk, waiting.pk], using="default")
     assert Job.objects.count() == 2
     assert discard_jobs([waiting.pk], using="default") == 1
+
+
+def test_discarding_a_ready_job_gives_its_slot_to_the_next_blocked_one():
+    from dj_queue.models import BlockedExecution, Semaphore
+    from tests.tasks_app.tasks import sync_account
+
+    first, second = (int(sync_account.enqueue(11).id) for _ in range(2))
+    assert BlockedExecution.objects.filter(job_id=second).exists()
+    assert discard_jobs([first], using="default") == 1
+    assert ReadyExecution.objects.filter(job_id=second).exists()
+    assert Semaphore.objects.get(key="account:11").value == 0

@@ -110,3 +110,15 @@ def test_finished_counts_splits_successes_and_failures_within_the_window():
     assert counts == {"default": {"finished": 2, "failed": 1}, "emails": {"finished": 0, "failed": 1}}
     assert finished_counts(backend_alias="default", using="default", since=now - timedelta(hours=3),
                            until=now - timedelta(hours=1)) == {"default": {"finished": 1, "failed": 0}}
+
+
+def test_clearing_ready_jobs_gives_their_slots_to_the_blocked_jobs_it_spares():
+    from dj_queue.models import Semaphore
+    from tests.tasks_app.tasks import sync_account
+
+    first, second, third = (int(sync_account.enqueue(9).id) for _ in range(3))  # limit 1: one ready
+    assert QueueInfo(ReadyExecution.objects.get().queue_name).clear() == 1
+    assert not Job.objects.filter(pk=first).exists()
+    assert ReadyExecution.objects.filter(job_id=second).exists()  # unblocked, not cleared with the rest
+    assert BlockedExecution.objects.filter(job_id=third).exists()
+    assert Semaphore.objects.get(key="account:9").value == 0  # the slot passed on, not leaked
