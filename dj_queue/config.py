@@ -78,6 +78,7 @@ SECTIONS: dict[str, dict[str, Any]] = {
     "dispatchers": DISPATCHER_DEFAULTS,
     "scheduler": SCHEDULER_DEFAULTS,
     "retry": RETRY_DEFAULTS,
+    "plugins": {"disable": []},
 }
 
 MODES = ("fork", "async")
@@ -109,6 +110,7 @@ TYPES: dict[str, tuple] = {
     "max_payload_bytes": (int,),
     "task_modules": (list, tuple, _NULL),
     "plugins": (dict,),
+    "disable": (list, tuple),
     "queues": (str, list),
     "threads": (int,),
     "processes": (int,),
@@ -174,6 +176,8 @@ def _check_value(key: str, value: Any, where: _Where) -> None:
     # bool is an int subclass, so ``threads: true`` would otherwise pass as 1.
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
         raise here.error(f"{here.path} must be {_type_names(types)}, got {type(value).__name__} {value!r}")
+    if key == "disable" and not all(isinstance(name, str) and name.strip() for name in value):
+        raise here.error(f"{here.path} must list plugin names (strings), got {value!r}")
     if key == "rate_limit" and value is not None:
         try:
             parse_rate(value)

@@ -105,7 +105,9 @@ def disabled_plugin_names() -> set[str]:
         return names
     for params in tasks.values():
         plugins = (params.get("OPTIONS") or {}).get("plugins") or {}
-        names.update(plugins.get("disable", []) if isinstance(plugins, dict) else [])
+        disable = plugins.get("disable", []) if isinstance(plugins, dict) else []
+        if isinstance(disable, (list, tuple)):  # anything else (a bare string) is reported by dj_queue.E003
+            names.update(name for name in disable if isinstance(name, str))
     return names
 
 

@@ -64,6 +64,7 @@ def test_validate_does_not_mutate_its_input_or_the_defaults():
     ({"workers": [{}, {"queue": "a"}]}, "unknown option 'queue' in workers[1]; did you mean 'queues'?"),
     ({"dispatchers": [{"batchsize": 2}]}, "in dispatchers[0]; did you mean 'batch_size'?"),
     ({"scheduler": {"dynamic_tasks": True}}, "in scheduler; did you mean 'dynamic_tasks_enabled'?"),
+    ({"plugins": {"disabel": ["dj_queue_plugins.cleanup"]}}, "unknown option 'disabel' in plugins; did you mean 'disable'?"),
     ({"zzz": 1}, "valid keys: clear_failed_jobs_after"),
 ])
 def test_unknown_keys_name_the_path_and_the_nearest_key(options, words):
@@ -85,6 +86,9 @@ def test_unknown_keys_name_the_path_and_the_nearest_key(options, words):
     ({"dispatchers": [{"polling_interval": -1}]}, "dispatchers[0].polling_interval must be greater than 0"),
     ({"dispatchers": [{"concurrency_maintenance": "no"}]}, "concurrency_maintenance must be bool"),
     ({"scheduler": []}, "scheduler must be dict, got list"),
+    # A bare string would otherwise disable the plugins named by its single letters, i.e. none.
+    ({"plugins": {"disable": "dj_queue_plugins.cleanup"}}, "plugins.disable must be list/tuple, got str"),
+    ({"plugins": {"disable": [None]}}, "plugins.disable must list plugin names (strings), got [None]"),
     ({"clear_failed_jobs_after": -5}, "clear_failed_jobs_after must not be negative"),
     ({"supervisor_pidfile": 3}, "supervisor_pidfile must be str/null, got int 3"),
     ({"mode": "sideways"}, "mode must be one of fork, async, got 'sideways'"),
