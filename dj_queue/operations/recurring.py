@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfoNotFoundError
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from dj_queue.compat import task_backends
+from dj_queue.compat import InvalidTask, task_backends
 from dj_queue.config import cached_options
 from dj_queue.cron import default_timezone, latest_run, schedule_error, timezone_error
 from dj_queue.exceptions import EnqueueError, EnqueueVetoed, TaskResolutionError
@@ -174,7 +174,10 @@ def fire(task: RecurringTask, run_at: datetime, *, using: str) -> int | None:
     except IntegrityError:
         return None
     except TaskResolutionError:
-        _report_unresolved(task, run_at)
+        _report_once(task, run_at, lambda: task_path_problem(task.task_path, _task_modules(task.backend_alias)))
+        return None
+    except (EnqueueError, InvalidTask) as exc:  # the task's own checks refuse it: retrying will not help
+        _report_once(task, run_at, exc.__str__)
         return None
     except Exception:
         logger.exception("dj_queue: recurring task %r could not be enqueued for %s", task.key, run_at)
@@ -189,18 +192,18 @@ def fire(task: RecurringTask, run_at: datetime, *, using: str) -> int | None:
     return job.pk
 
 
-# (backend, key, task path) -> the last run reported, so a path that does not resolve is logged
-# once per run rather than on every scheduler tick until the next run is due.
+# (backend, key, task path) -> the last run reported, so a run that cannot be enqueued for a
+# lasting reason (a path that no longer resolves, a queue the backend refuses) is logged once per
+# run rather than on every scheduler tick until the next run is due.
 _reported: dict[tuple[str, str, str], datetime] = {}
 
 
-def _report_unresolved(task: RecurringTask, run_at: datetime) -> None:
+def _report_once(task: RecurringTask, run_at: datetime, problem: Callable[[], str]) -> None:
     mark = (task.backend_alias, task.key, task.task_path)
     if _reported.get(mark) == run_at:
         return
     _reported[mark] = run_at
-    problem = task_path_problem(task.task_path, _task_modules(task.backend_alias))
-    logger.error("dj_queue: recurring task %r was not enqueued for %s: %s", task.key, run_at.isoformat(), problem)
+    logger.error("dj_queue: recurring task %r was not enqueued for %s: %s", task.key, run_at.isoformat(), problem())
 
 
 def enqueue_recurring(task: RecurringTask, *, using: str) -> Job:

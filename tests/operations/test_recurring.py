@@ -199,3 +199,18 @@ def test_a_recurring_run_sends_task_enqueued():
     finally:
         task_enqueued.disconnect(receiver)
     assert seen == [(str(job_id), ADD, "cron")]
+
+
+@override_settings(TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": ["default"],
+                                      "OPTIONS": {}}})
+def test_a_run_the_backend_refuses_is_logged_once_per_run_without_a_traceback(caplog):
+    static(elsewhere={"task_path": ADD, "schedule": "* * * * *", "queue_name": "not-allowed"})
+    caplog.set_level("ERROR", logger="dj_queue.recurring")
+    for seconds in (5, 10):  # two ticks within one run
+        assert recurring.fire_due(now=T0 + timedelta(seconds=seconds), **KW) == []
+    [record] = caplog.records
+    assert record.exc_info is None
+    assert record.getMessage().startswith(
+        "dj_queue: recurring task 'elsewhere' was not enqueued for 2026-01-01T12:00:00+00:00: ")
+    assert "not-allowed" in record.getMessage()
+    assert not RecurringExecution.objects.exists() and not Job.objects.exists()
