@@ -18,7 +18,7 @@ class HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
 
 
 class QueueCommand(BaseCommand):
-    """Base of ``dj_queue``, ``dj_queue_health`` and ``dj_queue_prune``.
+    """Base of ``dj_queue``, ``dj_queue_status``, ``dj_queue_failed``, ``dj_queue_health`` and ``dj_queue_prune``.
 
     A broken configuration of the backend a command works on stops it with a one-line
     ``CommandError`` before Django's system checks would print it as a ``SystemCheckError``

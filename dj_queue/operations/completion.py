@@ -206,10 +206,11 @@ def fail_unclaimed(job: Job, error: BaseException, *, using: str) -> None:
 def rescue(job: Job, error: BaseException, *, process_id: int | None, using: str, policy: Policy) -> str | None:
     """A job claimed by ``process_id``, which died: back to ready, or FAILED; return which.
 
-    A job that never started always goes back to ready, with nothing recorded; under
-    ``at_most_once`` the start mark on its claim tells, read with the claim locked so a worker
-    writing it at this moment is either seen or refused. A job that may have started counts a
-    crash: under ``at_least_once`` (or ``exactly_once``, whose transaction rolled back) it runs
+    Under ``at_most_once`` a job that never started goes back to ready with nothing recorded:
+    the start mark on its claim tells, read with the claim locked so a worker writing it at this
+    moment is either seen or refused. ``at_least_once`` writes no start mark (it would cost a
+    commit per job), so there every rescued job may have started. A job that may have started
+    counts a crash: under ``at_least_once`` (or ``exactly_once``, whose transaction rolled back) it runs
     again until the crash limit, under ``at_most_once`` it ends FAILED. Returns None when the
     claim is gone (another recoverer handled it).
     """

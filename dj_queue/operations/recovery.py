@@ -3,7 +3,8 @@
 The crash is recorded as an error of that attempt (``ProcessExitError``, ``ProcessPrunedError``
 or ``ProcessMissingError``); what happens next follows the job's delivery guarantee
 (``completion.rescue``): run again under ``at_least_once`` until the crash limit, FAILED under
-``at_most_once``. A job that never started always goes back to ready.
+``at_most_once``. Under ``at_most_once`` a job that never started (no start mark on its claim)
+goes back to ready uncounted; ``at_least_once`` writes no start mark, so each rescue counts a crash.
 """
 
 from __future__ import annotations
