@@ -209,3 +209,35 @@ def test_a_step_retried_by_its_policy_advances_only_on_its_final_outcome(worker)
     workflow.refresh_from_db()
     assert workflow.status == Workflow.Status.FAILED
     assert len(Job.objects.get().errors) == 2
+
+
+def test_clearing_a_queue_that_holds_a_step_fails_the_step_and_its_workflow_moves_on(worker):
+    from dj_queue.api import QueueInfo
+
+    workflow = chain(step(add, 1, 2), step(add, 10)).enqueue()
+    first = Job.objects.get()
+    assert QueueInfo(first.queue_name).clear() == 1
+    workflow.refresh_from_db()
+    assert workflow.status == Workflow.Status.FAILED  # not RUNNING forever, waiting on a deleted job
+    assert steps_of(workflow) == [("chain", "", "failed"), ("task", "add", "failed"), ("task", "add", "cancelled")]
+    assert work_off(worker) == 0
+
+
+def test_cancel_workflow_survives_a_step_whose_job_was_deleted(worker):
+    workflow = group(step(add, 1, 1), step(add, 2, 2)).enqueue()
+    gone = Job.objects.order_by("pk").first()
+    Job.objects.filter(pk=gone.pk).delete()  # behind dj_queue's back: the ORM, a manual DELETE
+    assert cancel_workflow(workflow.pk) == 2
+    workflow.refresh_from_db()
+    assert workflow.status == Workflow.Status.CANCELLED
+    assert {status for kind, _, status in steps_of(workflow) if kind == "task"} == {"cancelled"}
+
+
+def test_a_step_its_concurrency_limit_discards_fails_at_once(worker):
+    from tests.tasks_app.tasks import exclusive  # limit 1 per name, on_conflict="discard"
+
+    workflow = group(step(exclusive, "x", 0), step(exclusive, "x", 0)).enqueue()
+    assert work_off(worker) == 1  # the second member was discarded when enqueued
+    workflow.refresh_from_db()
+    assert workflow.status == Workflow.Status.FAILED
+    assert sorted(status for kind, _, status in steps_of(workflow) if kind == "task") == ["failed", "succeeded"]

@@ -16,9 +16,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from dj_queue.concurrency import Concurrency, settings_for
+from dj_queue.config import cached_options
 from dj_queue.exceptions import ConcurrencyLimitDiscarded, TaskResolutionError
 from dj_queue.failures import error_entry
 from dj_queue.models import BlockedExecution, FailedExecution, Job, ReadyExecution, Semaphore
+from dj_queue.operations import workflows
 from dj_queue.operations.events import after_commit
 from dj_queue.plugins import get_dialect
 from dj_queue.resolution import resolve_task
@@ -73,6 +75,8 @@ def place(job: Job, settings: Concurrency | None, *, using: str) -> str:
         Job.objects.using(using).filter(pk=job.pk).update(finished_at=now, errors=job.errors)  # as fail() does
         job.finished_at = now
         job.discard_error = error  # lets enqueue report FAILED at once
+        if job.workflow_step_id is not None:  # a workflow step's retry, discarded when due
+            workflows.step_ended(job, using, succeeded=False)
         after_commit(using, job.backend_alias, "dj_queue_job_failed", job=job, error=error)
         return "discarded"
     BlockedExecution.objects.using(using).create(
@@ -90,9 +94,17 @@ def _make_ready(job: Job, using: str) -> None:
 
 
 def settings_for_job(job: Job) -> Concurrency | None:
-    """The concurrency settings of the job's task (None if the task is gone or declares none)."""
+    """The concurrency settings of the job's task (None if the task is gone or declares none).
+
+    Resolved with the backend's ``task_modules``, as a worker resolves it: a task found only
+    through that allowlist must still take its slot when dispatched or retried here.
+    """
     try:
-        return settings_for(resolve_task(job.task_path))
+        task_modules = cached_options(job.backend_alias)["task_modules"]
+    except Exception:  # not a configured backend alias (any more): installed apps only
+        task_modules = None
+    try:
+        return settings_for(resolve_task(job.task_path, task_modules))
     except (TaskResolutionError, Exception):
         return None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db.models import Q
 from django.utils import timezone
 
 from dj_queue import plugins
@@ -30,6 +31,7 @@ from dj_queue.operations.completion import fail_unclaimed
 from dj_queue.operations.events import announce_ready, notify_after_commit
 from dj_queue import wakeup
 from dj_queue.operations.concurrency import place, release, settings_for_job
+from dj_queue.operations import workflows
 
 BATCH = 500
 
@@ -109,21 +111,26 @@ def discard_jobs(job_ids: Iterable[int], *, using: str, unblocked: set[int] | No
 
 
 def delete_unclaimed(ids: list[int], *, using: str, unblocked: set[int] | None = None) -> int:
-    """Delete jobs none of which is claimed, giving back the concurrency slots the ready ones hold.
+    """Delete jobs none of which is claimed, giving back what they hold; return how many went.
 
-    Call inside the caller's write transaction. A ready job with a concurrency key took a slot
-    when it became ready; deleting it without ``release`` would keep the next blocked job of its
-    key waiting until the semaphore expires. The ids of jobs that were unblocked so are added to
-    ``unblocked``.
+    Call inside the caller's write transaction. A waiting job with a concurrency key that holds a
+    slot (a ready one, or one a rate limit sent back to wait) gives it back, so the next blocked
+    job of its key does not wait for the semaphore to expire; the ids of jobs unblocked so are
+    added to ``unblocked``. A workflow step whose job is deleted ends FAILED, so its workflow
+    moves on instead of waiting for a job that no longer exists.
     """
-    ready = ReadyExecution.objects.using(using).filter(job_id__in=ids).values("job_id")
-    holders = [job for job in Job.objects.using(using).filter(pk__in=ready).exclude(concurrency_key=None)
+    holding = Q(pk__in=ReadyExecution.objects.using(using).filter(job_id__in=ids).values("job_id")) | Q(
+        pk__in=ScheduledExecution.objects.using(using).filter(job_id__in=ids, throttled=True).values("job_id"))
+    holders = [job for job in Job.objects.using(using).filter(holding).exclude(concurrency_key=None)
                if job.concurrency_key]
+    steps = list(Job.objects.using(using).filter(pk__in=ids, workflow_step_id__isnull=False, finished_at=None))
     deleted, per_model = Job.objects.using(using).filter(pk__in=ids).delete()
     for job in holders:
         moved = release(job, using=using)
         if moved is not None and unblocked is not None:
             unblocked.add(moved.pk)
+    for job in steps:
+        workflows.step_ended(job, using, succeeded=False)
     return per_model.get(Job._meta.label, 0)
 
 
@@ -160,11 +167,12 @@ def cancel(job_id: int, *, backend_alias: str = "default", using: str | None = N
                            backend_alias, skip_locked=False).first()
         if job is None:
             raise TaskResultDoesNotExist(str(job_id))
+        holds_slot = bool(job.concurrency_key) and _holds_slot(job_id, using)
         for model in (ReadyExecution, ScheduledExecution, BlockedExecution):
             if model.objects.using(using).filter(job_id=job_id).delete()[0]:
                 fail_unclaimed(job, JobCancelledError(f"job {job_id} ({job.task_path}) was cancelled"), using=using)
-                if model is ReadyExecution and job.concurrency_key:
-                    release(job, using=using)  # a ready job holds a slot of its key
+                if holds_slot:
+                    release(job, using=using)
                 return CANCELLED
         if ClaimedExecution.objects.using(using).filter(job_id=job_id).exists():
             Job.objects.using(using).filter(pk=job_id).update(cancel_requested_at=timezone.now())
@@ -185,9 +193,13 @@ def run_now(job_id: int, *, backend_alias: str = "default", using: str | None = 
     dialect = plugins.get_dialect(using)
     with dialect.write_transaction(using):
         job = _locked_job(dialect, job_id, backend_alias, using)
-        if job is None or not ScheduledExecution.objects.using(using).filter(job_id=job_id).delete()[0]:
+        if job is None:
             return None
-        placed = place(job, settings_for_job(job) if job.concurrency_key else None, using=using)
+        held = bool(job.concurrency_key) and _holds_slot(job_id, using)
+        if not ScheduledExecution.objects.using(using).filter(job_id=job_id).delete()[0]:
+            return None
+        # A job a rate limit sent back to wait still holds its slot: taking another would leak one.
+        placed = place(job, settings_for_job(job) if job.concurrency_key and not held else None, using=using)
         if placed == "ready":
             announce_ready(job.backend_alias, using, [job.queue_name])
             notify_after_commit(job.backend_alias, {job.queue_name}, using)
@@ -219,6 +231,16 @@ def change_priority(job_id: int, priority: int, *, backend_alias: str = "default
             announce_ready(job.backend_alias, using, [job.queue_name])
             notify_after_commit(job.backend_alias, {job.queue_name}, using)
     return True
+
+
+def _holds_slot(job_id: int, using: str) -> bool:
+    """True when the waiting job ``job_id`` holds a slot of its concurrency key.
+
+    A ready job took one to become ready; a job a rate limit sent back to wait (a throttled
+    scheduled row) kept the one it had. Blocked and other scheduled jobs hold none.
+    """
+    return (ReadyExecution.objects.using(using).filter(job_id=job_id).exists()
+            or ScheduledExecution.objects.using(using).filter(job_id=job_id, throttled=True).exists())
 
 
 def _locked_job(dialect, job_id: int, backend_alias: str, using: str) -> Job | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from dj_queue import plugins
+from dj_queue.compat import TaskResultDoesNotExist
 from dj_queue.exceptions import NotCancellableError
 from dj_queue.models import Job, Workflow, WorkflowStep
 from dj_queue.operations import jobs
@@ -34,7 +35,7 @@ def cancel(workflow_id: int, using: str) -> int:
     now = timezone.now()
     tree.workflow.status, tree.workflow.finished_at, tree.workflow_changed = Workflow.Status.CANCELLED, now, True
     tree.save()  # first: the jobs cancelled below see a cancelled workflow and start nothing
-    count = 0
+    count, gone = 0, set()
     for node in tree.steps.values():
         if node.kind == WorkflowStep.Kind.TASK and node.status == Status.RUNNING and node.job_id:
             try:
@@ -42,9 +43,12 @@ def cancel(workflow_id: int, using: str) -> int:
                 count += 1
             except NotCancellableError:  # finished at this moment; its completion is recorded
                 pass
+            except TaskResultDoesNotExist:  # its job was deleted: nothing to stop, the step ends below
+                gone.add(node.pk)
     tree = Tree(workflow, using)  # reload: cancelled jobs updated their steps
     for node in tree.steps.values():
-        if node.status == Status.WAITING or (node.kind != WorkflowStep.Kind.TASK and node.status == Status.RUNNING):
+        if (node.status == Status.WAITING or (node.kind != WorkflowStep.Kind.TASK and node.status == Status.RUNNING)
+                or (node.pk in gone and node.status == Status.RUNNING)):
             tree.set(node, status=Status.CANCELLED, finished_at=now)
             count += node.kind == WorkflowStep.Kind.TASK
     tree.save()

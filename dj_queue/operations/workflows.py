@@ -17,6 +17,7 @@ from typing import Any, Callable
 from django.utils import timezone
 
 from dj_queue import plugins
+from dj_queue.compat import TaskResultStatus
 from dj_queue.exceptions import EnqueueError, TaskResolutionError
 from dj_queue.models import Job, Workflow, WorkflowStep
 from dj_queue.resolution import resolve_task
@@ -129,6 +130,8 @@ def _enqueue(tree: Tree, node: WorkflowStep, args: list) -> None:
         return
     Job.objects.using(tree.using).filter(pk=int(result.id)).update(workflow_step_id=node.pk)
     tree.set(node, job_id=int(result.id))
+    if result.status == TaskResultStatus.FAILED:  # a concurrency limit discarded it at once
+        _done(tree, node, False, None)
 
 
 def _done(tree: Tree, node: WorkflowStep, succeeded: bool, value: Any) -> None:

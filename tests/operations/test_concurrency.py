@@ -122,3 +122,27 @@ def test_retrying_a_failed_job_with_a_key_respects_the_limit():
     sync_account.enqueue(14)  # takes the slot the failure gave back
     assert retry_failed_job(int(failed.id))
     assert state(failed) == "blocked"
+
+
+def test_a_task_found_only_through_task_modules_keeps_its_concurrency_settings(tmp_path, monkeypatch):
+    """settings_for_job resolves as a worker does: with the backend's task_modules allowlist."""
+    import sys
+
+    from django.test import override_settings
+
+    from dj_queue import resolution
+
+    (tmp_path / "dj_queue_keyed_tasks.py").write_text(
+        "from dj_queue.compat import task\nfrom dj_queue.concurrency import concurrency\n\n\n"
+        "@task\n@concurrency(key='ext:{n}', limit=3)\ndef keyed(n: int) -> int:\n    return n\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    job = Job(task_path="dj_queue_keyed_tasks.keyed", backend_alias="default", concurrency_key="ext:1")
+    tasks = {"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [],
+                         "OPTIONS": {"task_modules": ["dj_queue_keyed_tasks"]}}}
+    try:
+        with override_settings(TASKS=tasks):  # (dj_queue forgets its cached options on the change)
+            settings = ops.settings_for_job(job)  # a process that never imported the module
+    finally:
+        sys.modules.pop("dj_queue_keyed_tasks", None)
+        resolution._resolve.cache_clear()
+    assert settings is not None and settings.limit == 3

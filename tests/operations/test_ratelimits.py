@@ -9,7 +9,16 @@ import pytest
 from django.utils import timezone
 
 from dj_queue.compat import TaskResultStatus, task_backends, task_started
-from dj_queue.models import ClaimedExecution, FailedExecution, Job, RateLimitLog, ReadyExecution, ScheduledExecution
+from dj_queue.models import (
+    BlockedExecution,
+    ClaimedExecution,
+    FailedExecution,
+    Job,
+    RateLimitLog,
+    ReadyExecution,
+    ScheduledExecution,
+    Semaphore,
+)
 from dj_queue.operations import processes, ratelimits
 from dj_queue.operations.claim import claim
 from dj_queue.operations.dispatch import dispatch_due
@@ -127,3 +136,40 @@ def test_throttle_leaves_a_job_alone_when_the_claim_is_gone(worker):
     job = Job.objects.create(task_path=TASKS + "per_account", args=[1])
     assert not ratelimits.throttle(job, timezone.now(), process_id=worker.pk, using="default")
     assert not ScheduledExecution.objects.filter(job=job).exists()
+
+
+@pytest.fixture
+def throttled_holder(worker):
+    """A keyed job (limit 1) a rate limit sent back to wait, holding its slot; a second job blocked."""
+    from tests.tasks_app.tasks import sync_account
+
+    first = int(sync_account.enqueue(21).id)
+    [claimed] = claim(backend_alias="default", using="default", selectors=["*"], limit=1,
+                      process_id=worker.pk, worker_id=worker.name)
+    assert ratelimits.throttle(claimed, timezone.now() + timedelta(hours=1), process_id=worker.pk, using="default")
+    second = int(sync_account.enqueue(21).id)
+    assert BlockedExecution.objects.filter(job_id=second).exists()  # the waiting first job holds the slot
+    return first, second
+
+
+@pytest.mark.parametrize("action", ["cancel", "discard"])
+def test_cancelling_or_discarding_a_throttled_keyed_job_gives_its_slot_back(throttled_holder, action):
+    from dj_queue import api
+    from dj_queue.operations.jobs import discard_jobs
+
+    first, second = throttled_holder
+    if action == "cancel":
+        assert api.cancel(first) == "cancelled"
+    else:
+        assert discard_jobs([first], using="default") == 1
+    assert ReadyExecution.objects.filter(job_id=second).exists()
+    assert Semaphore.objects.get(key="account:21").value == 0  # the slot passed on, none lost
+
+
+def test_run_now_of_a_throttled_keyed_job_uses_the_slot_it_holds(throttled_holder):
+    from dj_queue.operations.jobs import run_now
+
+    first, second = throttled_holder
+    assert run_now(first) == "ready"  # not blocked behind its own slot
+    assert BlockedExecution.objects.filter(job_id=second).exists()
+    assert Semaphore.objects.get(key="account:21").value == 0  # still one slot taken, not two
