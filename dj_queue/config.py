@@ -78,7 +78,6 @@ SECTIONS: dict[str, dict[str, Any]] = {
     "dispatchers": DISPATCHER_DEFAULTS,
     "scheduler": SCHEDULER_DEFAULTS,
     "retry": RETRY_DEFAULTS,
-    "plugins": {"disable": []},
 }
 
 MODES = ("fork", "async")
@@ -178,6 +177,8 @@ def _check_value(key: str, value: Any, where: _Where) -> None:
         raise here.error(f"{here.path} must be {_type_names(types)}, got {type(value).__name__} {value!r}")
     if key == "disable" and not all(isinstance(name, str) and name.strip() for name in value):
         raise here.error(f"{here.path} must list plugin names (strings), got {value!r}")
+    if key == "plugins":
+        _check_plugins(value, here)
     if key == "rate_limit" and value is not None:
         try:
             parse_rate(value)
@@ -189,6 +190,18 @@ def _check_value(key: str, value: Any, where: _Where) -> None:
         raise here.error(f"{here.path} must be greater than 0, got {value!r}")
     if key in NON_NEGATIVE and value < 0:
         raise here.error(f"{here.path} must not be negative, got {value!r}")
+
+
+def _check_plugins(value: dict, where: _Where) -> None:
+    """``plugins`` holds ``disable`` and, under any other key, a mapping of one plugin's own settings."""
+    for name, entry in value.items():
+        if name == "disable":
+            _check_value("disable", entry, where)
+        elif not isinstance(entry, dict):
+            close = difflib.get_close_matches(str(name), ["disable"], n=1)
+            hint = "; did you mean 'disable'?" if close else ""
+            raise where.error(f"{where.path}.{name} must be a mapping (a plugin's own settings), got "
+                              f"{type(entry).__name__} {entry!r}{hint}")
 
 
 def _check_mapping(values: Any, valid: Mapping[str, Any], where: _Where) -> None:

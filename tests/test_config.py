@@ -64,7 +64,6 @@ def test_validate_does_not_mutate_its_input_or_the_defaults():
     ({"workers": [{}, {"queue": "a"}]}, "unknown option 'queue' in workers[1]; did you mean 'queues'?"),
     ({"dispatchers": [{"batchsize": 2}]}, "in dispatchers[0]; did you mean 'batch_size'?"),
     ({"scheduler": {"dynamic_tasks": True}}, "in scheduler; did you mean 'dynamic_tasks_enabled'?"),
-    ({"plugins": {"disabel": ["dj_queue_plugins.cleanup"]}}, "unknown option 'disabel' in plugins; did you mean 'disable'?"),
     ({"zzz": 1}, "valid keys: clear_failed_jobs_after"),
 ])
 def test_unknown_keys_name_the_path_and_the_nearest_key(options, words):
@@ -89,6 +88,9 @@ def test_unknown_keys_name_the_path_and_the_nearest_key(options, words):
     # A bare string would otherwise disable the plugins named by its single letters, i.e. none.
     ({"plugins": {"disable": "dj_queue_plugins.cleanup"}}, "plugins.disable must be list/tuple, got str"),
     ({"plugins": {"disable": [None]}}, "plugins.disable must list plugin names (strings), got [None]"),
+    ({"plugins": {"disabel": ["dj_queue_plugins.cleanup"]}},
+     "plugins.disabel must be a mapping (a plugin's own settings), got list ['dj_queue_plugins.cleanup']; "
+     "did you mean 'disable'?"),
     ({"clear_failed_jobs_after": -5}, "clear_failed_jobs_after must not be negative"),
     ({"supervisor_pidfile": 3}, "supervisor_pidfile must be str/null, got int 3"),
     ({"mode": "sideways"}, "mode must be one of fork, async, got 'sideways'"),
