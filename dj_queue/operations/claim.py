@@ -146,7 +146,7 @@ def finish_and_claim(*, outcomes: list[tuple[Job, object]], backend_alias: str, 
     done, jobs = run_turn(dialect, items=[(pk, value) for pk, (_, value) in by_id.items()], **kwargs)
     if jobs:
         after_commit(using, backend_alias, "dj_queue_jobs_claimed", process=process, jobs=jobs)
-    return settle(by_id, done, now, using=using), jobs
+    return settle(by_id, done, now), jobs
 
 
 def release(*, job_ids: list[int], process_id: int | None, using: str) -> int:

@@ -39,6 +39,8 @@ def finish(job: Job, return_value: object, *, process_id: int | None, using: str
     now = timezone.now()
     if job.workflow_step_id is not None:
         finished = _finish_step(dialect, job, return_value, process_id=process_id, using=using, now=now)
+    elif job.concurrency_key:
+        return bool(_finish_holders([(job, return_value)], process_id=process_id, using=using))
     elif backend_option(job.backend_alias, "preserve_finished_jobs"):
         finished = dialect.finish(using=using, job_id=job.pk, process_id=process_id,
                                   return_value=return_value, now=now)
@@ -53,9 +55,6 @@ def finish(job: Job, return_value: object, *, process_id: int | None, using: str
                 Job.objects.using(using).filter(id=job.pk).delete()
     if finished:
         job.finished_at, job.return_value = now, return_value
-        if job.concurrency_key:
-            with dialect.write_transaction(using):
-                release_slot(job, using=using)
     return finished
 
 
@@ -79,23 +78,53 @@ def finish_many(outcomes: list[tuple[Job, object]], *, process_id: int | None, u
                 done = finish_rows(dialect, using=using, items=items, process_id=process_id, now=now)
     else:
         with dialect.write_transaction(using):
-            claims = ClaimedExecution.objects.using(using).filter(job_id__in=list(by_id), process_id=process_id)
-            done = list(dialect.lock(claims, "", skip_locked=False).values_list("job_id", flat=True))
-            claims.filter(job_id__in=done).delete()
-            Job.objects.using(using).filter(id__in=done).delete()
-    return stepped + settle(by_id, done, now, using=using)
+            done = _delete_finished(dialect, list(by_id), process_id=process_id, using=using)
+    return stepped + settle(by_id, done, now)
+
+
+def _delete_finished(dialect: Any, job_ids: list[int], *, process_id: int | None, using: str) -> list[int]:
+    """Finished jobs not kept (``preserve_finished_jobs`` off): drop the claims held and the jobs."""
+    claims = ClaimedExecution.objects.using(using).filter(job_id__in=job_ids, process_id=process_id)
+    done = list(dialect.lock(claims, "", skip_locked=False).values_list("job_id", flat=True))
+    claims.filter(job_id__in=done).delete()
+    Job.objects.using(using).filter(id__in=done).delete()
+    return done
 
 
 def split_steps(outcomes: list[tuple[Job, object]], *, process_id: int | None,
                 using: str) -> tuple[list[tuple[Job, object]], list[Job]]:
-    """Finish the workflow steps of a batch one by one (each advances its workflow in its own
-    transaction); return the other outcomes and the steps finished. Free for plain jobs: the
-    step id came with the claimed row."""
-    if all(job.workflow_step_id is None for job, _ in outcomes):
+    """Finish the jobs of a batch that need more than their own rows; return the others and those.
+
+    Workflow steps one by one (each advances its workflow in its own transaction); jobs holding a
+    concurrency slot together, their slots given back in the transaction that finishes them, so
+    no crash or lost connection between two commits can keep a slot. Free for plain jobs: the
+    step id and the key came with the claimed row.
+    """
+    if all(job.workflow_step_id is None and not job.concurrency_key for job, _ in outcomes):
         return outcomes, []
-    stepped = [job for job, value in outcomes if job.workflow_step_id is not None
-               and finish(job, value, process_id=process_id, using=using)]
-    return [(job, value) for job, value in outcomes if job.workflow_step_id is None], stepped
+    steps = [(job, value) for job, value in outcomes if job.workflow_step_id is not None]
+    holders = [(job, value) for job, value in outcomes if job.workflow_step_id is None and job.concurrency_key]
+    done = [job for job, value in steps if finish(job, value, process_id=process_id, using=using)]
+    if holders:
+        done += _finish_holders(holders, process_id=process_id, using=using)
+    return [(job, value) for job, value in outcomes if job.workflow_step_id is None and not job.concurrency_key], done
+
+
+def _finish_holders(outcomes: list[tuple[Job, object]], *, process_id: int | None, using: str) -> list[Job]:
+    """Finish jobs with a concurrency key and give their slots back, in one transaction."""
+    dialect = plugins.get_dialect(using)
+    now = timezone.now()
+    by_id = {job.pk: (job, value) for job, value in outcomes}
+    with dialect.write_transaction(using):
+        if backend_option(outcomes[0][0].backend_alias, "preserve_finished_jobs"):
+            done = finish_rows(dialect, using=using, items=[(pk, value) for pk, (_, value) in by_id.items()],
+                               process_id=process_id, now=now)
+        else:
+            done = _delete_finished(dialect, list(by_id), process_id=process_id, using=using)
+        finished = settle(by_id, done, now)
+        for job in finished:
+            release_slot(job, using=using)
+    return finished
 
 
 def _finish_step(dialect: Any, job: Job, value: object, *, process_id: int | None, using: str,
@@ -109,6 +138,8 @@ def _finish_step(dialect: Any, job: Job, value: object, *, process_id: int | Non
             Job.objects.using(using).filter(id=job.pk).delete()
         if finished:
             workflows.step_ended(job, using, succeeded=True, value=value)
+            if job.concurrency_key:  # in the same transaction: a slot is never lost between commits
+                release_slot(job, using=using)
     return finished
 
 
@@ -140,18 +171,16 @@ def finish_rows(dialect: Any, *, using: str, items: list[tuple[int, Any]], proce
     return [job_id for job_id in ids if job_id in held]
 
 
-def settle(by_id: dict[int, tuple[Job, object]], done: list[int], now, *, using: str) -> list[Job]:
-    """After a batch of finishes committed: update the Job objects, free concurrency slots."""
+def settle(by_id: dict[int, tuple[Job, object]], done: list[int], now) -> list[Job]:
+    """The Job objects of a batch's finished ids, updated as their rows were.
+
+    Jobs with a concurrency key never get here with their slot: ``split_steps`` finishes them.
+    """
     finished = []
     for pk in done:
         job, value = by_id[pk]
         job.finished_at, job.return_value = now, value
         finished.append(job)
-    keyed = [job for job in finished if job.concurrency_key]
-    if keyed:
-        with plugins.get_dialect(using).write_transaction(using):
-            for job in keyed:
-                release_slot(job, using=using)
     return finished
 
 

@@ -202,3 +202,35 @@ def test_finish_many_records_every_outcome_in_one_go_and_skips_lost_claims():
     assert rows[lost.pk].finished_at is None
     assert list(ClaimedExecution.objects.values_list("job_id", flat=True)) == [lost.pk]
     assert finish_many([], process_id=7, using="default") == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("how", ["finish", "finish_many", "finish_and_claim"])
+@pytest.mark.parametrize("preserve", [True, False])
+def test_a_keyed_job_is_finished_and_its_slot_given_back_in_one_transaction(monkeypatch, how, preserve):
+    """A failure between the two (here: in the release) leaves the claim, not a finished job
+    holding a slot nobody will give back."""
+    from dj_queue.operations import claim as claim_ops, completion
+
+    def broken_release(job, *, using):
+        raise RuntimeError("connection lost")
+
+    tasks = {"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [],
+                         "OPTIONS": {"preserve_finished_jobs": preserve}}}
+    with override_settings(TASKS=tasks):
+        job, plain = claimed_job(concurrency_key="account:1"), claimed_job()
+        monkeypatch.setattr(completion, "release_slot", broken_release)
+        with pytest.raises(RuntimeError, match="connection lost"):
+            if how == "finish":
+                finish(job, 1, process_id=7, using="default")
+            elif how == "finish_many":
+                completion.finish_many([(job, 1), (plain, 2)], process_id=7, using="default")
+            else:
+                claim_ops.finish_and_claim(outcomes=[(job, 1), (plain, 2)], backend_alias="default",
+                                           using="default", selectors=["*"], limit=1, process_id=7,
+                                           worker_id="w")
+        assert ClaimedExecution.objects.filter(job_id=job.pk).exists()  # rolled back: recovery's to handle
+        assert Job.objects.get(pk=job.pk).finished_at is None
+        monkeypatch.undo()
+        assert finish(job, 1, process_id=7, using="default") is True
+    assert not ClaimedExecution.objects.filter(job_id=job.pk).exists()
