@@ -101,7 +101,12 @@ def discard_jobs(job_ids: Iterable[int], *, using: str, unblocked: set[int] | No
     Ready jobs give their concurrency slots to the next blocked jobs of their keys (whose ids are
     added to ``unblocked``)."""
     ids = [int(i) for i in job_ids]
-    with plugins.get_dialect(using).write_transaction(using):
+    dialect = plugins.get_dialect(using)
+    with dialect.write_transaction(using):
+        # Wait for claims of these jobs in flight (they lock the ready rows), so the check below
+        # sees them: a job claimed at this moment is running, not discarded under its worker.
+        list(dialect.lock(ReadyExecution.objects.using(using).filter(job_id__in=ids).order_by("job_id"), "",
+                          skip_locked=False).values_list("job_id"))
         running = ClaimedExecution.objects.using(using).filter(job_id__in=ids)
         if running.exists():
             raise UndiscardableError(

@@ -130,8 +130,11 @@ def clear(queue_name: str, *, backend_alias: str, using: str, batch_size: int = 
         ids = list(ready.exclude(job_id__in=spared).order_by("job_id").values_list("job_id", flat=True)[:batch_size])
         if not ids:
             return removed
-        with plugins.get_dialect(using).write_transaction(using):
-            # Only jobs still ready: one a worker claimed meanwhile is no longer ours to discard.
-            still_ready = list(ready.filter(job_id__in=ids).values_list("job_id", flat=True))
+        dialect = plugins.get_dialect(using)
+        with dialect.write_transaction(using):
+            # Only jobs still ready, locked: one a worker is claiming (its row locked) or claimed
+            # meanwhile is no longer ours to discard.
+            still_ready = list(dialect.lock(ready.filter(job_id__in=ids), backend_alias)
+                               .values_list("job_id", flat=True))
             delete_unclaimed(still_ready, using=using, unblocked=spared)
         removed += len(still_ready)

@@ -84,8 +84,9 @@ def delete_failed_jobs(*, backend_alias: str, using: str, older_than: timedelta,
     """Delete failed jobs whose failure is older than ``older_than``."""
     failed = failed_executions(backend_alias=backend_alias, using=using, older_than=older_than,
                                task_path=task_path)
+    # Checked again when deleting: a job retried since it was listed is no longer failed.
     return _delete_in_batches(failed.order_by("job_id").values_list("job_id", flat=True),
-                              Job.objects.using(using), batch_size, using)
+                              Job.objects.using(using).filter(failed_execution__isnull=False), batch_size, using)
 
 
 def delete_recurring_executions(*, backend_alias: str, using: str, older_than: timedelta,

@@ -79,3 +79,32 @@ def test_failed_jobs_are_not_finished_jobs_for_cleanup():
     Job.objects.filter(pk=failed.pk).update(finished_at=timezone.now() - 2 * DAY)
     assert retention.delete_finished_jobs(older_than=DAY, **KW) == 0
     assert Job.objects.filter(pk=failed.pk).exists()
+
+
+def test_a_failed_job_retried_after_cleanup_listed_it_is_not_deleted(monkeypatch):
+    from dj_queue.models import ReadyExecution
+    from dj_queue.operations.jobs import retry_failed_jobs
+
+    job = age(make_job("failed"), failed=3 * DAY)
+    listed = retention.failed_executions
+
+    class RetriedOnceListed:
+        """The failures cleanup lists; the job is retried right after (an operator, at that moment)."""
+
+        def __init__(self, rows):
+            self.rows = rows
+
+        def order_by(self, *fields):
+            return RetriedOnceListed(self.rows.order_by(*fields))
+
+        def values_list(self, *fields, **kwargs):
+            return RetriedOnceListed(self.rows.values_list(*fields, **kwargs))
+
+        def __getitem__(self, key):
+            ids = list(self.rows[key])
+            retry_failed_jobs(ids, using="default")
+            return ids
+
+    monkeypatch.setattr(retention, "failed_executions", lambda **kw: RetriedOnceListed(listed(**kw)))
+    assert retention.delete_failed_jobs(older_than=DAY, **KW) == 0
+    assert ReadyExecution.objects.filter(job_id=job.pk).exists()  # the retry stands
