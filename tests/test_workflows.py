@@ -241,3 +241,16 @@ def test_a_step_its_concurrency_limit_discards_fails_at_once(worker):
     workflow.refresh_from_db()
     assert workflow.status == Workflow.Status.FAILED
     assert sorted(status for kind, _, status in steps_of(workflow) if kind == "task") == ["failed", "succeeded"]
+
+
+def test_a_unique_step_whose_key_another_job_holds_fails_instead_of_taking_that_job(worker, caplog):
+    from tests.tasks_app.hooked_tasks import unique_report
+
+    workflow = group(step(unique_report, 5), step(unique_report, 5)).enqueue()
+    assert Job.objects.count() == 1
+    assert Job.objects.get().workflow_step_id is not None  # the first member's, not overwritten
+    assert "already holds the key" in caplog.text
+    assert work_off(worker) == 1
+    workflow.refresh_from_db()
+    assert workflow.status == Workflow.Status.FAILED  # ended: neither member waits forever
+    assert sorted(status for kind, _, status in steps_of(workflow) if kind == "task") == ["failed", "succeeded"]

@@ -120,6 +120,7 @@ def _start(tree: Tree, node: WorkflowStep, value: Any, *, has_input: bool) -> No
 def _enqueue(tree: Tree, node: WorkflowStep, args: list) -> None:
     """Enqueue a task step's job; a step that cannot be enqueued (its task is gone, the value
     passed on is not JSON...) fails like a failed job, without undoing the completion that led here."""
+    started = timezone.now()
     try:
         task = resolve_task(node.task_path).using(queue_name=node.queue_name, priority=node.priority,
                                                   backend=tree.workflow.backend_alias)
@@ -128,7 +129,15 @@ def _enqueue(tree: Tree, node: WorkflowStep, args: list) -> None:
         logger.warning("dj_queue: workflow %s step %s could not be enqueued: %s", tree.workflow.pk, node.pk, exc)
         _done(tree, node, False, None)
         return
-    Job.objects.using(tree.using).filter(pk=int(result.id)).update(workflow_step_id=node.pk)
+    # Only a job this call created becomes the step's: a @unique task returns the live job holding
+    # its key instead, which may be running already or be another step's, and would never end this one.
+    if not Job.objects.using(tree.using).filter(pk=int(result.id), workflow_step_id=None,
+                                                enqueued_at__gte=started).update(workflow_step_id=node.pk):
+        logger.warning("dj_queue: workflow %s step %s failed: its task %s is @unique and job %s already holds "
+                       "the key; a workflow step needs a job of its own", tree.workflow.pk, node.pk,
+                       node.task_path, result.id)
+        _done(tree, node, False, None)
+        return
     tree.set(node, job_id=int(result.id))
     if result.status == TaskResultStatus.FAILED:  # a concurrency limit discarded it at once
         _done(tree, node, False, None)
