@@ -15,6 +15,8 @@ from the backend's ``OPTIONS`` (``retry``, ``timeout``, ``delivery``, ``crash_li
 
 from __future__ import annotations
 
+import inspect
+import math
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Union
@@ -72,8 +74,9 @@ def retry(*, max_attempts: int = 3, backoff: Backoff = None,
     for exponential backoff with jitter (5 s, 10 s, 20 s ... at most 10 minutes). Only errors that
     are instances of ``retry_on`` are retried.
     """
-    retry_on = retry_on if isinstance(retry_on, tuple) else (retry_on,)
+    retry_on = _exception_tuple(retry_on, "retry(retry_on=...)")
     _check_attempts(max_attempts, "retry(max_attempts=...)")
+    _check_backoff(backoff, "retry(backoff=...)")
 
     def decorate(target: Any) -> Any:
         func = getattr(target, "func", target)
@@ -134,7 +137,8 @@ def policy_for(task: Any, options: dict[str, Any]) -> Policy:
     backoff = getattr(func, "retry_backoff", defaults["backoff"])
     if isinstance(backoff, str):
         backoff = _import(backoff, f"task {name}: retry backoff")
-    retry_on = getattr(func, "retry_on", None) or _exception_classes(defaults["retry_on"], name)
+    own = getattr(func, "retry_on", None)
+    retry_on = _exception_tuple(own, f"task {name}: retry_on") if own else _exception_classes(defaults["retry_on"], name)
     seconds = getattr(func, "timeout", options["timeout"])
     if seconds is not None:
         _check_seconds(seconds, f"task {name}: timeout")
@@ -161,6 +165,32 @@ def _exception_classes(paths: Any, name: str) -> tuple[type[BaseException], ...]
     if not paths:
         return (Exception,)
     return tuple(_import(path, f"task {name}: retry_on") for path in paths)
+
+
+def _exception_tuple(value: Any, what: str) -> tuple[type[BaseException], ...]:
+    """Exception classes from a class, a dotted path, or a list or tuple of them."""
+    items = value if isinstance(value, (list, tuple)) else (value,)
+    classes = tuple(_import(item, what) if isinstance(item, str) else item for item in items)
+    if not classes or not all(isinstance(c, type) and issubclass(c, BaseException) for c in classes):
+        raise EnqueueError(f"{what} must be exception classes (or dotted paths to them), got {value!r}")
+    return classes
+
+
+def _check_backoff(value: Any, what: str) -> None:
+    """None, seconds (a finite number >= 0), a dotted path, or a callable taking the attempt number."""
+    if value is None or isinstance(value, str):
+        return
+    if callable(value):
+        try:
+            inspect.signature(value).bind(1)
+        except TypeError:
+            raise EnqueueError(f"{what}: a callable backoff must take one argument (the attempt number), "
+                               f"got {value!r}") from None
+        except ValueError:  # no signature to read (some builtins): trust it
+            pass
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise EnqueueError(f"{what} must be seconds >= 0, a callable or None, got {value!r}")
 
 
 def _import(path: str, what: str) -> Any:

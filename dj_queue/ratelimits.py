@@ -15,6 +15,8 @@ docs/rate-limits.md.
 
 from __future__ import annotations
 
+import math
+
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -61,7 +63,7 @@ def check(key: Any, limit: Any, period: Any, what: str) -> None:
         raise EnqueueError(f"{what}: key must be a non-empty string template or a callable, got {key!r}")
     if type(limit) is not int or limit < 1:
         raise EnqueueError(f"{what}: limit must be a positive int, got {limit!r}")
-    if isinstance(period, bool) or not isinstance(period, (int, float)) or period <= 0:
+    if isinstance(period, bool) or not isinstance(period, (int, float)) or not 0 < period < math.inf:
         raise EnqueueError(f"{what}: period must be positive seconds, got {period!r}")
 
 

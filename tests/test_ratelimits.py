@@ -35,6 +35,8 @@ def test_function_attribute_form():
     ({"key": "k", "limit": True, "period": 1}, "limit must be a positive int"),
     ({"key": "k", "limit": 1, "period": 0}, "period must be positive seconds"),
     ({"key": "k", "limit": 1, "period": "1"}, "period must be positive seconds"),
+    ({"key": "k", "limit": 1, "period": float("inf")}, "period must be positive seconds"),
+    ({"key": "k", "limit": 1, "period": float("nan")}, "period must be positive seconds"),
 ])
 def test_bad_decorator_arguments_raise_enqueue_error(kwargs, message):
     with pytest.raises(EnqueueError, match=message):

@@ -9,6 +9,7 @@ Every failed attempt appends one entry to ``Job.errors``; the last failure also 
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,8 @@ from dj_queue.models import ClaimedExecution, FailedExecution, Job, ReadyExecuti
 from dj_queue.operations.concurrency import release as release_slot
 from dj_queue.operations.events import after_commit, announce_ready, notify_after_commit
 from dj_queue.operations import workflows
+
+logger = logging.getLogger("dj_queue.operations")
 
 if TYPE_CHECKING:
     from dj_queue.policies import Policy
@@ -197,8 +200,13 @@ def fail(job: Job, error: BaseException, *, process_id: int | None, using: str,
     entry = error_entry(error, now, traceback_text=traceback_text, worker_id=worker_id)
     attempt = len(job.worker_ids or []) or 1
     retry_at = None
-    if policy is not None and policy.should_retry(error, attempt):
-        retry_at = now + timedelta(seconds=policy.delay(attempt))
+    try:
+        if policy is not None and policy.should_retry(error, attempt):
+            retry_at = now + timedelta(seconds=policy.delay(attempt))
+    except Exception as exc:  # a broken backoff callable: the job must still leave its claim
+        logger.error("dj_queue: job %s (%s): its retry policy failed (%r), so it ends FAILED without a retry",
+                     job.pk, job.task_path, exc)
+        retry_at = None
     with dialect.write_transaction(using):
         if not dialect.delete_claim(using, job.pk, process_id):
             return None

@@ -234,3 +234,15 @@ def test_a_keyed_job_is_finished_and_its_slot_given_back_in_one_transaction(monk
         monkeypatch.undo()
         assert finish(job, 1, process_id=7, using="default") is True
     assert not ClaimedExecution.objects.filter(job_id=job.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_retry_policy_that_breaks_ends_the_job_failed_instead_of_leaving_it_claimed(caplog):
+    from dj_queue.policies import Policy
+
+    job = claimed_job()
+    policy = Policy(max_attempts=3, backoff=lambda attempt: None)  # float(None) fails at failure time
+    assert fail(job, raised(ValueError("boom")), process_id=7, using="default", policy=policy) == "failed"
+    assert FailedExecution.objects.filter(job_id=job.pk).exists()
+    assert not ClaimedExecution.objects.filter(job_id=job.pk).exists()
+    assert "its retry policy failed" in caplog.text
