@@ -66,7 +66,8 @@ def option_checks(alias: str, params: dict[str, Any], *, as_warnings: bool = Fal
     except ConfigurationError as exc:
         found = [checks.Error(str(exc), id="dj_queue.E003")]
     else:
-        found = [*_recurring_checks(alias, options), *_task_modules_checks(alias, options["task_modules"])]
+        found = [*_recurring_checks(alias, options), *_task_modules_checks(alias, options["task_modules"]),
+                 *_reference_checks(alias, options)]
     return [_as_warning(message) for message in found] if as_warnings else found
 
 
@@ -160,6 +161,27 @@ def _task_modules_checks(alias: str, task_modules: Iterable[Any] | None) -> list
         problem = _module_problem(entry)
         if problem:
             errors.append(checks.Error(sentence(f"{where}, {problem}"), id="dj_queue.E007"))
+    return errors
+
+
+def _reference_checks(alias: str, options: dict[str, Any]) -> list[checks.CheckMessage]:
+    """Options naming something elsewhere: a database alias, a callable's dotted path."""
+    errors = []
+    notify = options["notify_database_alias"]
+    if notify is not None and notify not in settings.DATABASES:
+        errors.append(checks.Error(
+            f"TASKS[{alias!r}]['OPTIONS']['notify_database_alias'] is {notify!r}, which is not in DATABASES.",
+            id="dj_queue.E008"))
+    handler = options["on_thread_error"]
+    if handler is not None:
+        try:
+            problem = None if callable(import_string(handler)) else "which is not callable"
+        except Exception as exc:
+            problem = f"which cannot be imported: {one_line(exc)}"
+        if problem:
+            errors.append(checks.Error(
+                sentence(f"TASKS[{alias!r}]['OPTIONS']['on_thread_error'] is {handler!r}, {problem}"),
+                id="dj_queue.E009"))
     return errors
 
 

@@ -167,6 +167,19 @@ def test_task_modules_are_allowed_for_recurring_tasks_and_must_import():
     ]
 
 
+def test_options_naming_a_database_or_a_callable_must_name_one_that_exists():
+    assert backend_checks("default", params(notify_database_alias="default", on_thread_error="logging.warning")) == []
+    messages = backend_checks("default", params(notify_database_alias="direct", on_thread_error="myapp.nope.handler"))
+    assert ids(messages) == ["dj_queue.E008", "dj_queue.E009"]
+    assert [m.msg for m in messages] == [
+        "TASKS['default']['OPTIONS']['notify_database_alias'] is 'direct', which is not in DATABASES.",
+        "TASKS['default']['OPTIONS']['on_thread_error'] is 'myapp.nope.handler', which cannot be imported: "
+        "ModuleNotFoundError: No module named 'myapp'.",
+    ]
+    [message] = backend_checks("default", params(on_thread_error="logging.WARNING"))
+    assert message.msg.endswith("is 'logging.WARNING', which is not callable.")
+
+
 TYPO = "dj_queue: TASKS['default']['OPTIONS']: unknown option 'shutdown_timout'; did you mean 'shutdown_timeout'?"
 
 

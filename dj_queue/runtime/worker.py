@@ -100,8 +100,10 @@ class Worker(Actor):
 
     def loop(self) -> None:
         self.pool = ThreadPool(self.threads, name=f"dj_queue-worker-{self.pid}", on_error=self.on_error)
-        self.waker = self._make_waker()
+        # Before the waker, which may fail (a notify database that does not exist): drain needs it,
+        # and an error there would hide the real one.
         self.completions = Completions(backend=self.backend)
+        self.waker = self._make_waker()
         self.watchdog = Watchdog(self)
         self.watchdog.start()
         while not self.stopping:
@@ -228,8 +230,9 @@ class Worker(Actor):
             remaining = self.pool.shutdown(float(self.options["shutdown_timeout"]))
             if self.watchdog is not None:
                 self.watchdog.stop()
-            self._announce()
-            self._flush()
+            if self.completions is not None:  # None: the loop failed before running anything
+                self._announce()
+                self._flush()
             if remaining:
                 self._release(remaining)
         if self.waker is not None:

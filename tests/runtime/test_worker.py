@@ -159,3 +159,17 @@ def test_after_a_failed_turn_the_jobs_still_running_and_their_outcomes_keep_thei
     for result in (slow, quick):  # each claimed once: neither went back to ready
         assert len(Job.objects.get(pk=int(result.id)).worker_ids) == 1
     assert SideEffect.objects.filter(key__in=["slow", "quick"]).count() == 2
+
+
+def test_a_waker_that_cannot_start_is_the_error_reported_and_drain_copes(monkeypatch):
+    from django.utils.connection import ConnectionDoesNotExist
+
+    def no_waker():
+        raise ConnectionDoesNotExist("The connection 'direct' doesn't exist.")
+
+    worker = _worker()
+    monkeypatch.setattr(worker, "_make_waker", no_waker)
+    with pytest.raises(ConnectionDoesNotExist):
+        worker.loop()
+    worker.drain()  # the supervisor's cleanup after the crash: no AttributeError hiding the cause
+    assert worker.pool is not None and worker.completions is not None and not len(worker.completions)
