@@ -6,11 +6,13 @@ import argparse
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError, connections
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 
 from dj_queue.checks import option_checks, setup_checks
-from dj_queue.config import backend_options
+from dj_queue.config import backend_options, database_for
 from dj_queue.exceptions import ConfigurationError
+from dj_queue.models import Job
 
 
 class HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -49,7 +51,23 @@ class QueueCommand(BaseCommand):
             raise CommandError(str(exc)) from None
         if not options.get("skip_checks"):
             refuse_broken_backend(alias)
-        return super().execute(*args, **options)
+        try:
+            return super().execute(*args, **options)
+        except DatabaseError:
+            database = database_for(alias)
+            if missing_tables(database):
+                raise CommandError(f"dj_queue's tables are not on database {database!r}: run "
+                                   f"`python manage.py migrate --database {database}` first") from None
+            raise
+
+
+def missing_tables(database: str) -> bool:
+    """True when ``database`` answers but lacks dj_queue's job table (never migrated there)."""
+    try:
+        with connections[database].cursor() as cursor:
+            return Job._meta.db_table not in connections[database].introspection.table_names(cursor)
+    except DatabaseError:  # the database itself is the problem: keep the original error
+        return False
 
 
 def refuse_broken_backend(alias: str) -> None:
