@@ -139,7 +139,8 @@ def schedule_recurring_task(*, key: str, task_path: str, schedule: str, args: li
         )
     return recurring.schedule_dynamic(
         key, backend_alias=backend_alias, using=options["database_alias"], task_path=task_path,
-        schedule=schedule, args=list(args or []), kwargs=dict(kwargs or {}), queue_name=queue_name,
+        schedule=schedule, args=[] if args is None else args, kwargs={} if kwargs is None else kwargs,
+        queue_name=queue_name,
         priority=priority, description=description, timezone=timezone,
     )
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from django.conf import settings
 
 # Wall times less than this apart may map to instants out of order around a DST gap (no zone has
@@ -32,6 +32,10 @@ def schedule_error(schedule: Any) -> str | None:
         return f"schedule {schedule!r} must have 5 fields (or 6, seconds last) or be a nickname like @hourly"
     if not croniter.is_valid(schedule):
         return f"schedule {schedule!r} is not a valid cron expression"
+    try:  # valid fields can still name no date at all, such as February 30th
+        next_run(schedule, datetime.now(dt_timezone.utc))
+    except (CroniterBadDateError, ValueError):
+        return f"schedule {schedule!r} never fires (no date matches it)"
     return None
 
 

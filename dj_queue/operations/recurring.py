@@ -70,6 +70,10 @@ def _default(field: str) -> Any:
 
 def schedule_dynamic(key: str, *, backend_alias: str, using: str, **spec: Any) -> RecurringTask:
     """Create or update a dynamic recurring task; ``EnqueueError`` for an invalid spec."""
+    key_limit = RecurringTask._meta.get_field("key").max_length
+    if not isinstance(key, str) or not key.strip() or len(key) > key_limit:
+        raise EnqueueError(f"a recurring task's key must be a non-empty string of at most {key_limit} "
+                           f"characters, got {key!r}")
     unknown = set(spec) - set(TASK_FIELDS)
     if unknown:
         raise EnqueueError(f"recurring task {key!r}: unknown field(s) {sorted(unknown)}")
@@ -110,11 +114,24 @@ def _validate_arguments(key: str, spec: dict) -> None:
     from dj_queue.models.jobs import PRIORITY_MAX, PRIORITY_MIN
     from dj_queue.serialization import SerializationError, ensure_json_roundtrip
 
+    args, kwargs = spec.get("args") or [], spec.get("kwargs") or {}
+    if not isinstance(args, (list, tuple)):
+        raise EnqueueError(f"recurring task {key!r}: args must be a list, got {type(args).__name__} {args!r}")
+    if not isinstance(kwargs, dict):
+        raise EnqueueError(f"recurring task {key!r}: kwargs must be a dict, got {type(kwargs).__name__} {kwargs!r}")
     try:
-        spec["args"] = ensure_json_roundtrip(spec.get("args") or [], "args")
-        spec["kwargs"] = ensure_json_roundtrip(spec.get("kwargs") or {}, "kwargs")
+        spec["args"] = ensure_json_roundtrip(list(args), "args")
+        spec["kwargs"] = ensure_json_roundtrip(kwargs, "kwargs")
     except SerializationError as exc:
         raise EnqueueError(f"recurring task {key!r}: {exc}") from None
+    queue_limit = RecurringTask._meta.get_field("queue_name").max_length
+    queue = spec.get("queue_name")
+    if queue and (not isinstance(queue, str) or len(queue) > queue_limit):  # "" or None: the task's own
+        raise EnqueueError(f"recurring task {key!r}: queue_name must be a string of at most {queue_limit} "
+                           f"characters, got {queue!r}")
+    if not isinstance(spec.get("description") or "", str):
+        raise EnqueueError(f"recurring task {key!r}: description must be a string, got {spec['description']!r}")
+    spec["description"] = spec.get("description") or ""
     priority = spec.get("priority")
     if priority is not None and (type(priority) is not int or not PRIORITY_MIN <= priority <= PRIORITY_MAX):
         raise EnqueueError(f"recurring task {key!r}: priority must be an int from {PRIORITY_MIN} to {PRIORITY_MAX}")

@@ -71,6 +71,11 @@ def test_invalid_schedules_are_explained(schedule):
     assert recurring.schedule_error(schedule)
 
 
+def test_a_schedule_no_date_matches_is_refused_not_logged_every_tick():
+    assert recurring.schedule_error("0 0 30 2 *") == "schedule '0 0 30 2 *' never fires (no date matches it)"
+    assert recurring.schedule_error("0 0 29 2 *") is None  # leap days do come
+
+
 @override_settings(TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [],
                                       "OPTIONS": {"scheduler": {"dynamic_tasks_enabled": True}}}})
 def test_dynamic_tasks_are_created_updated_and_removed():
@@ -94,6 +99,12 @@ def test_dynamic_tasks_are_created_updated_and_removed():
     ({"task_path": "tests.tasks_app.tasks.missing"}, "no attribute"),
     ({"args": [{1, 2}]}, "JSON"),
     ({"priority": 500}, "priority"),
+    ({"args": "12"}, "args must be a list, got str '12'"),  # not ['1', '2']
+    ({"kwargs": [1]}, r"kwargs must be a dict, got list \[1\]"),
+    ({"key": None}, "key must be a non-empty string"),
+    ({"key": "k" * 256}, "at most 255 characters"),
+    ({"queue_name": "q" * 101}, "queue_name must be a string of at most 100 characters"),
+    ({"description": 5}, "description must be a string"),
 ])
 def test_invalid_dynamic_tasks_are_enqueue_errors(kwargs, message):
     spec = {"key": "bad", "task_path": ADD, "schedule": "* * * * *", **kwargs}
