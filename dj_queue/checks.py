@@ -29,8 +29,8 @@ from django.utils.module_loading import import_string
 from dj_queue.compat import USING_BACKPORT
 from dj_queue.config import validate
 from dj_queue.exceptions import ConfigurationError
-from dj_queue.cron import timezone_error, timezone_suggestion
-from dj_queue.operations.recurring import TASK_FIELDS
+from dj_queue.cron import schedule_error, timezone_error, timezone_suggestion
+from dj_queue.operations.recurring import TASK_FIELDS, arguments_problem
 from dj_queue.task_lookup import one_line, task_path_problem
 
 ROUTER_PATH = "dj_queue.routers.DjQueueRouter"
@@ -208,6 +208,11 @@ def _recurring_problem(entry: Any) -> str | None:
             return f"needs a {required!r} string"
     if not valid_schedule(entry["schedule"]):
         return f"has an invalid cron schedule {entry['schedule']!r} (5 or 6 fields, or @hourly etc.)"
+    if schedule_error(entry["schedule"]):  # valid fields, but no date matches them (February 30th)
+        return f"has a schedule no date matches, {entry['schedule']!r}: it would never fire"
+    problem = arguments_problem(dict(entry))
+    if problem:
+        return f"is invalid: {problem}"
     return _timezone_problem(entry.get("timezone"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
@@ -94,6 +95,14 @@ def test_a_separate_database_needs_the_router(monkeypatch):
         ({"task_path": "tests.tasks_app.tasks.noop"}, "needs a 'schedule'"),
         ({"schedule": "* * * * *"}, "needs a 'task_path'"),
         ("* * * * *", "must be a mapping"),
+        ({"task_path": "tests.tasks_app.tasks.noop", "schedule": "0 0 30 2 *"},
+         "has a schedule no date matches, '0 0 30 2 *': it would never fire"),
+        ({"task_path": "tests.tasks_app.tasks.add", "schedule": "@daily", "args": "12"},
+         "is invalid: args must be a list, got str '12'"),
+        ({"task_path": "tests.tasks_app.tasks.add", "schedule": "@daily", "args": [datetime.date(2026, 1, 1)]},
+         "is invalid: args"),
+        ({"task_path": "tests.tasks_app.tasks.add", "schedule": "@daily", "priority": "5"},
+         "is invalid: priority must be an int"),
     ],
 )
 def test_invalid_recurring_entries_name_their_key(entry, words):

@@ -111,30 +111,40 @@ def _task_modules(backend_alias: str) -> Any:
 
 
 def _validate_arguments(key: str, spec: dict) -> None:
+    problem = arguments_problem(spec)
+    if problem:
+        raise EnqueueError(f"recurring task {key!r}: {problem}")
+
+
+def arguments_problem(spec: dict) -> str | None:
+    """What is wrong with a task spec's args, kwargs, queue_name, priority or description, or None.
+
+    Normalizes ``spec`` in place (args as a list, JSON round-tripped; description a string).
+    """
     from dj_queue.models.jobs import PRIORITY_MAX, PRIORITY_MIN
     from dj_queue.serialization import SerializationError, ensure_json_roundtrip
 
     args, kwargs = spec.get("args") or [], spec.get("kwargs") or {}
     if not isinstance(args, (list, tuple)):
-        raise EnqueueError(f"recurring task {key!r}: args must be a list, got {type(args).__name__} {args!r}")
+        return f"args must be a list, got {type(args).__name__} {args!r}"
     if not isinstance(kwargs, dict):
-        raise EnqueueError(f"recurring task {key!r}: kwargs must be a dict, got {type(kwargs).__name__} {kwargs!r}")
+        return f"kwargs must be a dict, got {type(kwargs).__name__} {kwargs!r}"
     try:
         spec["args"] = ensure_json_roundtrip(list(args), "args")
         spec["kwargs"] = ensure_json_roundtrip(kwargs, "kwargs")
     except SerializationError as exc:
-        raise EnqueueError(f"recurring task {key!r}: {exc}") from None
+        return str(exc)
     queue_limit = RecurringTask._meta.get_field("queue_name").max_length
     queue = spec.get("queue_name")
     if queue and (not isinstance(queue, str) or len(queue) > queue_limit):  # "" or None: the task's own
-        raise EnqueueError(f"recurring task {key!r}: queue_name must be a string of at most {queue_limit} "
-                           f"characters, got {queue!r}")
-    if not isinstance(spec.get("description") or "", str):
-        raise EnqueueError(f"recurring task {key!r}: description must be a string, got {spec['description']!r}")
-    spec["description"] = spec.get("description") or ""
+        return f"queue_name must be a string of at most {queue_limit} characters, got {queue!r}"
     priority = spec.get("priority")
     if priority is not None and (type(priority) is not int or not PRIORITY_MIN <= priority <= PRIORITY_MAX):
-        raise EnqueueError(f"recurring task {key!r}: priority must be an int from {PRIORITY_MIN} to {PRIORITY_MAX}")
+        return f"priority must be an int from {PRIORITY_MIN} to {PRIORITY_MAX}"
+    if not isinstance(spec.get("description") or "", str):
+        return f"description must be a string, got {spec['description']!r}"
+    spec["description"] = spec.get("description") or ""
+    return None
 
 
 def unschedule_dynamic(key: str, *, backend_alias: str, using: str) -> int:
