@@ -32,6 +32,7 @@ from dj_queue.policies import check_exactly_once, policy_for
 from dj_queue.resolution import enqueue_refusal, remember_task
 from dj_queue.results import NewResults, enqueued_result, to_task_result
 from dj_queue.serialization import SerializationError, describe_type, encode
+from dj_queue.signatures import check_call
 from dj_queue.task_hooks import check_enqueue, has_checks
 from dj_queue.unique import resolve_key as unique_key
 from dj_queue.unique import settings_for as unique_settings
@@ -171,10 +172,13 @@ class DjQueueBackend(BaseTaskBackend):
         """Async twin of ``enqueue_all``."""
         return await sync_to_async(self.enqueue_all, thread_sensitive=True)(list(calls))
 
-    def validate_arguments(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
-        """Raise ``EnqueueError`` now for a call ``enqueue`` would refuse (task path, JSON, size, concurrency key)."""
+    def validate_arguments(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any], *,
+                           check_signature: bool = True) -> None:
+        """Raise ``EnqueueError`` now for a call ``enqueue`` would refuse (task path, JSON, size,
+        concurrency key, arguments the function does not take unless ``check_signature`` is off:
+        a workflow step's call gets the previous step's value later)."""
         self._check_resolvable(task)
-        self._spec(task, args, kwargs)
+        self._spec(task, args, kwargs, check_signature=check_signature)
 
     def get_result(self, result_id: str) -> TaskResult:
         """Rebuild the result of job ``result_id`` in one query."""
@@ -204,19 +208,24 @@ class DjQueueBackend(BaseTaskBackend):
             raise EnqueueError(f"dj_queue: cannot enqueue {task.module_path}: {reason}")
         self._resolvable.add(key)
 
-    def _spec(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any]) -> JobSpec:
-        """Check the call's arguments against the JSON contract and the payload cap."""
+    def _spec(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any], *,
+              check_signature: bool = True) -> JobSpec:
+        """Check the call's arguments against the function, the JSON contract and the payload cap."""
         self._check_policy(task)
-        return self._row_spec(task, concurrency_settings(task), self.options["max_payload_bytes"], args, kwargs)
+        return self._row_spec(task, concurrency_settings(task), self.options["max_payload_bytes"], args, kwargs,
+                              check_signature=check_signature)
 
     @staticmethod
-    def _row_spec(task: Task, settings: Any, limit: int, args: Any, kwargs: Any) -> JobSpec:
+    def _row_spec(task: Task, settings: Any, limit: int, args: Any, kwargs: Any, *,
+                  check_signature: bool = True) -> JobSpec:
         """The per-call part of ``_spec``: what the task's own checks (done once) leave to check."""
         try:
             args, args_json, args_size = encode(_json_list(args), "args")
             kwargs, kwargs_json, kwargs_size = encode(_json_dict(kwargs), "kwargs")
         except SerializationError as exc:
             raise EnqueueError(f"dj_queue: cannot enqueue {task.module_path}: {exc}") from None
+        if check_signature:
+            check_call(task, args, kwargs)
         size = args_size + kwargs_size
         if size > limit:
             raise EnqueueError(

@@ -130,7 +130,8 @@ def _enqueue(flow: Node, *, workspace: Any, name: str) -> Workflow:
         if not getattr(backend, "is_dj_queue_backend", False):
             raise EnqueueError(f"dj_queue: workflows need a dj_queue backend, not {type(backend).__name__}")
         backend.validate_task(task)
-        backend.validate_arguments(task, list(args), kwargs)
+        # Not the signature: a step after the first gets the previous step's value as well.
+        backend.validate_arguments(task, list(args), kwargs, check_signature=False)
     with plugins.get_dialect(using).write_transaction(using):
         workflow = Workflow.objects.using(using).create(backend_alias=alias, name=name[:255],
                                                         workspace=_checked(workspace))

@@ -246,14 +246,14 @@ def test_enqueue_all_returns_persisted_results_and_signals(backend, enqueued_sig
 @pytest.mark.django_db
 def test_enqueue_all_results_of_one_task_are_each_its_own_and_equal_what_get_result_reads(backend, enqueued_signals):
     shared_args, shared_kwargs = [1, [2]], {"b": {"c": 3}}
-    results = backend.enqueue_all([(tasks.add, (), {}), (tasks.add, shared_args, shared_kwargs),
-                                   (tasks.add, shared_args, shared_kwargs), (tasks.add, (), {})])
+    results = backend.enqueue_all([(tasks.echo, (), {}), (tasks.echo, shared_args, shared_kwargs),
+                                   (tasks.echo, shared_args, shared_kwargs), (tasks.echo, (), {})])
     fields = ("id", "status", "task", "enqueued_at", "started_at", "finished_at", "last_attempted_at",
               "args", "kwargs", "backend", "errors", "worker_ids")
     for result in results:
         fetched = backend.get_result(result.id)
         assert {f: getattr(result, f) for f in fields} == {f: getattr(fetched, f) for f in fields}
-        assert result.status == TaskResultStatus.READY and result.task is tasks.add
+        assert result.status == TaskResultStatus.READY and result.task is tasks.echo
     assert len({r.id for r in results}) == 4
     # every result holds its own lists and dicts, none the caller's or another result's
     held = [obj for r in results for obj in (r.args, r.kwargs, r.errors, r.worker_ids)]
@@ -320,16 +320,16 @@ def test_enqueue_all_refuses_bad_arguments_with_the_errors_of_enqueue(backend, a
 @pytest.mark.django_db
 def test_enqueue_all_keeps_key_order_and_measures_payloads_as_enqueue_does(backend):
     kwargs = {"zeta": "é" * 10, "alpha": {"y": 1, "x": [1, {"b": 2, "a": 3}]}}
-    result, = backend.enqueue_all([(tasks.add, ("ü", (1,)), kwargs)])
+    result, = backend.enqueue_all([(tasks.echo, ("ü", (1,)), kwargs)])
     stored = Job.objects.get(pk=result.id)
     assert stored.args == ["ü", [1]] and stored.kwargs == kwargs
     assert list(stored.kwargs) == ["zeta", "alpha"] and list(stored.kwargs["alpha"]["x"][1]) == ["b", "a"]
     size = payload_size(["ü", [1]], kwargs)  # UTF-8 bytes of compact JSON, as enqueue counts them
     options = {**TWO_BACKENDS["default"], "OPTIONS": {"max_payload_bytes": size}}
     with override_settings(TASKS={"default": options}):
-        task_backends["default"].enqueue_all([(tasks.add, ("ü", (1,)), kwargs)])
+        task_backends["default"].enqueue_all([(tasks.echo, ("ü", (1,)), kwargs)])
         with pytest.raises(EnqueueError, match=f"arguments take {size + 1} bytes as JSON"):
-            task_backends["default"].enqueue_all([(tasks.add, ("üa", (1,)), kwargs)])
+            task_backends["default"].enqueue_all([(tasks.echo, ("üa", (1,)), kwargs)])
 
 
 @pytest.mark.django_db
@@ -425,3 +425,29 @@ def test_get_result_reads_a_job_the_worker_refused(backend):
     assert result.task.module_path == "tests.never_imported.task"
     # Read without importing the module the row names.
     assert "tests.never_imported" not in sys.modules
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("task", "args", "kwargs", "problem"), [
+    (tasks.add, (), {}, "missing a required argument: 'a'"),
+    (tasks.add, (1, 2, 3), {}, "too many positional arguments"),
+    (tasks.add, (1, 2), {"zzz": 3}, "got an unexpected keyword argument 'zzz'"),
+    (tasks.add, (1, 2), {"a": 3}, "multiple values for argument 'a'"),
+    (tasks.with_context, (), {}, "missing a required argument: 'value'"),  # the context is not counted
+])
+def test_arguments_the_function_does_not_take_are_refused_at_enqueue(task, args, kwargs, problem):
+    for enqueue in (lambda: task.enqueue(*args, **kwargs),
+                    lambda: task_backends["default"].enqueue_all([(task, args, kwargs)]),
+                    lambda: enqueue_on_commit(task, *args, **kwargs)):
+        with pytest.raises(EnqueueError) as info:
+            enqueue()
+        assert str(info.value).startswith(f"dj_queue: cannot enqueue {task.module_path}: {problem}; "
+                                          f"the worker would call {task.func.__name__}(")
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db
+def test_calls_that_fit_pass_the_signature_check():
+    for result in (tasks.add.enqueue(1, 2), tasks.add.enqueue(1, b=2), tasks.add.enqueue(a=1, b=2),
+                   tasks.with_context.enqueue(5), tasks.echo.enqueue(1, 2, 3, x=4), tasks.fail.enqueue()):
+        assert result.status == TaskResultStatus.READY

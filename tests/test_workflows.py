@@ -254,3 +254,11 @@ def test_a_unique_step_whose_key_another_job_holds_fails_instead_of_taking_that_
     workflow.refresh_from_db()
     assert workflow.status == Workflow.Status.FAILED  # ended: neither member waits forever
     assert sorted(status for kind, _, status in steps_of(workflow) if kind == "task") == ["failed", "succeeded"]
+
+
+def test_a_step_whose_call_does_not_fit_its_function_fails_when_its_turn_comes(worker, caplog):
+    workflow = chain(step(add, 1, 2), step(add, 10, 20)).enqueue()  # the second gets 3 arguments: 3, 10, 20
+    assert work_off(worker) == 1
+    workflow.refresh_from_db()
+    assert workflow.status == Workflow.Status.FAILED
+    assert "too many positional arguments" in caplog.text

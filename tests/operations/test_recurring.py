@@ -46,7 +46,7 @@ def test_a_due_run_fires_once_however_many_schedulers_ask():
 
 
 def test_a_scheduler_that_was_down_fires_only_the_latest_missed_run():
-    static(hourly={"task_path": ADD, "schedule": "0 * * * *"})
+    static(hourly={"task_path": ADD, "schedule": "0 * * * *", "args": [1, 2]})
     fired = recurring.fire_due(now=T0 + timedelta(hours=5, minutes=10), **KW)
     assert len(fired) == 1
     assert RecurringExecution.objects.get().run_at == T0 + timedelta(hours=5)

@@ -117,7 +117,8 @@ def test_dynamic_tasks_take_a_timezone():
 def test_a_row_with_an_unknown_zone_is_logged_and_skipped(caplog):
     RecurringTask.objects.create(key="bad", schedule="* * * * *", task_path=ADD, timezone="Mars/Olympus",
                                  created_at=utc("2026-01-01T00:00"))
-    RecurringTask.objects.create(key="good", schedule="* * * * *", task_path=ADD, created_at=utc("2026-01-01T00:00"))
+    RecurringTask.objects.create(key="good", schedule="* * * * *", task_path=ADD, args=[1, 2],
+                                created_at=utc("2026-01-01T00:00"))
     fired = recurring.fire_due(now=utc("2026-01-02T00:00:30"), **KW)
     assert len(fired) == 1 and RecurringExecution.objects.get().task_key == "good"
     assert "recurring task 'bad' cannot be scheduled: 'No time zone found with key Mars/Olympus'" in caplog.text

@@ -65,7 +65,8 @@ def test_the_latest_reservation_of_a_task_is_kept_so_its_run_never_fires_twice()
     from dj_queue.operations import recurring
 
     now = timezone.now()
-    recurring.sync_static_tasks({"monthly": {"task_path": "tests.tasks_app.tasks.add", "schedule": "0 0 1 * *"}}, **KW)
+    recurring.sync_static_tasks({"monthly": {"task_path": "tests.tasks_app.tasks.add", "schedule": "0 0 1 * *",
+                                             "args": [1, 2]}}, **KW)
     RecurringTask = recurring.RecurringTask
     RecurringTask.objects.update(created_at=now - 90 * DAY)
     [job_id] = recurring.fire_due(**KW)
