@@ -29,6 +29,8 @@ from dj_queue.models.jobs import PRIORITY_MAX, PRIORITY_MIN
 from dj_queue.operations.enqueue import JobSpec, enqueue_job, enqueue_jobs
 from dj_queue.operations.unique import enqueue_unique, enqueue_unique_jobs
 from dj_queue.policies import check_exactly_once, policy_for
+from dj_queue.ratelimits import key_of as rate_limit_key
+from dj_queue.ratelimits import settings_for as rate_limit_settings
 from dj_queue.resolution import enqueue_refusal, remember_task
 from dj_queue.results import NewResults, enqueued_result, to_task_result
 from dj_queue.serialization import SerializationError, describe_type, encode
@@ -226,6 +228,9 @@ class DjQueueBackend(BaseTaskBackend):
             raise EnqueueError(f"dj_queue: cannot enqueue {task.module_path}: {exc}") from None
         if check_signature:
             check_call(task, args, kwargs)
+        rate = rate_limit_settings(task)
+        if rate is not None:  # a key the worker could not build would fail the job when it runs
+            rate_limit_key(task, rate, args, kwargs)
         size = args_size + kwargs_size
         if size > limit:
             raise EnqueueError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dj_queue.api import rate_limit
+from dj_queue.compat import task_backends
 from dj_queue.exceptions import EnqueueError
 from dj_queue.ratelimits import LocalRateLimit, RateLimit, key_of, parse_rate, settings_for
 from tests.tasks_app import tasks
@@ -95,3 +96,16 @@ def test_local_limit_holds_for_any_window():
     assert limiter.wait_seconds() == 0.0
     assert LocalRateLimit.from_option(None) is None
     assert LocalRateLimit.from_option("4/2").limit == 4
+
+
+@pytest.mark.django_db
+def test_a_key_that_cannot_be_built_is_refused_at_enqueue(monkeypatch):
+    from dj_queue.models import Job
+
+    monkeypatch.setattr(tasks.per_account.func, "rate_limit_key", "account:{nope}")
+    with pytest.raises(EnqueueError, match="rate-limit key") as info:
+        tasks.per_account.enqueue(1)
+    assert "nope" in str(info.value)
+    with pytest.raises(EnqueueError, match="rate-limit key"):
+        task_backends["default"].enqueue_all([(tasks.per_account, [1], {})])
+    assert not Job.objects.exists()
