@@ -9,6 +9,14 @@ import re
 from typing import Any, Iterable, Sequence
 
 from asgiref.sync import sync_to_async
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+
+# Before the models are imported: without the app, Django's own error names a model class and
+# says nothing of the fix (and the system check that would, dj_queue.E001, is never reached).
+if apps.apps_ready and not any(config.name == "dj_queue" for config in apps.get_app_configs()):
+    raise ImproperlyConfigured("dj_queue: TASKS uses dj_queue.backend.DjQueueBackend but 'dj_queue' is not in "
+                               "INSTALLED_APPS: add 'dj_queue' to INSTALLED_APPS and run migrate")
 
 from dj_queue.compat import (
     BaseTaskBackend,

@@ -232,3 +232,20 @@ def test_manage_py_check_in_a_subprocess_prints_the_error_and_no_traceback(tmp_p
     prune = subprocess.run([sys.executable, "-m", "django", "dj_queue_prune", "--older-than", "7d"], cwd=ROOT,
                            env=env, capture_output=True, text=True, timeout=120)
     assert (prune.returncode, prune.stderr) == (1, f"CommandError: {TYPO}\n")
+
+
+def test_enqueueing_without_dj_queue_in_installed_apps_names_the_fix(tmp_path):
+    (tmp_path / "no_app_settings.py").write_text(
+        "from tests.settings import *  # noqa: F401,F403\n"
+        "INSTALLED_APPS = [app for app in INSTALLED_APPS if app != 'dj_queue']\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "no_app_settings", "DJ_QUEUE_TEST_DB": settings.DB,
+           "DJ_QUEUE_TEST_DB_NAME": str(connection.settings_dict["NAME"]),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])}
+    code = "import django; django.setup(); from tests.tasks_app.tasks import add; add.enqueue(1, 2)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.rstrip().endswith(
+        "ImproperlyConfigured: dj_queue: TASKS uses dj_queue.backend.DjQueueBackend but 'dj_queue' is not in "
+        "INSTALLED_APPS: add 'dj_queue' to INSTALLED_APPS and run migrate")
