@@ -15,7 +15,8 @@ from typing import Any
 from django.db import transaction
 
 from dj_queue import running
-from dj_queue.compat import Task, TaskResultDoesNotExist
+from dj_queue.compat import Task
+from dj_queue.results import job_pk
 from dj_queue.concurrency import concurrency
 from dj_queue.config import backend_options, database_for
 from dj_queue.exceptions import EnqueueError
@@ -160,11 +161,7 @@ def cancel(job_id: int | str, *, backend_alias: str = "default") -> str:
     Raises ``TaskResultDoesNotExist`` for an unknown id and ``NotCancellableError`` for a job that
     already finished.
     """
-    try:
-        pk = int(job_id)
-    except (TypeError, ValueError):
-        raise TaskResultDoesNotExist(str(job_id)) from None
-    return jobs.cancel(pk, backend_alias=backend_alias, using=database_for(backend_alias))
+    return jobs.cancel(job_pk(job_id), backend_alias=backend_alias, using=database_for(backend_alias))
 
 
 def cancel_requested(context_or_job_id: Any) -> bool:
@@ -173,7 +170,7 @@ def cancel_requested(context_or_job_id: Any) -> bool:
     Takes the task's ``TaskContext`` (``@task(takes_context=True)``) or a job id.
     """
     result = getattr(context_or_job_id, "task_result", None)
-    job_id = int(result.id if result is not None else context_or_job_id)
+    job_id = job_pk(result.id if result is not None else context_or_job_id)
     attempt = running.get(job_id)
     if attempt is not None:  # the worker's watchdog reads requests for its running jobs every second
         return attempt.cancel_requested

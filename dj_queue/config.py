@@ -259,7 +259,10 @@ def settings_options(alias: str) -> dict[str, Any]:
     params = (getattr(settings, "TASKS", {}) or {}).get(alias)
     if params is None:
         raise ConfigurationError(f"dj_queue: no TASKS backend named {alias!r}")
-    return dict(params.get("OPTIONS") or {})
+    options = params.get("OPTIONS") or {}
+    if not isinstance(options, dict):
+        check(options, where=f"TASKS[{alias!r}]['OPTIONS']")  # raises: the options must be a mapping
+    return dict(options)
 
 
 # Options a runtime of this process started with (YAML, environment, flags included), so code

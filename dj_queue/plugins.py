@@ -104,7 +104,8 @@ def disabled_plugin_names() -> set[str]:
     except Exception:  # settings not configured: only the environment counts
         return names
     for params in tasks.values():
-        plugins = (params.get("OPTIONS") or {}).get("plugins") or {}
+        options = (params.get("OPTIONS") or {}) if isinstance(params, dict) else {}
+        plugins = (options.get("plugins") or {}) if isinstance(options, dict) else {}  # else: dj_queue.E003
         disable = plugins.get("disable", []) if isinstance(plugins, dict) else []
         if isinstance(disable, (list, tuple)):  # anything else (a bare string) is reported by dj_queue.E003
             names.update(name for name in disable if isinstance(name, str))

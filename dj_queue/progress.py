@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from dj_queue.compat import TaskResultDoesNotExist
+from dj_queue.results import job_pk
 from dj_queue.config import database_for
 from dj_queue.exceptions import EnqueueError
 from dj_queue.models import Job
@@ -43,7 +44,7 @@ def get_progress(job_id: int | str, *, backend_alias: str = "default") -> dict[s
 
     ``TaskResultDoesNotExist`` for an unknown id (or a finished job whose row was not kept).
     """
-    row = (Job.objects.using(database_for(backend_alias)).filter(pk=int(job_id))
+    row = (Job.objects.using(database_for(backend_alias)).filter(pk=job_pk(job_id))
            .values_list("progress", "progress_metadata").first())
     if row is None:
         raise TaskResultDoesNotExist(str(job_id))
@@ -54,7 +55,7 @@ def _checked(metadata: Any) -> dict:
     if not isinstance(metadata, dict):
         raise EnqueueError(f"dj_queue: progress metadata must be a dict, got {type(metadata).__name__}")
     try:
-        text = json.dumps(metadata)
+        text = json.dumps(metadata, allow_nan=False)  # NaN is not JSON: the JSON column refuses it
     except (TypeError, ValueError) as exc:
         raise EnqueueError(f"dj_queue: progress metadata must be JSON-serialisable: {exc}") from None
     if len(text.encode()) > METADATA_MAX_BYTES:
@@ -65,5 +66,5 @@ def _checked(metadata: Any) -> dict:
 
 def _job_of(context_or_job_id: Any) -> tuple[int, str]:
     result = getattr(context_or_job_id, "task_result", None)
-    job_id = int(result.id if result is not None else context_or_job_id)
+    job_id = job_pk(result.id if result is not None else context_or_job_id)
     return job_id, database_for(getattr(result, "backend", None) or "default")

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 
-from dj_queue.compat import Task, TaskError, TaskResult, TaskResultStatus
+from dj_queue.compat import Task, TaskError, TaskResult, TaskResultDoesNotExist, TaskResultStatus
 from dj_queue.exceptions import TaskResolutionError
 from dj_queue.models import FailedExecution, Job
 from dj_queue.resolution import resolve_task
+
+# A job id as text: what ``get_result`` and the other lookups by id accept (an int, or its digits).
+_ID = re.compile(r"[0-9]{1,18}")
+
+
+def job_pk(value: Any) -> int:
+    """The job id ``value`` names (an int or its text); ``TaskResultDoesNotExist`` for anything else
+    (``"abc"``, ``None``, ``-1``, a number too large for the column), never ``ValueError``."""
+    text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    if not _ID.fullmatch(text):
+        raise TaskResultDoesNotExist(str(value))
+    return int(text)
 
 
 def to_task_result(

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
 from dj_queue import plugins
-from dj_queue.compat import Task
+from dj_queue.compat import Task, TaskResultDoesNotExist
+from dj_queue.results import job_pk
 from dj_queue.config import database_for
 from dj_queue.exceptions import EnqueueError
 from dj_queue.models import Workflow, WorkflowStep
@@ -72,6 +73,9 @@ Node = Union[Step, Chain, Group]
 
 def step(task: Task, *args: Any, **kwargs: Any) -> Step:
     """A step calling ``task(*args, **kwargs)`` (plus the previous step's value, first)."""
+    if not isinstance(task, Task):
+        raise EnqueueError(f"dj_queue: step() takes a @task, not {task!r} (decorate the function with @task "
+                           "and pass the task object)")
     return Step(task, args, kwargs)
 
 
@@ -116,7 +120,11 @@ def cancel_workflow(workflow_id: int, *, backend_alias: str = "default") -> int:
     cancelled or asked to stop; ``NotCancellableError`` when the workflow already ended."""
     using = database_for(backend_alias)
     with plugins.get_dialect(using).write_transaction(using):
-        return cancel_steps(int(workflow_id), using)
+        try:
+            pk = job_pk(workflow_id)  # the same digits rule as job ids
+        except TaskResultDoesNotExist:
+            raise Workflow.DoesNotExist(f"no workflow {workflow_id!r}") from None
+        return cancel_steps(pk, using)
 
 
 def _enqueue(flow: Node, *, workspace: Any, name: str) -> Workflow:
@@ -133,7 +141,7 @@ def _enqueue(flow: Node, *, workspace: Any, name: str) -> Workflow:
         # Not the signature: a step after the first gets the previous step's value as well.
         backend.validate_arguments(task, list(args), kwargs, check_signature=False)
     with plugins.get_dialect(using).write_transaction(using):
-        workflow = Workflow.objects.using(using).create(backend_alias=alias, name=name[:255],
+        workflow = Workflow.objects.using(using).create(backend_alias=alias, name=str(name or "")[:255],
                                                         workspace=_checked(workspace))
         _store(flow, workflow, None, 0, "member", using)
         operations.start(workflow, using)
@@ -194,7 +202,8 @@ def _non_empty(steps: tuple, kind: str) -> tuple:
 def _checked(value: Any) -> Any:
     """The workspace as stored: JSON, and small."""
     try:
-        text = json.dumps(value)
+        # allow_nan=False: NaN and Infinity are not JSON, and the database's JSON column refuses them.
+        text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise EnqueueError(f"dj_queue: a workflow workspace must be JSON-serialisable: {exc}") from None
     if len(text.encode()) > WORKSPACE_MAX_BYTES:
@@ -205,7 +214,10 @@ def _checked(value: Any) -> Any:
 def _workflow_of(context_or_job_id: Any) -> tuple[int, str]:
     """``(workflow id, database alias)`` of the job a ``TaskContext`` or job id names."""
     result = getattr(context_or_job_id, "task_result", None)
-    job_id = int(result.id if result is not None else context_or_job_id)
+    try:
+        job_id = job_pk(result.id if result is not None else context_or_job_id)
+    except TaskResultDoesNotExist:
+        raise EnqueueError(f"dj_queue: job {context_or_job_id!r} is not a step of a workflow") from None
     using = database_for(getattr(result, "backend", None) or "default")
     workflow_id = (WorkflowStep.objects.using(using).filter(job_id=job_id)
                    .values_list("workflow_id", flat=True).first())

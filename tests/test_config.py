@@ -325,3 +325,12 @@ def test_error_texts_have_one_terminal_punctuation_mark():
         config.validate({"workers": [{"thread": 2}]}, where=SETTINGS_WHERE)
     assert str(excinfo.value) == (f"dj_queue: {SETTINGS_WHERE}: unknown option 'thread' in workers[0]; "
                                   "did you mean 'threads'?")
+
+
+def test_options_that_are_not_a_mapping_are_one_configuration_error():
+    from dj_queue import plugins
+
+    with override_settings(TASKS={"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "OPTIONS": "dj_queue.yml"}}):
+        with pytest.raises(ConfigurationError, match="the options must be a mapping, got str 'dj_queue.yml'"):
+            config.settings_options("default")
+        assert isinstance(plugins.disabled_plugin_names(), set)  # no AttributeError while reading it

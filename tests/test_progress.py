@@ -45,3 +45,18 @@ def test_unknown_jobs_raise_task_result_does_not_exist():
         api.get_progress(999999)
     with pytest.raises(TaskResultDoesNotExist):
         api.set_progress(999999, 10)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("bad", ["abc", None, -1, 10**30, True])
+def test_lookups_by_a_bad_job_id_say_it_does_not_exist(bad):
+    for lookup in (api.get_progress, api.cancel_requested, api.cancel):
+        with pytest.raises(TaskResultDoesNotExist):
+            lookup(bad)
+
+
+@pytest.mark.django_db
+def test_progress_metadata_that_is_not_json_is_refused(monkeypatch):
+    result = add.enqueue(1, 2)
+    with pytest.raises(EnqueueError, match="JSON-serialisable"):
+        api.set_progress(result.id, 0.5, metadata={"rate": float("nan")})

@@ -262,3 +262,17 @@ def test_a_step_whose_call_does_not_fit_its_function_fails_when_its_turn_comes(w
     workflow.refresh_from_db()
     assert workflow.status == Workflow.Status.FAILED
     assert "too many positional arguments" in caplog.text
+
+
+def test_misused_workflow_calls_raise_clear_errors():
+    with pytest.raises(EnqueueError, match="step\\(\\) takes a @task"):
+        step(add.func, 1)
+    with pytest.raises(EnqueueError, match="workspace must be JSON-serialisable"):
+        chain(step(add, 1, 2)).enqueue(workspace={"d": float("nan")})
+    for bad in ("abc", None, -1, 10**30):
+        with pytest.raises(Workflow.DoesNotExist):
+            cancel_workflow(bad)
+        with pytest.raises(EnqueueError, match="is not a step of a workflow"):
+            workspace(bad)
+    assert chain(step(add, 1, 2)).enqueue(name=None).name == ""
+    assert not Workflow.objects.filter(name="None").exists()
