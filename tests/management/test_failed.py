@@ -121,8 +121,11 @@ def test_dry_run_prints_the_ids_and_changes_nothing(jobs):
     (("list", "--limit", "0"), "--limit must be a positive number"),
     (("list", "--dry-run"), "--dry-run applies to retry and discard only"),
     (("list", "--older-than", "soon"),
-     "--older-than: 'soon' is not a duration: use seconds or a number with s, m, h or d"),
+     "--older-than: 'soon' is not a duration: use seconds or a number with s, m, h, d or w"),
     (("discard", "--newer-than=-1h"), "--newer-than: '-1h' is not a duration: it must not be negative"),
+    (("list", "--older-than", "99999999999d"), "--older-than: '99999999999d' is too long: at most 100 years"),
+    (("list", "--id", "99999999999999999999999"),
+     "Error: argument --id: '99999999999999999999999' is not a job id"),
     (("list", "--backend", "nope"), None),
 ])
 def test_bad_input_is_a_clear_command_error(args, message):

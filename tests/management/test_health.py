@@ -80,7 +80,8 @@ def test_no_queues_is_healthy_with_thresholds(fresh_process):
 
 @pytest.mark.parametrize("args, message", [
     (("--max-backlog=-1",), "--max-backlog must not be negative"),
-    (("--max-latency", "later"), "--max-latency: 'later' is not a duration: use seconds or a number with s, m, h or d"),
+    (("--max-latency", "later"), "--max-latency: 'later' is not a duration: use seconds or a number with s, m, h, d or w"),
+    (("--max-age", "nan"), "Error: argument --max-age: 'nan' is not a duration: use seconds or a number with s, m, h, d or w"),
 ])
 def test_bad_thresholds_are_clear_errors(args, message):
     assert str(unhealthy(*args)) == message

@@ -113,7 +113,12 @@ def test_stats_line_format():
                                            "finished_1m=6.2 failed_1m=0.0 latency=0.8s paused=no backend=default")
 
 
-def test_the_command_refuses_a_non_positive_interval():
+@pytest.mark.parametrize(("value", "problem"), [
+    ("0", "'0' must be more than 0 seconds"),
+    ("nan", "'nan' is not a duration: use seconds or a number with s, m, h, d or w"),
+    ("-5", "'-5' is not a duration: it must not be negative"),
+])
+def test_the_command_refuses_an_interval_that_is_not_positive(value, problem):
     with pytest.raises(CommandError) as excinfo:
-        call_command("dj_queue", "--stats-every", "0")
-    assert str(excinfo.value) == "--stats-every must be a positive number of seconds"
+        call_command("dj_queue", "--stats-every", value)
+    assert str(excinfo.value) == f"Error: argument --stats-every: {problem}"

@@ -24,6 +24,7 @@ from django.core.management.base import CommandError
 
 from dj_queue import config, plugins
 from dj_queue.config import DELIVERIES, MODES, LoadedOptions, resolve_options
+from dj_queue.durations import positive_seconds
 from dj_queue.exceptions import ConfigurationError
 from dj_queue.logs import JsonFormatter, TracebackFormatter
 from dj_queue.management.base import QueueCommand
@@ -129,7 +130,7 @@ class Command(QueueCommand):
         parser.add_argument("--only-dispatch", action="store_true", help="run dispatchers only")
         parser.add_argument("--skip-recurring", action="store_true",
                             help="do not run the scheduler (env DJ_QUEUE_SKIP_RECURRING)")
-        parser.add_argument("--stats-every", type=float, metavar="SECONDS",
+        parser.add_argument("--stats-every", type=positive_seconds, metavar="SECONDS",
                             help="log one stats line per queue every SECONDS (logger dj_queue.stats)")
         parser.add_argument("--delivery", choices=DELIVERIES,
                             help="what happens to jobs of a worker that died (option delivery)")
@@ -152,8 +153,6 @@ class Command(QueueCommand):
     def handle(self, *args, **opts):
         if opts["only_work"] and opts["only_dispatch"]:
             raise CommandError("--only-work and --only-dispatch exclude each other")
-        if opts["stats_every"] is not None and opts["stats_every"] <= 0:
-            raise CommandError("--stats-every must be a positive number of seconds")
         if opts["metrics_port"] is not None:
             check_metrics(opts["metrics_port"])
         loaded = self.load(opts)

@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import CommandError
 from django.db.models import QuerySet
 
-from dj_queue.durations import parse_duration
+from dj_queue.durations import job_id, parse_duration
 from dj_queue.management.base import QueueCommand
 from dj_queue.management.tables import table
 from dj_queue.operations.failed import select_failed
@@ -49,7 +49,7 @@ class Command(QueueCommand):
         parser.add_argument("--exception", help="exception class: dotted path or its last part (ValueError)")
         parser.add_argument("--older-than", help="failed more than this long ago (seconds, or 30m, 1h, 7d)")
         parser.add_argument("--newer-than", help="failed less than this long ago (seconds, or 30m, 1h, 7d)")
-        parser.add_argument("--id", dest="ids", type=int, nargs="+", action="extend", help="only these job ids")
+        parser.add_argument("--id", dest="ids", type=job_id, nargs="+", action="extend", help="only these job ids")
         parser.add_argument("--limit", type=int, help=f"list: show at most this many (default {DEFAULT_LIMIT})")
         parser.add_argument("--dry-run", action="store_true", help="retry/discard: print what would be done")
         parser.add_argument("--backend", default="default", help="TASKS alias (default: default)")

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from dj_queue.durations import parse_duration
+from dj_queue.durations import parse_duration, positive_seconds
 from dj_queue.management.base import QueueCommand
 from dj_queue.operations.processes import fresh_count
 from dj_queue.operations.queues import queue_depths
@@ -42,7 +42,7 @@ class Command(QueueCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--backend", default="default", help="TASKS alias (default: default)")
-        parser.add_argument("--max-age", type=float, default=None,
+        parser.add_argument("--max-age", type=positive_seconds, default=None,
                             help="seconds since the last heartbeat (default: process_alive_threshold)")
         parser.add_argument("--max-backlog", type=int, default=None,
                             help="exit 2 when a queue has more ready jobs than this")
@@ -53,8 +53,6 @@ class Command(QueueCommand):
         alias = opts["backend"]
         options = self.options_of(alias)
         max_age = opts["max_age"] if opts["max_age"] is not None else float(options["process_alive_threshold"])
-        if max_age <= 0:
-            raise CommandError("--max-age must be a positive number of seconds")
         if opts["max_backlog"] is not None and opts["max_backlog"] < 0:
             raise CommandError("--max-backlog must not be negative")
         max_latency = _duration(opts["max_latency"]) if opts["max_latency"] is not None else None
