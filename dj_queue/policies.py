@@ -101,6 +101,8 @@ def delivery(mode: str, *, crash_limit: int | None = None) -> Callable[[Any], An
     """Choose what happens to this task's jobs when the process running them dies."""
     if mode not in DELIVERIES:
         raise EnqueueError(f"delivery must be one of {', '.join(DELIVERIES)}, got {mode!r}")
+    if crash_limit is not None:
+        _check_attempts(crash_limit, "delivery(crash_limit=...)")
 
     def decorate(target: Any) -> Any:
         func = getattr(target, "func", target)
@@ -145,7 +147,10 @@ def policy_for(task: Any, options: dict[str, Any]) -> Policy:
     mode = getattr(func, "delivery", None) or options["delivery"]
     if mode not in DELIVERIES:
         raise EnqueueError(f"task {name}: delivery must be one of {', '.join(DELIVERIES)}, got {mode!r}")
-    crash_limit = getattr(func, "crash_limit", None) or options["crash_limit"]
+    crash_limit = getattr(func, "crash_limit", None)
+    if crash_limit is None:
+        crash_limit = options["crash_limit"]
+    _check_attempts(crash_limit, f"task {name}: crash_limit")
     once = getattr(func, "exactly_once", None)
     return Policy(max_attempts, backoff, tuple(retry_on), seconds, mode, int(crash_limit),
                   (DEFAULT_DB_ALIAS if once is True else once) or None)

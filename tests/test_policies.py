@@ -92,6 +92,7 @@ def test_exactly_once_bare_and_with_an_alias():
     (lambda: retry(max_attempts=0), "retry(max_attempts=...) must be a positive int, got 0"),
     (lambda: timeout(-1), "timeout(...) must be positive seconds, got -1"),
     (lambda: delivery("twice"), "delivery must be one of at_least_once, at_most_once, got 'twice'"),
+    (lambda: delivery("at_least_once", crash_limit=0), "delivery(crash_limit=...) must be a positive int, got 0"),
     (lambda: retry(retry_on="ValueError"), "retry(retry_on=...): cannot import 'ValueError'"),
     (lambda: retry(retry_on=[ValueError, 3]), "retry(retry_on=...) must be exception classes (or dotted paths "
                                               "to them), got [<class 'ValueError'>, 3]"),

@@ -30,7 +30,17 @@ class Pidfile:
         self.pid: int | None = None
 
     def acquire(self) -> None:
-        """Write our pid, or raise ``PidfileError`` if a live process already holds the file."""
+        """Write our pid, or raise ``PidfileError`` if a live process already holds the file (or the
+        path cannot hold one: a directory that cannot be made or written, a file in the way)."""
+        try:
+            self._acquire()
+        except PidfileError:
+            raise
+        except OSError as exc:
+            raise PidfileError(f"dj_queue: cannot write the supervisor_pidfile {str(self.path)!r}: "
+                               f"{exc.strerror or exc}") from None
+
+    def _acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(2):
             try:

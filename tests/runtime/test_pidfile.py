@@ -51,3 +51,11 @@ def test_release_leaves_a_file_that_is_not_ours(tmp_path):
     path.write_text("1\n")
     pidfile.release()
     assert path.exists()
+
+
+def test_a_path_that_cannot_hold_a_pidfile_is_a_pidfile_error(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a directory\n")
+    with pytest.raises(PidfileError) as info:
+        Pidfile(blocker / "dj_queue.pid").acquire()  # its "directory" is a file
+    assert str(info.value).startswith(f"dj_queue: cannot write the supervisor_pidfile {str(blocker / 'dj_queue.pid')!r}: ")
