@@ -12,8 +12,10 @@ recurring tasks); the other tables are internal bookkeeping, kept reachable from
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from django.contrib import admin
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -67,6 +69,10 @@ def _moment(model: type, name: str):
     return show
 
 
+# Fields whose values redaction may hide: never filtered on from the URL.
+SECRET_FIELDS = frozenset({"args", "kwargs"})
+
+
 class QueueAdmin(admin.ModelAdmin):
     """Read-only and cheap on big tables: no full count, a capped filtered count ("10,000+"),
     no per-row queries."""
@@ -76,6 +82,13 @@ class QueueAdmin(admin.ModelAdmin):
     list_per_page = 50
     actions = []
     on_index = False  # internal table: left off the admin index
+
+    def lookup_allowed(self, lookup: str, value: Any, request: HttpRequest | None = None) -> bool:
+        """No filtering on arguments from the URL (``?args__0__startswith=4111``): counting the
+        matches would let a viewer guess a redacted value one character at a time."""
+        if SECRET_FIELDS & set(lookup.split(LOOKUP_SEP)):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def get_list_display(self, request: HttpRequest):
         return [_moment(self.model, name) if name in MOMENTS else name

@@ -25,18 +25,15 @@ def redacted_call(job: Any) -> tuple[Any, Any]:
     keys = secret_keys(job.backend_alias, job.task_path)
     if not keys:
         return job.args, job.kwargs
-    positions = _positions(job.task_path, keys)
+    positions = _positions(job.backend_alias, job.task_path, keys)
     args = [MASK if index in positions else mask(value, keys) for index, value in enumerate(job.args or [])]
     return args, mask(job.kwargs, keys)
 
 
 def secret_keys(backend_alias: str, task_path: str) -> frozenset[str]:
     """The lower-cased key names to hide for ``task_path`` jobs of ``backend_alias``."""
-    try:
-        configured = cached_options(backend_alias).get("redact_keys") or ()
-    except (ConfigurationError, KeyError, TypeError):  # an alias no longer in TASKS
-        configured = ()
-    return frozenset(str(key).lower() for key in (*configured, *_task_keys(task_path)))
+    configured = _option(backend_alias, "redact_keys") or ()
+    return frozenset(str(key).lower() for key in (*configured, *_task_keys(backend_alias, task_path)))
 
 
 def mask(value: Any, keys: frozenset[str]) -> Any:
@@ -48,21 +45,27 @@ def mask(value: Any, keys: frozenset[str]) -> Any:
     return value
 
 
-@lru_cache(maxsize=256)
-def _task_keys(task_path: str) -> tuple[str, ...]:
-    function = _function(task_path)
-    keys = getattr(function, "redact", None) or getattr(_task(task_path), "redact", None) or ()
+def _option(backend_alias: str, name: str) -> Any:
+    try:
+        return cached_options(backend_alias).get(name)
+    except (ConfigurationError, KeyError, TypeError):  # an alias no longer in TASKS
+        return None
+
+
+def _task_keys(backend_alias: str, task_path: str) -> tuple[str, ...]:
+    task = _task(backend_alias, task_path)
+    keys = getattr(getattr(task, "func", None), "redact", None) or getattr(task, "redact", None) or ()
     return (keys,) if isinstance(keys, str) else tuple(keys)
 
 
-def _positions(task_path: str, keys: frozenset[str]) -> set[int]:
+def _positions(backend_alias: str, task_path: str, keys: frozenset[str]) -> set[int]:
     """Indexes of the positional parameters whose names are secret."""
-    return {index for index, name in enumerate(_parameters(task_path)) if name.lower() in keys}
+    return {index for index, name in enumerate(_parameters(_task(backend_alias, task_path))) if name.lower() in keys}
 
 
 @lru_cache(maxsize=256)
-def _parameters(task_path: str) -> tuple[str, ...]:
-    function = _function(task_path)
+def _parameters(task: Any) -> tuple[str, ...]:
+    function = getattr(task, "func", None)
     if function is None:
         return ()
     try:
@@ -72,18 +75,18 @@ def _parameters(task_path: str) -> tuple[str, ...]:
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     names = [p.name for p in parameters if p.kind in positional]
     # A task taking its context receives it first; the stored args start after it.
-    if names and getattr(_task(task_path), "takes_context", False):
+    if names and getattr(task, "takes_context", False):
         names = names[1:]
     return tuple(names)
 
 
-def _task(task_path: str) -> Any:
+def _task(backend_alias: str, task_path: str) -> Any:
+    """The task, found as the backend's workers find it (``task_modules`` included), or None.
+
+    ``resolve_task`` caches what it finds; a path it cannot load now is asked again next time
+    (a module imported later, a deploy), never remembered as having no secrets.
+    """
     try:
-        return resolve_task(task_path)
-    except (TaskResolutionError, ImportError, ValueError):
+        return resolve_task(task_path, _option(backend_alias, "task_modules"))
+    except (TaskResolutionError, ImportError, ValueError, TypeError):
         return None  # the dashboard shows jobs of tasks this process cannot load
-
-
-def _function(task_path: str) -> Any:
-    task = _task(task_path)
-    return getattr(task, "func", None)

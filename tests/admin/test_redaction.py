@@ -88,3 +88,50 @@ def test_recurring_task_detail_is_redacted(admin_client, redact_keys):
                                         args=[SECRET, 1], kwargs={"token": "tok-9"})
     html = admin_client.get(f"/admin/dj_queue/recurringtask/{task.pk}/change/").content.decode()
     assert SECRET not in html and "tok-9" not in html and html.count("***") == 2
+
+
+def test_a_task_found_only_through_task_modules_keeps_its_redaction(settings, tmp_path, monkeypatch):
+    import sys
+
+    from dj_queue import resolution
+
+    (tmp_path / "dj_queue_secret_ext.py").write_text(
+        "from dj_queue.compat import task\n\n\n@task\ndef pay(card_number: str, cents: int) -> int:\n"
+        "    return cents\n\n\npay.func.redact = ['card_number']\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings.TASKS = {**settings.TASKS, "default": {**settings.TASKS["default"],
+                                                    "OPTIONS": {"task_modules": ["dj_queue_secret_ext"]}}}
+    job = make_job("ready", task_path="dj_queue_secret_ext.pay", args=[SECRET, 5])
+    try:
+        assert redacted_call(job) == ([MASK, 5], {})  # as a worker finds the task: with task_modules
+    finally:
+        sys.modules.pop("dj_queue_secret_ext", None)
+        resolution._resolve.cache_clear()
+
+
+def test_a_task_that_cannot_be_loaded_yet_is_not_remembered_as_having_no_secrets(monkeypatch):
+    from dj_queue.dashboard import redaction
+
+    job = charge_job()
+    real = redaction.resolve_task
+    monkeypatch.setattr(redaction, "resolve_task", lambda *a, **k: (_ for _ in ()).throw(ImportError("later")))
+    assert redacted_call(job)[0][0] == SECRET  # not loadable now: nothing known to hide
+    monkeypatch.setattr(redaction, "resolve_task", real)
+    assert redacted_call(job)[0][0] == MASK  # loadable again: its redact list applies
+
+
+@pytest.mark.parametrize("url", [
+    "/admin/dj_queue/job/?args__0__startswith=4111",
+    "/admin/dj_queue/job/?kwargs__Password=hunter2",
+    "/admin/dj_queue/job/?kwargs__icontains=hunter2",
+    "/admin/dj_queue/failedexecution/?job__args__0__startswith=4111",
+    "/admin/dj_queue/recurringtask/?kwargs__password=x",
+])
+def test_changelists_refuse_filters_on_arguments_that_would_let_a_viewer_guess_secrets(admin_client, url):
+    charge_job()
+    assert admin_client.get(url).status_code == 400  # DisallowedModelAdminLookup, not a match count
+
+
+def test_changelists_still_filter_on_plain_fields(admin_client):
+    charge_job()
+    assert admin_client.get("/admin/dj_queue/job/?queue_name=default").status_code == 200
