@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from dj_queue.compat import TaskResultDoesNotExist
 from dj_queue.dashboard.backends import Backend
 from dj_queue.dashboard.filters import JobFilter
-from dj_queue.dashboard.queries import state_rows
+from dj_queue.dashboard.queries import STATES, state_rows
 from dj_queue.exceptions import NotCancellableError
 from dj_queue.models import FailedExecution, Job
 from dj_queue.models.jobs import PRIORITY_MAX, PRIORITY_MIN
@@ -106,6 +106,7 @@ class Action:
     run: Callable[[Target], str]
     states: tuple[str, ...] = ()
     wants_priority: bool = False
+    on_all: bool = True  # may act on "all" of a list (its state and filter), not only on selected ids
 
     def check(self, target: Target) -> None:
         """Raise ``ActionError`` when ``target`` lacks what this action needs."""
@@ -118,6 +119,8 @@ class Action:
                 raise ActionError(f"{self.label.lower()} does not apply to {target.state or 'unknown'} jobs")
             if not target.ids and not target.everything:
                 raise ActionError("no jobs selected")
+            if target.everything and (not self.on_all or target.state not in STATES):
+                raise ActionError(f"{self.label.lower()} takes selected jobs, not all of a list")
         if self.wants_priority and target.priority is None:
             raise ActionError(f"the priority must be a whole number from {PRIORITY_MIN} to {PRIORITY_MAX}, "
                               f"got {target.priority_text.strip()!r}")
@@ -274,7 +277,7 @@ ACTIONS = {action.name: action for action in [
     Action("change_priority", "Change priority", "dj_queue.change_job", "jobs", _change_priority,
            ("ready", "scheduled", "blocked"), wants_priority=True),
     Action("retry", "Retry", "dj_queue.change_failedexecution", "jobs", _retry, ("failed",)),
-    Action("enqueue_again", "Enqueue again", "dj_queue.add_job", "jobs", _enqueue_again),
+    Action("enqueue_again", "Enqueue again", "dj_queue.add_job", "jobs", _enqueue_again, on_all=False),
     Action("unschedule", "Unschedule", "dj_queue.delete_recurringtask", "key", _unschedule),
 ]}
 # Which actions each drill-down page offers.

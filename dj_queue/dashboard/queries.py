@@ -161,7 +161,8 @@ def job_exists(backend: Backend, job_id: int) -> bool:
 
 def job_with_state(backend: Backend, job_id: int) -> Job | None:
     """The job with every execution row joined (one query); ``job.state`` names its state."""
-    job = Job.objects.using(backend.using).select_related(*JOB_STATES).filter(pk=job_id).first()
+    jobs = Job.objects.using(backend.using).select_related(*JOB_STATES)
+    job = jobs.filter(backend_alias=backend.alias, pk=job_id).first()  # another backend's job: not here
     if job is not None:
         job.state = state_of(job)
     return job

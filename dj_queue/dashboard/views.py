@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
+from dj_queue.compat import TaskResultDoesNotExist
 from dj_queue.dashboard import charts, health, queries
 from dj_queue.dashboard.actions import ACTIONS, STATE_ACTIONS, STATE_WORDS, ActionError, Target, perform
 from dj_queue.dashboard.backends import Backend, selected_backend
@@ -21,6 +22,7 @@ from dj_queue.dashboard.policy import describe_policy
 from dj_queue.dashboard.tables import CappedPaginator, Column, Table
 from dj_queue.exceptions import UndiscardableError
 from dj_queue.policies import policy_for_job
+from dj_queue.results import job_pk
 
 VIEW_PERMISSION = "dj_queue.view_job"
 
@@ -88,8 +90,8 @@ def jobs(request: HttpRequest, site: AdminSite, state: str) -> HttpResponse:
     if state not in queries.STATES:
         raise Http404(f"unknown state {state!r}; states are {', '.join(queries.STATES)}")
     backend = selected_backend(request)
-    queue = request.GET.get("queue", "")
     filters = JobFilter(request.GET, state=state)
+    queue = filters.values().get("queue", "")  # as cleaned and applied: the "all" buttons act on this
     rows = filters.apply(queries.state_rows(backend, state))
     matching = filters.describe(without=("queue",))
     prefix = "" if state == "finished" else "job__"
@@ -195,8 +197,8 @@ def action(request: HttpRequest, site: AdminSite) -> HttpResponse:
 
 def _target(request: HttpRequest, backend: Backend) -> Target:
     try:
-        ids = [int(value) for value in request.POST.getlist("ids")]
-    except ValueError:
+        ids = [job_pk(value) for value in request.POST.getlist("ids")]
+    except TaskResultDoesNotExist:  # not digits, or too many for an id
         raise ActionError("job ids must be numbers") from None
     state = request.POST.get("state", "")
     filters = JobFilter(request.POST, state=state) if state in queries.STATES else None

@@ -102,6 +102,31 @@ def test_bad_requests_get_clear_messages_not_tracebacks(admin_client):
     assert "does not apply to ready jobs" in str(list(get_messages(response.wsgi_request))[-1])
 
 
+@pytest.mark.parametrize("data, message", [
+    ({"op": "cancel", "state": "ready", "ids": ["9223372036854775808"]}, "job ids must be numbers"),
+    ({"op": "retry", "state": "failed", "ids": ["99999999999999999999999"]}, "job ids must be numbers"),
+    ({"op": "enqueue_again", "all": "1"}, "enqueue again takes selected jobs, not all of a list"),
+    ({"op": "enqueue_again", "state": "failed", "all": "1"}, "enqueue again takes selected jobs, not all of a list"),
+])
+@pytest.mark.parametrize("confirm", [False, True])
+def test_requests_no_action_can_do_are_messages_not_server_errors(admin_client, data, message, confirm):
+    make_job("failed")
+    response = post(admin_client, confirm=confirm, **data)
+    assert response.status_code == 302
+    assert message in str(list(get_messages(response.wsgi_request))[-1])
+
+
+def test_the_job_page_of_another_backends_job_is_not_found(admin_client):
+    job = make_job("ready", backend_alias="elsewhere")
+    assert admin_client.get(f"/admin/dj_queue/dashboard/job/{job.pk}/?backend=default").status_code == 404
+
+
+def test_the_all_buttons_act_on_the_queue_the_list_was_filtered_by(admin_client):
+    make_job("ready", queue="default")
+    page = admin_client.get("/admin/dj_queue/dashboard/jobs/ready/", {"queue": " default"})
+    assert page.context["queue"] == "default"  # cleaned, as the list applied it
+
+
 def test_next_must_stay_on_this_site(admin_client):
     response = post(admin_client, op="pause", queue="q", next="https://evil.example/")
     assert response["Location"] == "/admin/dj_queue/dashboard/"
