@@ -44,8 +44,8 @@ def show(title: str, result) -> None:
         value = getattr(fresh, field)
         if field == "status":
             value = value.value
-        elif field == "errors":  # the class and the traceback's last line are enough here
-            value = [f"{e.exception_class_path}: {e.traceback.strip().splitlines()[-1]}" for e in value]
+        elif field == "errors":  # the traceback's last line ("ValueError: ...") is enough here
+            value = [e.traceback.strip().splitlines()[-1] for e in value]
         print(f"  {field:<18} {value if field == 'status' else repr(value)}")
     print(f"  {'run_after':<18} {fresh.task.run_after!r}")
     try:
@@ -68,6 +68,7 @@ def enqueue_all() -> dict:
 def start_runtime() -> subprocess.Popen:
     cmd = [sys.executable, str(HERE / "manage.py"), "dj_queue", "--skip-recurring"]
     print(f"\nstarting the runtime: {' '.join(cmd[1:])}")
+    print("(charge_card fails on purpose: the runtime logs its traceback below)")
     # Its own session, so the SIGTERM below reaches the runtime and not this script.
     return subprocess.Popen(cmd, env=os.environ.copy(), start_new_session=True)
 
