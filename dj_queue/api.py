@@ -57,6 +57,9 @@ class QueueInfo:
     """
 
     def __init__(self, name: str, backend_alias: str = "default") -> None:
+        problem = queues.queue_name_problem(name)
+        if problem:
+            raise ValueError(f"dj_queue: QueueInfo: {problem}")
         self.name = name
         self.backend_alias = backend_alias
         self.using = database_for(backend_alias)

@@ -112,6 +112,8 @@ class Action:
         """Raise ``ActionError`` when ``target`` lacks what this action needs."""
         if self.needs == "queue" and not target.queue:
             raise ActionError("no queue given")
+        if self.needs == "queue" and queue_ops.queue_name_problem(target.queue):
+            raise ActionError(queue_ops.queue_name_problem(target.queue))
         if self.needs == "key" and not target.key:
             raise ActionError("no recurring task key given")
         if self.needs == "jobs":

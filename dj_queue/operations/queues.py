@@ -91,6 +91,16 @@ def is_paused(queue_name: str, *, backend_alias: str, using: str) -> bool:
     return Pause.objects.using(using).filter(backend_alias=backend_alias, queue_name=queue_name).exists()
 
 
+def queue_name_problem(queue_name: Any) -> str | None:
+    """Why ``queue_name`` cannot name a queue (not a non-empty string that fits the column), or None."""
+    limit = Pause._meta.get_field("queue_name").max_length
+    if not isinstance(queue_name, str) or not queue_name.strip():
+        return f"a queue name is a non-empty string, got {queue_name!r}"
+    if len(queue_name) > limit:
+        return f"a queue name has at most {limit} characters, got {len(queue_name)}"
+    return None
+
+
 def pause(queue_name: str, *, backend_alias: str, using: str) -> bool:
     """Stop workers claiming from ``queue_name``. Returns False if it was already paused."""
     try:

@@ -122,3 +122,26 @@ def test_clearing_ready_jobs_gives_their_slots_to_the_blocked_jobs_it_spares():
     assert ReadyExecution.objects.filter(job_id=second).exists()  # unblocked, not cleared with the rest
     assert BlockedExecution.objects.filter(job_id=third).exists()
     assert Semaphore.objects.get(key="account:9").value == 0  # the slot passed on, not leaked
+
+
+@pytest.mark.parametrize("name, problem", [
+    (None, "a queue name is a non-empty string, got None"),
+    ("", "a queue name is a non-empty string, got ''"),
+    ("q" * 101, "a queue name has at most 100 characters, got 101"),
+])
+def test_queue_info_refuses_what_cannot_name_a_queue(name, problem):
+    with pytest.raises(ValueError) as info:
+        QueueInfo(name)
+    assert str(info.value) == f"dj_queue: QueueInfo: {problem}"
+
+
+def test_the_dashboard_refuses_to_pause_a_queue_name_too_long_for_the_column(admin_client):
+    from django.contrib.messages import get_messages
+
+    from dj_queue.models import Pause
+
+    response = admin_client.post("/admin/dj_queue/dashboard/action/", {
+        "backend": "default", "op": "pause", "queue": "q" * 300, "confirm": "yes",
+        "next": "/admin/dj_queue/dashboard/"})
+    assert response.status_code == 302 and not Pause.objects.exists()
+    assert "at most 100 characters" in str(list(get_messages(response.wsgi_request))[-1])
