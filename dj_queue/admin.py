@@ -23,6 +23,7 @@ from django.utils.http import urlencode
 
 from dj_queue import dashboard
 from dj_queue.dashboard import admin_actions as actions
+from dj_queue.dashboard.backends import queue_backends
 from dj_queue.dashboard.health import LIFECYCLE, failure_kind, lifecycle_jobs
 from dj_queue.dashboard.queries import JOB_STATES, state_of
 from dj_queue.dashboard.redaction import redacted_call
@@ -153,6 +154,38 @@ def _job_link(job: Job) -> str:
     return format_html('<a href="{}?{}">{}</a>', url, urlencode({"backend": job.backend_alias}), job.pk)
 
 
+class BackendFilter(admin.SimpleListFilter):
+    """The dj_queue backends of ``TASKS``: Django's own field filter would read them with a
+    ``SELECT DISTINCT`` over the whole table (the history, on the jobs table) on every page."""
+
+    title = "backend alias"
+    parameter_name = "backend_alias"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(alias, alias) for alias in queue_backends()]
+
+    def queryset(self, request: HttpRequest, queryset):
+        return queryset.filter(backend_alias=self.value()) if self.value() else queryset
+
+
+class WaitingQueueFilter(admin.SimpleListFilter):
+    """Queues with waiting jobs or a pause, read from the small per-state tables rather than with
+    a ``SELECT DISTINCT`` over every job ever kept; any queue still filters by URL (``?queue_name=``)."""
+
+    title = "queue (with waiting jobs)"
+    parameter_name = "queue_name"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        using = model_admin.get_queryset(request).db
+        names = {self.value()} if self.value() else set()
+        for model in (ReadyExecution, ScheduledExecution, BlockedExecution, Pause):
+            names.update(model.objects.using(using).order_by().values_list("queue_name", flat=True).distinct())
+        return [(name, name) for name in sorted(names)]
+
+    def queryset(self, request: HttpRequest, queryset):
+        return queryset.filter(queue_name=self.value()) if self.value() else queryset
+
+
 class LifecycleFilter(admin.SimpleListFilter):
     """Jobs retrying, rescued from a dead process, or cancelled (the dashboard's cards link here)."""
 
@@ -170,7 +203,7 @@ class LifecycleFilter(admin.SimpleListFilter):
 class JobAdmin(RedactedArguments, QueueAdmin):
     list_display = ("id", "task_path", "queue_name", "priority", "state", "arguments", "enqueued_at",
                     "finished_at", "dashboard")
-    list_filter = ("backend_alias", "queue_name", LifecycleFilter)
+    list_filter = (BackendFilter, WaitingQueueFilter, LifecycleFilter)
     on_index = True
     list_select_related = JOB_STATES
     search_fields = ("task_path",)
@@ -196,7 +229,7 @@ class JobAdmin(RedactedArguments, QueueAdmin):
 
 class ExecutionAdmin(QueueAdmin):
     list_select_related = ("job",)
-    list_filter = ("backend_alias",)
+    list_filter = (BackendFilter,)
 
     @admin.display(description="job", ordering="job_id")
     def job_link(self, execution) -> str:
@@ -214,21 +247,21 @@ class ExecutionAdmin(QueueAdmin):
 @admin.register(ReadyExecution)
 class ReadyExecutionAdmin(ExecutionAdmin):
     list_display = ("job_link", "task_path", "queue_name", "priority", "arguments", "created_at")
-    list_filter = ("backend_alias", "queue_name")
+    list_filter = (BackendFilter, "queue_name")
     actions = [actions.cancel_jobs]
 
 
 @admin.register(ScheduledExecution)
 class ScheduledExecutionAdmin(ExecutionAdmin):
     list_display = ("job_link", "task_path", "queue_name", "priority", "arguments", "scheduled_at")
-    list_filter = ("backend_alias", "queue_name")
+    list_filter = (BackendFilter, "queue_name")
     actions = [actions.run_now, actions.cancel_jobs]
 
 
 @admin.register(BlockedExecution)
 class BlockedExecutionAdmin(ExecutionAdmin):
     list_display = ("job_link", "task_path", "queue_name", "concurrency_key", "arguments", "expires_at")
-    list_filter = ("backend_alias", "queue_name")
+    list_filter = (BackendFilter, "queue_name")
     actions = [actions.cancel_jobs]
 
 
@@ -253,7 +286,7 @@ class FailedExecutionAdmin(ExecutionAdmin):
 @admin.register(Process)
 class ProcessAdmin(QueueAdmin):
     list_display = ("id", "kind", "name", "hostname", "pid", "last_heartbeat_at", "created_at")
-    list_filter = ("backend_alias", "kind")
+    list_filter = (BackendFilter, "kind")
 
 
 @admin.register(Pause)
@@ -272,11 +305,11 @@ class SemaphoreAdmin(QueueAdmin):
 class RecurringTaskAdmin(RedactedArguments, QueueAdmin):
     on_index = True
     list_display = ("key", "task_path", "schedule", "queue_name", "priority", "static", "backend_alias")
-    list_filter = ("backend_alias", "static")
+    list_filter = (BackendFilter, "static")
     actions = [actions.unschedule]
 
 
 @admin.register(RecurringExecution)
 class RecurringExecutionAdmin(QueueAdmin):
     list_display = ("task_key", "run_at", "job_id", "backend_alias", "created_at")
-    list_filter = ("backend_alias",)
+    list_filter = (BackendFilter,)

@@ -103,3 +103,27 @@ def test_query_count_does_not_grow_with_rows(admin_client):
     populate(BIG)
     assert query_counts(admin_client) == small
     assert max(small.values()) <= 25, small
+
+
+@pytest.mark.parametrize("url", ["/admin/dj_queue/job/", "/admin/dj_queue/failedexecution/",
+                                 "/admin/dj_queue/recurringexecution/"])
+def test_changelist_filters_read_no_distinct_over_the_history_tables(admin_client, url):
+    populate(10)
+    history = ("dj_queue_job", "dj_queue_failed_execution", "dj_queue_recurring_execution")
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(url)
+    assert response.status_code == 200
+    scans = [q["sql"] for q in queries.captured_queries
+             if "DISTINCT" in q["sql"].upper() and any(f'FROM "{t}"' in q["sql"] or f"FROM `{t}`" in q["sql"]
+                                                        for t in history)]
+    assert scans == []
+
+
+def test_the_job_changelist_still_offers_backends_and_the_queues_of_waiting_jobs(admin_client):
+    populate(10)
+    response = admin_client.get("/admin/dj_queue/job/")
+    choices = {spec.title: [c["display"] for c in spec.choices(response.context["cl"])][1:]
+               for spec in response.context["cl"].filter_specs}
+    assert choices["backend alias"] == ["default"]
+    assert choices["queue (with waiting jobs)"] == sorted([f"paused{i}" for i in range(10)] + [f"q{i}" for i in range(5)])
+    assert admin_client.get("/admin/dj_queue/job/?queue_name=q1").context["cl"].result_count == 6 * 10 // 5
