@@ -173,6 +173,7 @@ def action(request: HttpRequest, site: AdminSite) -> HttpResponse:
     chosen = ACTIONS.get(request.POST.get("op", ""))
     if chosen is None:
         return HttpResponseBadRequest("unknown action")
+    _require(request, VIEW_PERMISSION)  # the confirmation page shows the jobs: reading them is viewing
     _require(request, chosen.permission)
     backend = selected_backend(request)
     back = _next_url(request, site)

@@ -61,6 +61,14 @@ def test_each_action_needs_its_own_permission(staff_client, op):
     assert client.post(ACTION, data).status_code == 403
 
 
+@pytest.mark.parametrize("confirm", ["", "yes"])
+def test_an_action_also_needs_the_view_permission(staff_client, confirm):
+    job = make_job("ready")
+    client = staff_client(*PERMISSIONS.values())  # every action permission, but not view_job
+    data = {"op": "cancel", "state": "ready", "ids": str(job.pk), "backend": "default", "confirm": confirm}
+    assert client.post(ACTION, data).status_code == 403
+
+
 def test_a_permitted_staff_user_can_act(staff_client):
     client = staff_client("dj_queue.view_job", "dj_queue.add_pause")
     response = client.post(ACTION, {"op": "pause", "queue": "q", "backend": "default", "confirm": "yes"})
