@@ -11,6 +11,7 @@ from typing import Any, Iterable, Sequence
 from asgiref.sync import sync_to_async
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 
 # Before the models are imported: without the app, Django's own error names a model class and
 # says nothing of the fix (and the system check that would, dj_queue.E001, is never reached).
@@ -29,7 +30,7 @@ from dj_queue.compat import (
 )
 from dj_queue.concurrency import resolve_key
 from dj_queue.concurrency import settings_for as concurrency_settings
-from dj_queue.checks import setup_checks
+from dj_queue.checks import missing_tables, setup_checks, tables_missing_error
 from dj_queue.config import validate
 from dj_queue.exceptions import ConfigurationError, EnqueueError
 from dj_queue.models import Job
@@ -131,17 +132,26 @@ class DjQueueBackend(BaseTaskBackend):
         spec = self._spec(task, args, kwargs)
         check_enqueue(task, self.alias, spec.args, spec.kwargs)
         unique = unique_settings(task)
-        if unique is not None:
-            job, created = enqueue_unique(spec, unique_key(task, unique, spec.args, spec.kwargs), unique,
-                                          backend_alias=self.alias, using=self.using)
-            return self._enqueued(job, task) if created else to_task_result(job, self)
-        job = enqueue_job(
-            backend_alias=self.alias, using=self.using, task_path=spec.task_path,
-            queue_name=spec.queue_name, priority=spec.priority, args=spec.args,
-            kwargs=spec.kwargs, run_after=spec.run_after,
-            concurrency_key=spec.concurrency_key, concurrency=spec.concurrency,
-        )
+        try:
+            if unique is not None:
+                job, created = enqueue_unique(spec, unique_key(task, unique, spec.args, spec.kwargs), unique,
+                                              backend_alias=self.alias, using=self.using)
+                return self._enqueued(job, task) if created else to_task_result(job, self)
+            job = enqueue_job(
+                backend_alias=self.alias, using=self.using, task_path=spec.task_path,
+                queue_name=spec.queue_name, priority=spec.priority, args=spec.args,
+                kwargs=spec.kwargs, run_after=spec.run_after,
+                concurrency_key=spec.concurrency_key, concurrency=spec.concurrency,
+            )
+        except DatabaseError:
+            self._explain_database_error()
+            raise
         return self._enqueued(job, task)
+
+    def _explain_database_error(self) -> None:
+        """Raise the "run migrate" error when the failed write met a database without the tables."""
+        if missing_tables(self.using):
+            raise tables_missing_error(self.using) from None
 
     def enqueue_all(
         self, calls: Iterable[tuple[Task, Sequence[Any], dict[str, Any]]]
@@ -169,10 +179,14 @@ class DjQueueBackend(BaseTaskBackend):
             specs.append(spec)
             keys.append(None if unique is None else (unique_key(task, unique, spec.args, spec.kwargs), unique))
         make = NewResults(self.alias)
-        if not any(keys):
-            jobs = enqueue_jobs(specs, backend_alias=self.alias, using=self.using)
-            return [self._enqueued(job, task, make) for job, (task, _, _) in zip(jobs, calls)]
-        outcomes = enqueue_unique_jobs(specs, keys, backend_alias=self.alias, using=self.using)
+        try:
+            if not any(keys):
+                jobs = enqueue_jobs(specs, backend_alias=self.alias, using=self.using)
+                return [self._enqueued(job, task, make) for job, (task, _, _) in zip(jobs, calls)]
+            outcomes = enqueue_unique_jobs(specs, keys, backend_alias=self.alias, using=self.using)
+        except DatabaseError:
+            self._explain_database_error()
+            raise
         return [self._enqueued(job, task, make) if created else to_task_result(job, self)
                 for (job, created), (task, _, _) in zip(outcomes, calls)]
 

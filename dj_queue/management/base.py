@@ -6,13 +6,12 @@ import argparse
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 
-from dj_queue.checks import option_checks, setup_checks
+from dj_queue.checks import missing_tables, option_checks, setup_checks, tables_missing_error
 from dj_queue.config import backend_options, database_for
 from dj_queue.exceptions import ConfigurationError
-from dj_queue.models import Job
 
 
 class HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -56,18 +55,8 @@ class QueueCommand(BaseCommand):
         except DatabaseError:
             database = database_for(alias)
             if missing_tables(database):
-                raise CommandError(f"dj_queue's tables are not on database {database!r}: run "
-                                   f"`python manage.py migrate --database {database}` first") from None
+                raise CommandError(str(tables_missing_error(database))) from None
             raise
-
-
-def missing_tables(database: str) -> bool:
-    """True when ``database`` answers but lacks dj_queue's job table (never migrated there)."""
-    try:
-        with connections[database].cursor() as cursor:
-            return Job._meta.db_table not in connections[database].introspection.table_names(cursor)
-    except DatabaseError:  # the database itself is the problem: keep the original error
-        return False
 
 
 def refuse_broken_backend(alias: str) -> None:
