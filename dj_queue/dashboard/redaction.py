@@ -32,8 +32,12 @@ def redacted_call(job: Any) -> tuple[Any, Any]:
 
 def secret_keys(backend_alias: str, task_path: str) -> frozenset[str]:
     """The lower-cased key names to hide for ``task_path`` jobs of ``backend_alias``."""
-    configured = _option(backend_alias, "redact_keys") or ()
-    return frozenset(str(key).lower() for key in (*configured, *_task_keys(backend_alias, task_path)))
+    return backend_keys(backend_alias) | {str(key).lower() for key in _task_keys(backend_alias, task_path)}
+
+
+def backend_keys(backend_alias: str) -> frozenset[str]:
+    """The lower-cased ``redact_keys`` of a backend (what a workflow's workspace is masked by)."""
+    return frozenset(str(key).lower() for key in _option(backend_alias, "redact_keys") or ())
 
 
 def mask(value: Any, keys: frozenset[str]) -> Any:

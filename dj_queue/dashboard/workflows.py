@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 
 from dj_queue.dashboard.backends import selected_backend
+from dj_queue.dashboard.redaction import backend_keys, mask
 from dj_queue.dashboard.tables import Column, Table
 from dj_queue.dashboard.views import VIEW_PERMISSION, _context, _require
 from dj_queue.models import Job, Workflow, WorkflowStep
@@ -38,8 +39,11 @@ def workflow_detail(request: HttpRequest, site: AdminSite, workflow_id: int) -> 
     if workflow is None:
         raise Http404(f"no workflow {workflow_id} in backend {backend.alias!r}")
     steps = list(WorkflowStep.objects.using(backend.using).filter(workflow=workflow))
+    # The backend's redact_keys hide secrets in the shared workspace as they do in arguments.
+    workspace = mask(workflow.workspace, backend_keys(backend.alias))
     return TemplateResponse(request, "dj_queue/workflow.html", _context(
-        request, site, backend, f"Workflow {workflow.pk}", workflow=workflow, steps=step_rows(steps)))
+        request, site, backend, f"Workflow {workflow.pk}", workflow=workflow, workspace=workspace,
+        steps=step_rows(steps)))
 
 
 def job_progress(request: HttpRequest, site: AdminSite, job_id: int) -> HttpResponse:

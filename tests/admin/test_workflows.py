@@ -66,3 +66,12 @@ def test_the_progress_endpoint_needs_the_view_permission(client, django_user_mod
     client.force_login(user)
     job = make_job("claimed")
     assert client.get(f"{BASE}job/{job.pk}/progress/").status_code == 403
+
+
+def test_the_workspace_is_masked_by_the_backends_redact_keys(admin_client, settings):
+    settings.TASKS = {**settings.TASKS, "default": {**settings.TASKS["default"],
+                                                    "OPTIONS": {"redact_keys": ["api_token"]}}}
+    workflow = chain(step(add, 1, 2)).enqueue(workspace={"api_token": "s3cret", "files": 3})
+    html = admin_client.get(f"{BASE}workflow/{workflow.pk}/").content.decode()
+    assert "s3cret" not in html and "***" in html
+    assert Workflow.objects.get(pk=workflow.pk).workspace["api_token"] == "s3cret"  # only what is shown
