@@ -171,9 +171,10 @@ class DjQueueBackend(BaseTaskBackend):
                 self.validate_task(task)
                 self._check_resolvable(task)
                 self._check_policy(task)
-                checked[id(task)] = (concurrency_settings(task), unique_settings(task), has_checks(task))
-            concurrency, unique, checks = checked[id(task)]
-            spec = self._row_spec(task, concurrency, limit, args, kwargs)
+                checked[id(task)] = (concurrency_settings(task), unique_settings(task), has_checks(task),
+                                     rate_limit_settings(task))
+            concurrency, unique, checks, rate = checked[id(task)]
+            spec = self._row_spec(task, concurrency, limit, args, kwargs, rate=rate)
             if checks:
                 check_enqueue(task, self.alias, spec.args, spec.kwargs)
             specs.append(spec)
@@ -199,8 +200,10 @@ class DjQueueBackend(BaseTaskBackend):
     def validate_arguments(self, task: Task, args: Sequence[Any], kwargs: dict[str, Any], *,
                            check_signature: bool = True) -> None:
         """Raise ``EnqueueError`` now for a call ``enqueue`` would refuse (task path, JSON, size,
-        concurrency key, arguments the function does not take unless ``check_signature`` is off:
-        a workflow step's call gets the previous step's value later)."""
+        concurrency key, arguments the function does not take). With ``check_signature`` off the
+        call is not complete yet (a workflow step's gets the previous step's value when it starts):
+        what needs the whole call, the signature and the concurrency and rate-limit keys, is left
+        to that enqueue."""
         self._check_resolvable(task)
         self._spec(task, args, kwargs, check_signature=check_signature)
 
@@ -236,12 +239,13 @@ class DjQueueBackend(BaseTaskBackend):
               check_signature: bool = True) -> JobSpec:
         """Check the call's arguments against the function, the JSON contract and the payload cap."""
         self._check_policy(task)
-        return self._row_spec(task, concurrency_settings(task), self.options["max_payload_bytes"], args, kwargs,
-                              check_signature=check_signature)
+        settings = concurrency_settings(task) if check_signature else None
+        return self._row_spec(task, settings, self.options["max_payload_bytes"], args, kwargs,
+                              check_signature=check_signature, rate=rate_limit_settings(task))
 
     @staticmethod
     def _row_spec(task: Task, settings: Any, limit: int, args: Any, kwargs: Any, *,
-                  check_signature: bool = True) -> JobSpec:
+                  check_signature: bool = True, rate: Any = None) -> JobSpec:
         """The per-call part of ``_spec``: what the task's own checks (done once) leave to check."""
         try:
             args, args_json, args_size = encode(_json_list(args), "args")
@@ -250,9 +254,8 @@ class DjQueueBackend(BaseTaskBackend):
             raise EnqueueError(f"dj_queue: cannot enqueue {task.module_path}: {exc}") from None
         if check_signature:
             check_call(task, args, kwargs)
-        rate = rate_limit_settings(task)
-        if rate is not None:  # a key the worker could not build would fail the job when it runs
-            rate_limit_key(task, rate, args, kwargs)
+            if rate is not None:  # a key the worker could not build would fail the job when it runs
+                rate_limit_key(task, rate, args, kwargs)
         size = args_size + kwargs_size
         if size > limit:
             raise EnqueueError(

@@ -451,3 +451,21 @@ def test_calls_that_fit_pass_the_signature_check():
     for result in (tasks.add.enqueue(1, 2), tasks.add.enqueue(1, b=2), tasks.add.enqueue(a=1, b=2),
                    tasks.with_context.enqueue(5), tasks.echo.enqueue(1, 2, 3, x=4), tasks.fail.enqueue()):
         assert result.status == TaskResultStatus.READY
+
+
+def test_the_signature_checked_is_the_wrapper_the_worker_calls_not_the_wrapped_function():
+    import functools
+    import types
+
+    from dj_queue.signatures import check_call
+
+    def inner(a, db):
+        return a
+
+    @functools.wraps(inner)
+    def supplies_db(*args, **kwargs):  # a decorator that passes the connection itself
+        return inner(*args, db="conn", **kwargs)
+
+    task = types.SimpleNamespace(func=supplies_db, takes_context=False, module_path="m.supplies_db")
+    check_call(task, [1], {})  # inspect.signature would follow __wrapped__ and ask for db
+    check_call(task, [1], {"x": 2})

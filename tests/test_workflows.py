@@ -276,3 +276,13 @@ def test_misused_workflow_calls_raise_clear_errors():
             workspace(bad)
     assert chain(step(add, 1, 2)).enqueue(name=None).name == ""
     assert not Workflow.objects.filter(name="None").exists()
+
+
+def test_a_step_frees_its_concurrency_slot_before_the_next_step_of_its_key_starts(worker):
+    from tests.tasks_app.workflow_tasks import serial_add  # limit 1 on one key, the rest discarded
+
+    workflow = chain(step(serial_add, 1, 2), step(serial_add, 10), step(serial_add, 100)).enqueue()
+    assert work_off(worker) == 3
+    workflow.refresh_from_db()
+    assert workflow.status == Workflow.Status.SUCCEEDED  # no step found its predecessor's slot taken
+    assert Job.objects.order_by("-pk").first().return_value == 113

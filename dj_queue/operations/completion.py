@@ -125,7 +125,7 @@ def _finish_holders(outcomes: list[tuple[Job, object]], *, process_id: int | Non
         else:
             done = _delete_finished(dialect, list(by_id), process_id=process_id, using=using)
         finished = settle(by_id, done, now)
-        for job in finished:
+        for job in sorted(finished, key=lambda held: (held.concurrency_key, held.pk)):  # one lock order
             release_slot(job, using=using)
     return finished
 
@@ -140,9 +140,12 @@ def _finish_step(dialect: Any, job: Job, value: object, *, process_id: int | Non
         elif finished := bool(dialect.delete_claim(using, job.pk, process_id)):
             Job.objects.using(using).filter(id=job.pk).delete()
         if finished:
-            workflows.step_ended(job, using, succeeded=True, value=value)
-            if job.concurrency_key:  # in the same transaction: a slot is never lost between commits
+            if job.concurrency_key:
+                # Workflow, then semaphore (the order failing takes them in); the slot is free before
+                # the next step starts, which may need it, and released in this same transaction.
+                workflows.lock_workflow_of(job, using)
                 release_slot(job, using=using)
+            workflows.step_ended(job, using, succeeded=True, value=value)
     return finished
 
 

@@ -57,6 +57,8 @@ def place(job: Job, settings: Concurrency | None, *, using: str) -> str:
     if settings is None or not job.concurrency_key:
         _make_ready(job, using)
         return "ready"
+    if job.workflow_step_id is not None:  # a discard below ends the step: workflow before semaphore
+        workflows.lock_workflow_of(job, using)
     if acquire(job.concurrency_key, limit=settings.limit, duration=settings.duration,
                backend_alias=job.backend_alias, using=using):
         _make_ready(job, using)

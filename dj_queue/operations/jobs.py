@@ -95,11 +95,10 @@ def discard_failed_job(job_id: int, *, backend_alias: str | None = None, using: 
     return True
 
 
-def discard_jobs(job_ids: Iterable[int], *, using: str, unblocked: set[int] | None = None) -> int:
+def discard_jobs(job_ids: Iterable[int], *, using: str) -> int:
     """Delete jobs that are not running; raise ``UndiscardableError`` if any is claimed.
 
-    Ready jobs give their concurrency slots to the next blocked jobs of their keys (whose ids are
-    added to ``unblocked``)."""
+    Ready jobs give their concurrency slots to the next blocked jobs of their keys."""
     ids = [int(i) for i in job_ids]
     dialect = plugins.get_dialect(using)
     with dialect.write_transaction(using):
@@ -112,17 +111,16 @@ def discard_jobs(job_ids: Iterable[int], *, using: str, unblocked: set[int] | No
             raise UndiscardableError(
                 f"jobs {sorted(running.values_list('job_id', flat=True))} are running and cannot be discarded"
             )
-        return delete_unclaimed(ids, using=using, unblocked=unblocked)
+        return delete_unclaimed(ids, using=using)
 
 
-def delete_unclaimed(ids: list[int], *, using: str, unblocked: set[int] | None = None) -> int:
+def delete_unclaimed(ids: list[int], *, using: str) -> int:
     """Delete jobs none of which is claimed, giving back what they hold; return how many went.
 
     Call inside the caller's write transaction. A waiting job with a concurrency key that holds a
     slot (a ready one, or one a rate limit sent back to wait) gives it back, so the next blocked
-    job of its key does not wait for the semaphore to expire; the ids of jobs unblocked so are
-    added to ``unblocked``. A workflow step whose job is deleted ends FAILED, so its workflow
-    moves on instead of waiting for a job that no longer exists.
+    job of its key does not wait for the semaphore to expire. A workflow step whose job is deleted
+    ends FAILED, so its workflow moves on instead of waiting for a job that no longer exists.
     """
     holding = Q(pk__in=ReadyExecution.objects.using(using).filter(job_id__in=ids).values("job_id")) | Q(
         pk__in=ScheduledExecution.objects.using(using).filter(job_id__in=ids, throttled=True).values("job_id"))
@@ -130,12 +128,11 @@ def delete_unclaimed(ids: list[int], *, using: str, unblocked: set[int] | None =
                if job.concurrency_key]
     steps = list(Job.objects.using(using).filter(pk__in=ids, workflow_step_id__isnull=False, finished_at=None))
     deleted, per_model = Job.objects.using(using).filter(pk__in=ids).delete()
-    for job in holders:
-        moved = release(job, using=using)
-        if moved is not None and unblocked is not None:
-            unblocked.add(moved.pk)
+    # Workflows first, then semaphores in key order: the order finishing and failing lock them in.
     for job in steps:
         workflows.step_ended(job, using, succeeded=False)
+    for job in sorted(holders, key=lambda held: (held.concurrency_key, held.pk)):
+        release(job, using=using)
     return per_model.get(Job._meta.label, 0)
 
 
@@ -144,13 +141,14 @@ def discard_in_batches(execution_queryset, *, using: str, batch_size: int = BATC
 
     Jobs that a discarded job's concurrency slot unblocks along the way are spared.
     """
-    removed, spared = 0, set()
-    rows = execution_queryset.using(using).order_by("job_id")
+    # Rows there when it began: a job a discarded job's slot unblocks gets a newer ready row.
+    rows = execution_queryset.using(using).filter(created_at__lte=timezone.now()).order_by("job_id")
+    removed = 0
     while True:
-        ids = list(rows.exclude(job_id__in=spared).values_list("job_id", flat=True)[:batch_size])
+        ids = list(rows.values_list("job_id", flat=True)[:batch_size])
         if not ids:
             return removed
-        removed += discard_jobs(ids, using=using, unblocked=spared)
+        removed += discard_jobs(ids, using=using)
 
 
 # What ``cancel`` did: the waiting job ended FAILED, or the running job was asked to stop.

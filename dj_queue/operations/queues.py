@@ -133,11 +133,13 @@ def clear(queue_name: str, *, backend_alias: str, using: str, batch_size: int = 
     A discarded job's concurrency slot goes to the next blocked job of its key, which is spared:
     clearing removes what was ready, not the blocked work behind it.
     """
-    ready = ReadyExecution.objects.using(using).filter(backend_alias=backend_alias, queue_name=queue_name)
-    spared: set[int] = set()
+    # Ready when the clear began: a job a cleared job's slot unblocks gets a newer ready row.
+    started = timezone.now()
+    ready = ReadyExecution.objects.using(using).filter(backend_alias=backend_alias, queue_name=queue_name,
+                                                       created_at__lte=started)
     removed = 0
     while True:
-        ids = list(ready.exclude(job_id__in=spared).order_by("job_id").values_list("job_id", flat=True)[:batch_size])
+        ids = list(ready.order_by("job_id").values_list("job_id", flat=True)[:batch_size])
         if not ids:
             return removed
         dialect = plugins.get_dialect(using)
@@ -146,5 +148,5 @@ def clear(queue_name: str, *, backend_alias: str, using: str, batch_size: int = 
             # meanwhile is no longer ours to discard.
             still_ready = list(dialect.lock(ready.filter(job_id__in=ids), backend_alias)
                                .values_list("job_id", flat=True))
-            delete_unclaimed(still_ready, using=using, unblocked=spared)
+            delete_unclaimed(still_ready, using=using)
         removed += len(still_ready)

@@ -84,9 +84,17 @@ def delete_failed_jobs(*, backend_alias: str, using: str, older_than: timedelta,
     """Delete failed jobs whose failure is older than ``older_than``."""
     failed = failed_executions(backend_alias=backend_alias, using=using, older_than=older_than,
                                task_path=task_path)
-    # Checked again when deleting: a job retried since it was listed is no longer failed.
-    return _delete_in_batches(failed.order_by("job_id").values_list("job_id", flat=True),
-                              Job.objects.using(using).filter(failed_execution__isnull=False), batch_size, using)
+    removed = 0
+    while ids := list(failed.order_by("job_id").values_list("job_id", flat=True)[:batch_size]):
+        with transaction.atomic(using=using):
+            # The failures still there, locked: a job retried since it was listed is not deleted.
+            held = FailedExecution.objects.using(using).filter(job_id__in=ids).select_for_update()
+            still_failed = list(held.values_list("job_id", flat=True))
+            deleted, per_model = Job.objects.using(using).filter(pk__in=still_failed).delete()
+        removed += per_model.get(Job._meta.label, 0)
+        if len(ids) < batch_size:
+            return removed
+    return removed
 
 
 def delete_recurring_executions(*, backend_alias: str, using: str, older_than: timedelta,

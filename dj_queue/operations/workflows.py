@@ -66,6 +66,13 @@ def locked_workflow(workflow_id: int, using: str) -> Workflow | None:
     return plugins.get_dialect(using).lock(rows, "", skip_locked=False).first()
 
 
+def lock_workflow_of(job: Job, using: str) -> None:
+    """Lock the workflow of a step's job (before a semaphore: the order every path takes)."""
+    step = WorkflowStep.objects.using(using).filter(pk=job.workflow_step_id).values_list("workflow_id").first()
+    if step is not None:
+        locked_workflow(step[0], using)
+
+
 def start(workflow: Workflow, using: str) -> None:
     """Start a new workflow's root step (inside the transaction that created it)."""
     tree = Tree(workflow, using)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from dj_queue.api import retry, set_progress
+from dj_queue.api import concurrency, retry, set_progress
 from dj_queue.compat import task
 from dj_queue.workflows import update_workspace
 
@@ -77,3 +77,10 @@ def slow_square(x: int, seconds: float = 0.2) -> int:
     """A group member that takes a moment, so members of one group end close together."""
     time.sleep(seconds)
     return x * x
+
+
+@task
+@concurrency(key="wf-serial", limit=1, on_conflict="discard")
+def serial_add(a: int, b: int) -> int:
+    """One at a time, the rest discarded: a chain of these must hand its slot from step to step."""
+    return a + b
