@@ -16,7 +16,6 @@ from django.db import transaction
 
 from dj_queue import running
 from dj_queue.compat import Task
-from dj_queue.results import job_pk
 from dj_queue.concurrency import concurrency
 from dj_queue.config import backend_options, database_for
 from dj_queue.exceptions import EnqueueError
@@ -24,6 +23,7 @@ from dj_queue.models import Job
 from dj_queue.operations import jobs, queues, recurring
 from dj_queue.progress import get_progress, set_progress
 from dj_queue.policies import delivery, exactly_once, retry, timeout
+from dj_queue.results import job_pk
 from dj_queue.task_hooks import on_failure, should_enqueue
 from dj_queue.unique import unique
 from dj_queue.ratelimits import rate_limit

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Iterable, Sequence
 
 from asgiref.sync import sync_to_async
@@ -30,7 +29,7 @@ from dj_queue.compat import (
 )
 from dj_queue.concurrency import resolve_key
 from dj_queue.concurrency import settings_for as concurrency_settings
-from dj_queue.checks import missing_tables, setup_checks, tables_missing_error
+from dj_queue.checks import missing_tables_error, setup_checks
 from dj_queue.config import validate
 from dj_queue.exceptions import ConfigurationError, EnqueueError
 from dj_queue.models import Job
@@ -41,15 +40,13 @@ from dj_queue.policies import check_exactly_once, policy_for
 from dj_queue.ratelimits import key_of as rate_limit_key
 from dj_queue.ratelimits import settings_for as rate_limit_settings
 from dj_queue.resolution import enqueue_refusal, remember_task
-from dj_queue.results import NewResults, enqueued_result, to_task_result
+from dj_queue.results import NewResults, enqueued_result, job_pk, to_task_result
 from dj_queue.serialization import SerializationError, describe_type, encode
 from dj_queue.signatures import check_call
 from dj_queue.task_hooks import check_enqueue, has_checks
 from dj_queue.unique import resolve_key as unique_key
 from dj_queue.unique import settings_for as unique_settings
 
-# Ids are the job's big-integer primary key; anything else cannot name a job.
-_RESULT_ID = re.compile(r"[0-9]{1,18}")
 _QUEUE_NAME_MAX = Job._meta.get_field("queue_name").max_length
 _TASK_PATH_MAX = Job._meta.get_field("task_path").max_length
 
@@ -150,8 +147,9 @@ class DjQueueBackend(BaseTaskBackend):
 
     def _explain_database_error(self) -> None:
         """Raise the "run migrate" error when the failed write met a database without the tables."""
-        if missing_tables(self.using):
-            raise tables_missing_error(self.using) from None
+        error = missing_tables_error(self.using)
+        if error is not None:
+            raise error from None
 
     def enqueue_all(
         self, calls: Iterable[tuple[Task, Sequence[Any], dict[str, Any]]]
@@ -216,12 +214,10 @@ class DjQueueBackend(BaseTaskBackend):
         return setup_checks(self.alias, self.params)
 
     def _load(self, result_id: Any) -> Job:
-        text = str(result_id)
-        if not _RESULT_ID.fullmatch(text):
-            raise TaskResultDoesNotExist(result_id)
+        pk = job_pk(result_id)
         jobs = Job.objects.using(self.using).select_related("claimed_execution", "failed_execution")
         try:
-            return jobs.get(pk=int(text), backend_alias=self.alias)
+            return jobs.get(pk=pk, backend_alias=self.alias)
         except Job.DoesNotExist:
             raise TaskResultDoesNotExist(result_id) from None
 

@@ -23,9 +23,9 @@ from typing import Any, Iterable
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
+from django.core.checks.registry import registry
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections
-from django.core.checks.registry import registry
 from django.utils.module_loading import import_string
 
 from dj_queue.compat import USING_BACKPORT
@@ -256,22 +256,16 @@ def _framework_checks_backends() -> bool:
     return check is not None and check in registry.registered_checks
 
 
-def missing_tables(database: str) -> bool:
-    """True when ``database`` answers but lacks dj_queue's job table (never migrated there)."""
-    try:
-        with connections[database].cursor() as cursor:
-            return _job_table() not in connections[database].introspection.table_names(cursor)
-    except DatabaseError:  # the database itself is the problem: keep the original error
-        return False
-
-
-def _job_table() -> str:
+def missing_tables_error(database: str) -> ImproperlyConfigured | None:
+    """After a database error on ``database``: the "run migrate" error when it answers but lacks
+    dj_queue's tables (never migrated there), else None (keep the original error)."""
     from dj_queue.models import Job
 
-    return Job._meta.db_table
-
-
-def tables_missing_error(database: str) -> ImproperlyConfigured:
-    """The error to raise for a database error on ``database`` when dj_queue's tables are not there."""
+    try:
+        with connections[database].cursor() as cursor:
+            if Job._meta.db_table in connections[database].introspection.table_names(cursor):
+                return None
+    except DatabaseError:  # the database itself is the problem
+        return None
     return ImproperlyConfigured(f"dj_queue's tables are not on database {database!r}: run "
                                 f"`python manage.py migrate --database {database}` first")

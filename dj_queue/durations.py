@@ -43,11 +43,3 @@ def positive_seconds(value: str) -> float:
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"{value!r} must be more than 0 seconds")
     return seconds
-
-
-def job_id(value: str) -> int:
-    """An ``argparse`` type: a job id (digits, as ``get_result`` takes them)."""
-    text = value.strip()
-    if not text.isdigit() or len(text) > 18:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a job id")
-    return int(text)

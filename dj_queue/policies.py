@@ -139,8 +139,8 @@ def policy_for(task: Any, options: dict[str, Any]) -> Policy:
     backoff = getattr(func, "retry_backoff", defaults["backoff"])
     if isinstance(backoff, str):
         backoff = _import(backoff, f"task {name}: retry backoff")
-    own = getattr(func, "retry_on", None)
-    retry_on = _exception_tuple(own, f"task {name}: retry_on") if own else _exception_classes(defaults["retry_on"], name)
+    retry_on = _exception_tuple(getattr(func, "retry_on", None) or defaults["retry_on"] or Exception,
+                                f"task {name}: retry_on")
     seconds = getattr(func, "timeout", options["timeout"])
     if seconds is not None:
         _check_seconds(seconds, f"task {name}: timeout")
@@ -164,12 +164,6 @@ def check_exactly_once(task: Any, policy: Policy, queue_database: str) -> None:
             f"lives on {queue_database!r}: the task's writes and the job's completion must share one "
             f"transaction, so use @exactly_once(using={queue_database!r}) or drop exactly_once"
         )
-
-
-def _exception_classes(paths: Any, name: str) -> tuple[type[BaseException], ...]:
-    if not paths:
-        return (Exception,)
-    return tuple(_import(path, f"task {name}: retry_on") for path in paths)
 
 
 def _exception_tuple(value: Any, what: str) -> tuple[type[BaseException], ...]:

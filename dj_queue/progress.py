@@ -12,10 +12,10 @@ import math
 from typing import Any
 
 from dj_queue.compat import TaskResultDoesNotExist
-from dj_queue.results import job_pk
 from dj_queue.config import database_for
 from dj_queue.exceptions import EnqueueError
 from dj_queue.models import Job
+from dj_queue.results import job_pk
 
 # Bytes of metadata JSON per job: progress is for a line of status, not for results.
 METADATA_MAX_BYTES = 4096

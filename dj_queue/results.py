@@ -21,7 +21,7 @@ _ID = re.compile(r"[0-9]{1,18}")
 def job_pk(value: Any) -> int:
     """The job id ``value`` names (an int or its text); ``TaskResultDoesNotExist`` for anything else
     (``"abc"``, ``None``, ``-1``, a number too large for the column), never ``ValueError``."""
-    text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    text = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
     if not _ID.fullmatch(text):
         raise TaskResultDoesNotExist(str(value))
     return int(text)

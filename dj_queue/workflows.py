@@ -22,12 +22,12 @@ from typing import Any, Callable, Union
 
 from dj_queue import plugins
 from dj_queue.compat import Task, TaskResultDoesNotExist
-from dj_queue.results import job_pk
 from dj_queue.config import database_for
 from dj_queue.exceptions import EnqueueError
 from dj_queue.models import Workflow, WorkflowStep
 from dj_queue.operations import workflows as operations
 from dj_queue.operations.workflow_cancel import cancel as cancel_steps
+from dj_queue.results import job_pk
 from dj_queue.resolution import task_path_for
 
 __all__ = ["Chain", "Group", "Step", "Workflow", "cancel_workflow", "chain", "group", "step",

@@ -214,16 +214,19 @@ def test_migrate_is_not_blocked_by_an_option_typo():
             "error dj_queue.E003, and the dj_queue runtime does not start until it is fixed.") in err.getvalue()
 
 
+def settings_env(tmp_path, name: str, override: str) -> dict:
+    """The environment of a subprocess running with the test settings plus ``override`` lines."""
+    (tmp_path / f"{name}.py").write_text(f"from tests.settings import *  # noqa: F401,F403\n{override}\n")
+    # The test database: on MySQL some of Django's own checks connect.
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": name, "DJ_QUEUE_TEST_DB": settings.DB,
+            "DJ_QUEUE_TEST_DB_NAME": str(connection.settings_dict["NAME"]),
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])}
+
+
 @pytest.mark.django_db
 def test_manage_py_check_in_a_subprocess_prints_the_error_and_no_traceback(tmp_path):
-    (tmp_path / "typo_settings.py").write_text(
-        "from tests.settings import *  # noqa: F401,F403\n"
-        "TASKS = {'default': {**TASKS['default'], 'OPTIONS': {'shutdown_timout': 3}}}\n"
-    )
-    # The test database: on MySQL some of Django's own checks connect.
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "typo_settings", "DJ_QUEUE_TEST_DB": settings.DB,
-           "DJ_QUEUE_TEST_DB_NAME": str(connection.settings_dict["NAME"]),
-           "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])}
+    env = settings_env(tmp_path, "typo_settings",
+                       "TASKS = {'default': {**TASKS['default'], 'OPTIONS': {'shutdown_timout': 3}}}")
     check = subprocess.run([sys.executable, "-m", "django", "check"], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=120)
     assert check.returncode == 1
@@ -235,13 +238,8 @@ def test_manage_py_check_in_a_subprocess_prints_the_error_and_no_traceback(tmp_p
 
 
 def test_enqueueing_without_dj_queue_in_installed_apps_names_the_fix(tmp_path):
-    (tmp_path / "no_app_settings.py").write_text(
-        "from tests.settings import *  # noqa: F401,F403\n"
-        "INSTALLED_APPS = [app for app in INSTALLED_APPS if app != 'dj_queue']\n"
-    )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "no_app_settings", "DJ_QUEUE_TEST_DB": settings.DB,
-           "DJ_QUEUE_TEST_DB_NAME": str(connection.settings_dict["NAME"]),
-           "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])}
+    env = settings_env(tmp_path, "no_app_settings",
+                       "INSTALLED_APPS = [app for app in INSTALLED_APPS if app != 'dj_queue']")
     code = "import django; django.setup(); from tests.tasks_app.tasks import add; add.enqueue(1, 2)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)

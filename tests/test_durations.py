@@ -33,7 +33,8 @@ def test_parse_duration_rejects_negative_and_nonsense_in_one_line(text, message)
 def test_command_line_types_refuse_what_would_fail_later():
     import argparse
 
-    from dj_queue.durations import job_id, positive_seconds
+    from dj_queue.durations import positive_seconds
+    from dj_queue.management.commands.dj_queue_failed import job_id
 
     assert positive_seconds("2m") == 120.0 and job_id(" 42 ") == 42
     for bad in ("0", "nan", "inf", "-1"):

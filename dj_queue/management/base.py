@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
+from django.db import DatabaseError
 
-from dj_queue.checks import missing_tables, option_checks, setup_checks, tables_missing_error
+from dj_queue.checks import missing_tables_error, option_checks, setup_checks
 from dj_queue.config import backend_options, database_for
 from dj_queue.exceptions import ConfigurationError
 
@@ -53,9 +53,9 @@ class QueueCommand(BaseCommand):
         try:
             return super().execute(*args, **options)
         except DatabaseError:
-            database = database_for(alias)
-            if missing_tables(database):
-                raise CommandError(str(tables_missing_error(database))) from None
+            error = missing_tables_error(database_for(alias))
+            if error is not None:
+                raise CommandError(str(error)) from None
             raise
 
 

@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from dj_queue.concurrency import Concurrency, settings_for
-from dj_queue.config import cached_options
+from dj_queue.dialects import backend_option
 from dj_queue.exceptions import ConcurrencyLimitDiscarded, TaskResolutionError
 from dj_queue.failures import error_entry
 from dj_queue.models import BlockedExecution, FailedExecution, Job, ReadyExecution, Semaphore
@@ -102,11 +102,7 @@ def settings_for_job(job: Job) -> Concurrency | None:
     through that allowlist must still take its slot when dispatched or retried here.
     """
     try:
-        task_modules = cached_options(job.backend_alias)["task_modules"]
-    except Exception:  # not a configured backend alias (any more): installed apps only
-        task_modules = None
-    try:
-        return settings_for(resolve_task(job.task_path, task_modules))
+        return settings_for(resolve_task(job.task_path, backend_option(job.backend_alias, "task_modules")))
     except (TaskResolutionError, Exception):
         return None
 

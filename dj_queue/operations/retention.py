@@ -18,13 +18,21 @@ from dj_queue.models import FailedExecution, Job, RecurringExecution
 BATCH = 500
 
 
-def _delete_in_batches(ids_query: QuerySet, delete_query: QuerySet, batch_size: int, using: str) -> int:
+def _delete_in_batches(ids_query: QuerySet, delete_query: QuerySet, batch_size: int, using: str, *,
+                       still: QuerySet | None = None) -> int:
+    """Delete ``delete_query``'s rows with the ids ``ids_query`` lists, a batch per transaction.
+
+    ``still``: rows (by ``job_id``) that must still exist, locked, for a listed id to go: a job
+    that left that state since it was listed (a failed job retried) is not deleted.
+    """
     removed = 0
     while True:
         ids = list(ids_query[:batch_size])
         if not ids:
             return removed
         with transaction.atomic(using=using):
+            if still is not None:
+                ids = list(still.filter(job_id__in=ids).select_for_update().values_list("job_id", flat=True))
             deleted, per_model = delete_query.filter(pk__in=ids).delete()
         removed += per_model.get(delete_query.model._meta.label, 0)
         if len(ids) < batch_size:
@@ -84,17 +92,9 @@ def delete_failed_jobs(*, backend_alias: str, using: str, older_than: timedelta,
     """Delete failed jobs whose failure is older than ``older_than``."""
     failed = failed_executions(backend_alias=backend_alias, using=using, older_than=older_than,
                                task_path=task_path)
-    removed = 0
-    while ids := list(failed.order_by("job_id").values_list("job_id", flat=True)[:batch_size]):
-        with transaction.atomic(using=using):
-            # The failures still there, locked: a job retried since it was listed is not deleted.
-            held = FailedExecution.objects.using(using).filter(job_id__in=ids).select_for_update()
-            still_failed = list(held.values_list("job_id", flat=True))
-            deleted, per_model = Job.objects.using(using).filter(pk__in=still_failed).delete()
-        removed += per_model.get(Job._meta.label, 0)
-        if len(ids) < batch_size:
-            return removed
-    return removed
+    return _delete_in_batches(failed.order_by("job_id").values_list("job_id", flat=True),
+                              Job.objects.using(using), batch_size, using,
+                              still=FailedExecution.objects.using(using))
 
 
 def delete_recurring_executions(*, backend_alias: str, using: str, older_than: timedelta,

@@ -6,21 +6,33 @@ without asking; ``--dry-run`` prints what they would do instead.
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from django.core.management.base import CommandError
 from django.db.models import QuerySet
 
-from dj_queue.durations import job_id, parse_duration
+from dj_queue.compat import TaskResultDoesNotExist
+
+from dj_queue.durations import parse_duration
 from dj_queue.management.base import QueueCommand
 from dj_queue.management.tables import table
 from dj_queue.operations.failed import select_failed
 from dj_queue.operations.jobs import discard_failed_job, retry_failed_jobs
+from dj_queue.results import job_pk
 
 ACTIONS = ("list", "retry", "discard")
 RETRY_BATCH = 500
 DEFAULT_LIMIT = 100
 MESSAGE_WIDTH = 60
+
+
+def job_id(value: str) -> int:
+    """An ``argparse`` type: a job id, as ``get_result`` takes them (``results.job_pk``)."""
+    try:
+        return job_pk(value.strip())
+    except TaskResultDoesNotExist:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a job id") from None
 
 
 def jobs_text(n: int) -> str:
